@@ -1,0 +1,3 @@
+//! reqwest (tokio) transport for the Pipevideo SDK.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! surf (async-std, smol) transport for the Pipevideo SDK.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]

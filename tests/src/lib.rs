@@ -1,0 +1,3 @@
+//! End-to-end suites of the Pipevideo SDK over every transport and the emulator.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]

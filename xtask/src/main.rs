@@ -1,0 +1,4 @@
+//! Maintainer automation: cargo xtask ci, release, bump-check.
+#![forbid(unsafe_code)]
+
+fn main() {}
