@@ -15,3 +15,6 @@ pub use key::{ApiKey, ApiKeyError};
 pub use status::Status;
 
 pub mod transport;
+pub mod poll;
+pub mod retry;
+pub mod webhook;

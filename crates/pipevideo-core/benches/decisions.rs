@@ -1,0 +1,2 @@
+//! Benchmarks of the core's per-call decisions (being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Poll schedule simulation (being written).
+fn main() {}
