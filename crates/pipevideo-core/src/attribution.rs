@@ -1,0 +1,159 @@
+//! Optional app-attribution headers.
+
+use http::{HeaderName, HeaderValue};
+use url::Url;
+
+/// Most characters `X-Application-Name` and `X-Pipevideo-Title` may have.
+pub const ATTRIBUTION_TEXT_MAX_CHARS: usize = 256;
+/// Most characters `HTTP-Referer` may have.
+pub const REFERER_MAX_CHARS: usize = 2048;
+
+/// App-attribution headers sent with every request: `X-Application-Name`, `X-Pipevideo-Title`
+/// and `HTTP-Referer`.
+///
+/// They are optional, and the server silently ignores invalid values, so this type checks
+/// them up front instead: names and titles are 1..=256 characters without control characters;
+/// the referer is an `http://` or `https://` URL of at most 2048 characters.
+///
+/// ```
+/// use pipevideo_core::Attribution;
+/// let a = Attribution::new()
+///     .app_name("my-batch-renderer")?
+///     .title("My Batch Renderer")?
+///     .referer("https://example.com/renderer")?;
+/// assert_eq!(a.app_name_str(), Some("my-batch-renderer"));
+/// assert_eq!(a.headers().count(), 3);
+/// assert!(Attribution::new().title("bad\ntitle").is_err());
+/// # Ok::<(), pipevideo_core::AttributionError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    app_name: Option<HeaderValue>,
+    title: Option<HeaderValue>,
+    referer: Option<HeaderValue>,
+}
+
+/// Why an attribution header value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttributionError {
+    /// The value is empty or only whitespace.
+    #[error("`{header}` must not be empty")]
+    Empty {
+        /// The header name.
+        header: &'static str,
+    },
+    /// The value is longer than allowed.
+    #[error("`{header}` has {chars} characters, more than the {max} allowed")]
+    TooLong {
+        /// The header name.
+        header: &'static str,
+        /// Its length in characters.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The value contains a control character (including newlines).
+    #[error("`{header}` contains a control character")]
+    Control {
+        /// The header name.
+        header: &'static str,
+    },
+    /// The referer is not an http(s) URL.
+    #[error("`HTTP-Referer` must be an http:// or https:// URL")]
+    NotHttpUrl,
+}
+
+impl Attribution {
+    /// No attribution headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `X-Application-Name`: an app identifier of 1..=256 characters.
+    pub fn app_name(mut self, name: &str) -> Result<Self, AttributionError> {
+        self.app_name = Some(text_value("X-Application-Name", name)?);
+        Ok(self)
+    }
+
+    /// Sets `X-Pipevideo-Title`: a display name of 1..=256 characters.
+    pub fn title(mut self, title: &str) -> Result<Self, AttributionError> {
+        self.title = Some(text_value("X-Pipevideo-Title", title)?);
+        Ok(self)
+    }
+
+    /// Sets `HTTP-Referer`: the app's http(s) URL, at most 2048 characters.
+    pub fn referer(mut self, url: &str) -> Result<Self, AttributionError> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(AttributionError::Empty {
+                header: "HTTP-Referer",
+            });
+        }
+        let parsed = Url::parse(url).map_err(|_| AttributionError::NotHttpUrl)?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(AttributionError::NotHttpUrl);
+        }
+        let s = parsed.as_str();
+        let chars = s.chars().count();
+        if chars > REFERER_MAX_CHARS {
+            return Err(AttributionError::TooLong {
+                header: "HTTP-Referer",
+                chars,
+                max: REFERER_MAX_CHARS,
+            });
+        }
+        let value = HeaderValue::from_str(s).map_err(|_| AttributionError::NotHttpUrl)?;
+        self.referer = Some(value);
+        Ok(self)
+    }
+
+    /// The `X-Application-Name` value, if set.
+    pub fn app_name_str(&self) -> Option<&str> {
+        self.app_name.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// Whether no header is set.
+    pub fn is_empty(&self) -> bool {
+        self.app_name.is_none() && self.title.is_none() && self.referer.is_none()
+    }
+
+    /// The headers to send, in a fixed order.
+    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, &HeaderValue)> {
+        [
+            (
+                HeaderName::from_static("x-application-name"),
+                self.app_name.as_ref(),
+            ),
+            (
+                HeaderName::from_static("x-pipevideo-title"),
+                self.title.as_ref(),
+            ),
+            (
+                HeaderName::from_static("http-referer"),
+                self.referer.as_ref(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| (n, v)))
+    }
+}
+
+fn text_value(header: &'static str, s: &str) -> Result<HeaderValue, AttributionError> {
+    if s.trim().is_empty() {
+        return Err(AttributionError::Empty { header });
+    }
+    if s.chars().any(char::is_control) {
+        return Err(AttributionError::Control { header });
+    }
+    let chars = s.chars().count();
+    if chars > ATTRIBUTION_TEXT_MAX_CHARS {
+        return Err(AttributionError::TooLong {
+            header,
+            chars,
+            max: ATTRIBUTION_TEXT_MAX_CHARS,
+        });
+    }
+    // Non-ASCII text is sent as its UTF-8 bytes (obs-text), which `from_bytes` accepts.
+    HeaderValue::from_bytes(s.as_bytes()).map_err(|_| AttributionError::Control { header })
+}

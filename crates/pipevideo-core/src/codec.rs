@@ -1,0 +1,302 @@
+//! Sans-IO encoding and decoding: typed requests to `http::Request<Vec<u8>>`, and
+//! `http::Response` bodies to typed results.
+//!
+//! Nothing here sends anything. A transport moves the encoded request and hands back the
+//! response; the retry and poll engines decide what happens next.
+//!
+//! ```
+//! use pipevideo_core::{codec::RequestEncoder, ApiKey, BaseUrl, Flavor, IdempotencyKey, model::CreateResponse};
+//!
+//! let enc = RequestEncoder::new(BaseUrl::default(), ApiKey::new("pv_0123abcd")?)?;
+//! let idem: IdempotencyKey = "order-42".parse()?;
+//! let req = enc.create_response(&CreateResponse::new("moonshotai/kimi-k2.5", "A paper plane"), Some(&idem))?;
+//! assert_eq!(req.method(), http::Method::POST);
+//! assert_eq!(req.uri(), "https://api.pipevideo.co/v1/responses");
+//! assert_eq!(req.headers()["idempotency-key"], "order-42");
+//! assert!(req.headers()["authorization"].is_sensitive());
+//!
+//! // The answer, decoded into one view of the generation:
+//! let resp = http::Response::new(br#"{"id":"gen_abc123xyz","object":"response","status":"queued"}"#.to_vec());
+//! let g = pipevideo_core::codec::decode_generation(Flavor::Responses, &resp)?;
+//! assert_eq!(g.reference().to_string(), "responses:gen_abc123xyz");
+//! # Ok::<(), pipevideo_core::Error>(())
+//! ```
+
+use http::{
+    HeaderMap, HeaderValue, Method, Request, Response,
+    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT},
+};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    ApiError, ApiKey, Attribution, BaseUrl, DecodeError, Error, Flavor, GenerationId,
+    GenerationRef, IdempotencyKey,
+    error::{InputError, RequestError},
+    model::{
+        CreateGeneration, CreateResponse, EngineCatalog, Generation, LegacyGeneration, ModelDetail,
+        ModelList, ResponseObject, Usage,
+    },
+};
+
+/// The `User-Agent` every request carries: `pipevideo-rs/<crate version>`.
+pub const USER_AGENT_VALUE: &str = concat!("pipevideo-rs/", env!("CARGO_PKG_VERSION"));
+
+/// The name of the idempotency header set on create requests.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// Builds the HTTP request of every endpoint: base URL, `Authorization: Bearer` (marked
+/// sensitive), `User-Agent`, `Accept`, attribution headers, and for POST a JSON body with
+/// `Content-Type: application/json`.
+///
+/// Its `Debug` shows the key redacted.
+#[derive(Debug, Clone)]
+pub struct RequestEncoder {
+    base_url: BaseUrl,
+    auth: HeaderValue,
+    attribution: Attribution,
+}
+
+impl RequestEncoder {
+    /// An encoder for a base URL and key. Fails only if the key cannot be an HTTP header
+    /// value (non-ASCII characters).
+    pub fn new(base_url: BaseUrl, key: ApiKey) -> Result<Self, InputError> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+            .map_err(|_| InputError::ApiKey(non_ascii_key_error()))?;
+        auth.set_sensitive(true);
+        Ok(Self {
+            base_url,
+            auth,
+            attribution: Attribution::default(),
+        })
+    }
+
+    /// Sets the attribution headers sent with every request.
+    pub fn with_attribution(mut self, attribution: Attribution) -> Self {
+        self.attribution = attribution;
+        self
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base_url
+    }
+
+    /// The attribution headers.
+    pub fn attribution(&self) -> &Attribution {
+        &self.attribution
+    }
+
+    /// `POST /v1/responses`, after [`CreateResponse::validate`].
+    pub fn create_response(
+        &self,
+        body: &CreateResponse,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Request<Vec<u8>>, Error> {
+        body.validate()?;
+        self.post("responses", body, idempotency_key)
+    }
+
+    /// `GET /v1/responses/{id}`.
+    pub fn retrieve_response(&self, id: &GenerationId) -> Result<Request<Vec<u8>>, Error> {
+        self.retrieve(&GenerationRef::new(Flavor::Responses, id.clone()))
+    }
+
+    /// `POST /v1/video/generations` (legacy), after [`CreateGeneration::validate`].
+    pub fn create_generation(
+        &self,
+        body: &CreateGeneration,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Request<Vec<u8>>, Error> {
+        body.validate()?;
+        self.post("video/generations", body, idempotency_key)
+    }
+
+    /// `GET /v1/video/generations/{id}` (legacy).
+    pub fn retrieve_generation(&self, id: &GenerationId) -> Result<Request<Vec<u8>>, Error> {
+        self.retrieve(&GenerationRef::new(Flavor::Legacy, id.clone()))
+    }
+
+    /// The retrieve request on the route of the reference's flavour.
+    pub fn retrieve(&self, generation: &GenerationRef) -> Result<Request<Vec<u8>>, Error> {
+        self.get(&generation.retrieve_path(), true)
+    }
+
+    /// `GET /v1/engines`: public, sent **without** `Authorization`.
+    pub fn engines(&self) -> Result<Request<Vec<u8>>, Error> {
+        self.get("engines", false)
+    }
+
+    /// `GET /v1/usage`.
+    pub fn usage(&self) -> Result<Request<Vec<u8>>, Error> {
+        self.get("usage", true)
+    }
+
+    /// `GET /v1/models` (legacy).
+    pub fn models(&self) -> Result<Request<Vec<u8>>, Error> {
+        self.get("models", true)
+    }
+
+    /// `GET /v1/models/{slug}` (legacy). The slug (`google/veo-3.1`) is percent-encoded into
+    /// one path segment; an empty slug, `.` or `..` is refused.
+    pub fn model(&self, slug: &str) -> Result<Request<Vec<u8>>, Error> {
+        if slug.trim().is_empty() {
+            return Err(RequestError::Empty { field: "slug" }.into());
+        }
+        if slug == "." || slug == ".." {
+            return Err(RequestError::InvalidValue {
+                field: "slug",
+                reason: "must not be `.` or `..`",
+            }
+            .into());
+        }
+        let seg = utf8_percent_encode(slug, NON_ALPHANUMERIC).to_string();
+        self.get(&format!("models/{seg}"), true)
+    }
+
+    fn get(&self, path: &str, auth: bool) -> Result<Request<Vec<u8>>, Error> {
+        self.build(Method::GET, path, auth, Vec::new(), None)
+    }
+
+    fn post<T: Serialize>(
+        &self,
+        path: &str,
+        body: &T,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Request<Vec<u8>>, Error> {
+        let bytes = serde_json::to_vec(body).map_err(|_| RequestError::InvalidValue {
+            field: "body",
+            reason: "could not be serialised as JSON",
+        })?;
+        self.build(Method::POST, path, true, bytes, idempotency_key)
+    }
+
+    fn build(
+        &self,
+        method: Method,
+        path: &str,
+        auth: bool,
+        body: Vec<u8>,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Request<Vec<u8>>, Error> {
+        let url = self.base_url.join(path);
+        let uri: http::Uri = url
+            .as_str()
+            .parse()
+            .map_err(|_| RequestError::InvalidValue {
+                field: "path",
+                reason: "does not form a valid URI with the base URL",
+            })?;
+        let is_post = method == Method::POST;
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        let h = req.headers_mut();
+        h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if auth {
+            h.insert(AUTHORIZATION, self.auth.clone());
+        }
+        if is_post {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        if let Some(k) = idempotency_key {
+            // Visible ASCII by construction, so this cannot fail.
+            if let Ok(v) = HeaderValue::from_str(k.as_str()) {
+                h.insert(IDEMPOTENCY_KEY_HEADER, v);
+            }
+        }
+        for (name, value) in self.attribution.headers() {
+            h.insert(name, value.clone());
+        }
+        Ok(req)
+    }
+}
+
+fn non_ascii_key_error() -> crate::ApiKeyError {
+    // ApiKey refuses whitespace and control characters; the only way to fail here is a
+    // non-ASCII character, reported as a control-like problem at its position.
+    crate::ApiKeyError::Control { position: 0 }
+}
+
+/// Decodes a response into `T`: non-2xx → [`Error::Api`], a 2xx body that does not decode →
+/// [`Error::Decode`] with the JSON path. Never panics, whatever the bytes.
+pub fn decode_json<T: DeserializeOwned, B: AsRef<[u8]>>(
+    response: &Response<B>,
+) -> Result<T, Error> {
+    decode_parts(
+        response.status(),
+        response.headers(),
+        response.body().as_ref(),
+    )
+}
+
+/// [`decode_json`] from the parts of a response.
+pub fn decode_parts<T: DeserializeOwned>(
+    status: http::StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Error> {
+    if !status.is_success() {
+        return Err(ApiError::from_response(status, headers, body).into());
+    }
+    let what = short_type_name::<T>();
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        DecodeError::new(status, what, path, e.into_inner().to_string(), body)
+    })?;
+    Ok(value)
+}
+
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// Decodes a create or retrieve answer of either flavour into a [`Generation`].
+pub fn decode_generation<B: AsRef<[u8]>>(
+    flavor: Flavor,
+    response: &Response<B>,
+) -> Result<Generation, Error> {
+    let (status, body) = (response.status(), response.body().as_ref());
+    let id_error = |e: crate::IdError| {
+        Error::Decode(DecodeError::new(
+            status,
+            "generation",
+            "id".into(),
+            e.to_string(),
+            body,
+        ))
+    };
+    match flavor {
+        Flavor::Responses => {
+            let b: ResponseObject = decode_json(response)?;
+            Generation::from_responses(b).map_err(id_error)
+        }
+        Flavor::Legacy => {
+            let b: LegacyGeneration = decode_json(response)?;
+            Generation::from_legacy(b).map_err(id_error)
+        }
+    }
+}
+
+/// Decodes `GET /v1/usage`.
+pub fn decode_usage<B: AsRef<[u8]>>(response: &Response<B>) -> Result<Usage, Error> {
+    decode_json(response)
+}
+
+/// Decodes `GET /v1/engines`.
+pub fn decode_engines<B: AsRef<[u8]>>(response: &Response<B>) -> Result<EngineCatalog, Error> {
+    decode_json(response)
+}
+
+/// Decodes `GET /v1/models`.
+pub fn decode_models<B: AsRef<[u8]>>(response: &Response<B>) -> Result<ModelList, Error> {
+    decode_json(response)
+}
+
+/// Decodes `GET /v1/models/{slug}`.
+pub fn decode_model<B: AsRef<[u8]>>(response: &Response<B>) -> Result<ModelDetail, Error> {
+    decode_json(response)
+}

@@ -1,0 +1,60 @@
+//! The API model: typed requests and tolerant responses for every documented endpoint of
+//! both API generations.
+//!
+//! | Endpoint | Request | Response |
+//! |---|---|---|
+//! | `POST /v1/responses` | [`CreateResponse`] | [`Generation`] ([`ResponseObject`]) |
+//! | `GET /v1/responses/{id}` | — | [`Generation`] ([`ResponseObject`]) |
+//! | `GET /v1/engines` | — | [`EngineCatalog`] |
+//! | `GET /v1/usage` | — | [`Usage`] |
+//! | `POST /v1/video/generations` | [`CreateGeneration`] | [`Generation`] ([`LegacyGeneration`]) |
+//! | `GET /v1/video/generations/{id}` | — | [`Generation`] ([`LegacyGeneration`]) |
+//! | `GET /v1/models` | — | [`ModelList`] |
+//! | `GET /v1/models/{slug}` | — | [`ModelDetail`] |
+//!
+//! Requests are checked by their `validate` method (the [`codec`](crate::codec) encoder
+//! calls it), so invalid input never reaches the server. Responses tolerate unknown fields
+//! (kept in `extra`), nulls (read as absent), timestamps in seconds or milliseconds (see
+//! [`Timestamp`]) and every spelling of the video URL (see [`Generation::video_url`]).
+
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+use serde_json::Value;
+
+mod catalog;
+mod generation;
+mod legacy;
+mod responses;
+mod time;
+mod usage;
+
+pub use catalog::{
+    EngineCatalog, EngineInfo, EngineModel, ModelDetail, ModelInfo, ModelList, ModelMetrics,
+    ModelRoute, Named, RouteEndpoint,
+};
+pub use generation::{FailureCause, Generation, GenerationBody, GenerationFailure};
+pub use legacy::{CreateGeneration, LegacyGeneration, LegacyProvider};
+pub use responses::{
+    ContentPart, CreateResponse, Engine, ImageDetail, ImageUrl, Input, Message, OutputItem,
+    ProviderPreferences, ResponseObject, ResponseUsage, Role, VideoUrl,
+};
+pub use time::{MILLIS_THRESHOLD, Timestamp};
+pub use usage::{DailyRouteUsage, DailyUsage, RecentRequest, RouteUsage, Usage, UsageTotals};
+
+/// Reads `null` as the type's default (for lists).
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Reads a field that must not break decoding: null, absent or of the wrong shape → `None`.
+pub(crate) fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.and_then(|v| T::deserialize(v).ok()))
+}
