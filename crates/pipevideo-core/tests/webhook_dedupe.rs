@@ -7,7 +7,7 @@ use std::{
 };
 
 use pipevideo_core::webhook::DeliveryDeduper;
-use proptest::prelude::*;
+use proptest::{prelude::*, test_runner::RngSeed};
 
 fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_827_200)
@@ -114,6 +114,13 @@ fn a_clock_stepping_back_does_not_break_it() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        rng_seed: RngSeed::Fixed(0xdead_beef),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
     /// Against a simple model (a list of live records): same answers, never more than
     /// `capacity` ids, for random operation sequences over a small id alphabet.
     #[test]
