@@ -148,8 +148,9 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
         timings.push((*step, took));
     }
     print_timings(&timings);
+    let plural = if steps.len() == 1 { "" } else { "s" };
     println!(
-        "==> ci ok: {} steps in {}",
+        "==> ci ok: {} step{plural} in {}",
         steps.len(),
         seconds(started.elapsed())
     );
