@@ -1,0 +1,389 @@
+//! HTTP plumbing on hyper: connections, fault application, control endpoints, the request log.
+
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::fingerprint;
+use crate::fault::{Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader};
+use crate::log::{AppliedFault, LogEntry};
+use crate::state::{Outcome, RATE_LIMIT_MESSAGE, Reply, Req, Shared, lock, orpc_code, process, unix_ms_now};
+
+const MAX_REQUEST_BODY: usize = 4 * 1024 * 1024;
+const LOGGED_BODY: usize = 64 * 1024;
+
+/// The response body: all at once, or part of it followed by a connection reset.
+pub(crate) struct EmuBody {
+    data: Option<Bytes>,
+    reset: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl EmuBody {
+    fn full(data: Bytes) -> Self {
+        Self { data: (!data.is_empty()).then_some(data), reset: None }
+    }
+}
+
+impl Body for EmuBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if let Some(data) = this.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if let Some(sleep) = this.reset.as_mut() {
+            // Give hyper time to flush the partial body before the connection dies.
+            ready!(sleep.as_mut().poll(cx));
+            this.reset = None;
+            return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::ConnectionReset, "emulated connection reset"))));
+        }
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.reset.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match (&self.data, &self.reset) {
+            (Some(d), None) => SizeHint::with_exact(d.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+fn into_response(reply: Reply, reset: bool, head_only: bool) -> Response<EmuBody> {
+    let full_len = reply.body.len();
+    let body = if head_only {
+        EmuBody { data: None, reset: None }
+    } else if reset {
+        let cut = reply.body.slice(..full_len / 2);
+        EmuBody { data: (!cut.is_empty()).then_some(cut), reset: Some(Box::pin(tokio::time::sleep(Duration::from_millis(30)))) }
+    } else {
+        EmuBody::full(reply.body)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.append(HeaderName::from_static(name), v);
+        }
+    }
+    if reset || head_only {
+        headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(full_len));
+    }
+    if reset {
+        headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+const HTML_503: &str = "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.</p></body></html>\n";
+const HTML_504: &str = "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// A 429 for a wait of `retry_after` emulated seconds, with or without `data` and a header.
+fn rate_limited_fault(shared: &Shared, retry_after: f64, with_data: bool, header: RetryAfterHeader) -> Reply {
+    let emulated = Duration::try_from_secs_f64(retry_after.max(0.0)).unwrap_or(Duration::from_secs(60));
+    let real = shared.real(emulated);
+    let body = if with_data {
+        json!({ "message": RATE_LIMIT_MESSAGE, "data": { "retry_after": shared.retry_after_value(real) } })
+    } else {
+        json!({ "message": RATE_LIMIT_MESSAGE })
+    };
+    let mut reply = Reply::json(429, &body);
+    let whole_secs = real.as_secs() + u64::from(real.subsec_nanos() > 0);
+    match header {
+        RetryAfterHeader::None => {}
+        RetryAfterHeader::Seconds => reply.headers.push(("retry-after", whole_secs.to_string())),
+        RetryAfterHeader::HttpDate => {
+            let at_ms = unix_ms_now() + real.as_millis() as u64;
+            let at = UNIX_EPOCH + Duration::from_secs(at_ms.div_ceil(1000));
+            reply.headers.push(("retry-after", httpdate::fmt_http_date(at)));
+        }
+    }
+    reply
+}
+
+/// The reply that replaces a response for a fault, or a mangled real reply. Returns whether the
+/// connection must be reset mid-body.
+fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, bool) {
+    match fault {
+        Fault::ServerError => (shared.error(500, "Internal server error"), false),
+        Fault::RateLimited { retry_after, with_data, header } => {
+            (rate_limited_fault(shared, *retry_after, *with_data, *header), false)
+        }
+        Fault::BadGatewayHtml => (Reply::raw(502, "text/html", Bytes::from_static(HTML_502.as_bytes())), false),
+        Fault::ServiceUnavailableHtml => (Reply::raw(503, "text/html; charset=utf-8", Bytes::from_static(HTML_503.as_bytes())), false),
+        Fault::GatewayTimeoutHtml => (Reply::raw(504, "text/html", Bytes::from_static(HTML_504.as_bytes())), false),
+        Fault::OrpcError { status } => {
+            let status = if (400..600).contains(status) { *status } else { 500 };
+            let mut body = json!({
+                "defined": false,
+                "code": orpc_code(status),
+                "status": status,
+                "message": if status == 429 { RATE_LIMIT_MESSAGE } else { "Internal server error" },
+            });
+            if status == 429 {
+                body["data"] = json!({ "retry_after": shared.retry_after_value(shared.real(Duration::from_secs(2))) });
+            }
+            (Reply::json(status, &body), false)
+        }
+        Fault::SlowHeaders { .. } => (real.unwrap_or_else(|| shared.error(500, "Internal server error")), false),
+        Fault::ResetMidBody => (real.unwrap_or_else(|| shared.error(500, "Internal server error")), true),
+        Fault::TruncatedJson => {
+            let mut reply = real.unwrap_or_else(|| shared.error(500, "Internal server error"));
+            let len = reply.body.len();
+            reply.body = reply.body.slice(..len / 2);
+            (reply, false)
+        }
+        Fault::UnknownStatus { status } => {
+            let mut reply = real.unwrap_or_else(|| shared.error(500, "Internal server error"));
+            if reply.is_json()
+                && let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&reply.body)
+                && map.contains_key("status")
+            {
+                map.insert("status".into(), Value::String(status.clone()));
+                reply.body = Bytes::from(Value::Object(map).to_string());
+            }
+            (reply, false)
+        }
+        Fault::HugeBody { bytes } => {
+            let mut reply = real.unwrap_or_else(|| shared.error(500, "Internal server error"));
+            if reply.is_json()
+                && let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&reply.body)
+            {
+                map.insert("padding".into(), Value::String("x".repeat(*bytes)));
+                reply.body = Bytes::from(Value::Object(map).to_string());
+            }
+            (reply, false)
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a hyper::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn logged_headers(headers: &hyper::HeaderMap) -> (Vec<(String, String)>, Option<String>) {
+    let mut out = Vec::new();
+    let mut fp = None;
+    for (name, value) in headers {
+        let value = value.to_str().unwrap_or("<non-utf8>");
+        if name == hyper::header::AUTHORIZATION {
+            let token = value.strip_prefix("Bearer ").unwrap_or(value);
+            let f = fingerprint(token);
+            out.push((name.as_str().to_owned(), format!("Bearer {f}")));
+            fp = Some(f);
+        } else if name == hyper::header::COOKIE || name == hyper::header::PROXY_AUTHORIZATION {
+            out.push((name.as_str().to_owned(), "<redacted>".to_owned()));
+        } else {
+            out.push((name.as_str().to_owned(), value.to_owned()));
+        }
+    }
+    (out, fp)
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<EmuBody>, Infallible> {
+    let arrived = Instant::now();
+    let arrived_unix_ms = unix_ms_now();
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => return Ok(into_response(shared.error(413, "Request body too large"), false, false)),
+    };
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or("").to_owned();
+
+    if path.starts_with("/_emulator") {
+        return Ok(into_response(control(&shared, &method, &path, &query, &body), false, false));
+    }
+
+    let fault = lock(&shared.faults).pick(&method, &path);
+    let mut applied = None;
+    let mut before_reply = None;
+    let mut reset = false;
+    let mut delay = None;
+    if let Some((f, timing)) = &fault {
+        let timing = if f.needs_real_response() { FaultTiming::After } else { *timing };
+        applied = Some(AppliedFault { kind: f.name().to_owned(), timing });
+        if timing == FaultTiming::Before {
+            match f {
+                Fault::SlowHeaders { delay_ms } => tokio::time::sleep(Duration::from_millis(*delay_ms)).await,
+                other => before_reply = Some(apply_fault(&shared, other, None).0),
+            }
+        } else if let Fault::SlowHeaders { delay_ms } = f {
+            delay = Some(Duration::from_millis(*delay_ms));
+        }
+    }
+
+    let (reply, outcome) = match before_reply {
+        Some(reply) => (reply, None),
+        None => {
+            let r = Req {
+                method: &method,
+                path: &path,
+                query: &query,
+                authorization: header_str(&parts.headers, "authorization"),
+                idempotency_key: header_str(&parts.headers, "idempotency-key"),
+                body: &body,
+            };
+            let outcome: Outcome = process(&shared, &r, Instant::now());
+            if let Some(id) = &outcome.generation_created {
+                crate::webhook::schedule(&shared, id.clone());
+            }
+            let mut reply = outcome.reply.clone();
+            if let Some((f, timing)) = &fault
+                && (*timing == FaultTiming::After || f.needs_real_response())
+            {
+                let (r, rst) = apply_fault(&shared, f, Some(reply));
+                reply = r;
+                reset = rst;
+            }
+            (reply, Some(outcome))
+        }
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+
+    let (headers, fp) = logged_headers(&parts.headers);
+    let org = outcome.as_ref().and_then(|o| o.org.clone());
+    let mut seq = lock(&shared.log_seq);
+    let entry = LogEntry {
+        seq: *seq,
+        elapsed_ms: shared.elapsed_ms(arrived),
+        unix_ms: arrived_unix_ms,
+        method: method.clone(),
+        path: if query.is_empty() { path.clone() } else { format!("{path}?{query}") },
+        headers,
+        key_fingerprint: fp,
+        org,
+        body: String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY)]).into_owned(),
+        status: reply.status,
+        fault: applied,
+        generation_created: outcome.as_ref().and_then(|o| o.generation_created.clone()),
+        idempotent_replay_of: outcome.as_ref().and_then(|o| o.replay_of.clone()),
+        rate_limited: outcome.as_ref().is_some_and(|o| o.rate_limited),
+    };
+    *seq += 1;
+    lock(&shared.log).push(entry);
+    drop(seq);
+    tracing::debug!(%method, %path, status = reply.status, "request");
+    Ok(into_response(reply, reset, method == "HEAD"))
+}
+
+fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) -> Reply {
+    let ok = |v: &Value| Reply::json(200, v);
+    let to_json = |v: Result<Value, serde_json::Error>| v.unwrap_or_else(|e| json!({ "message": e.to_string() }));
+    match (method, path.trim_end_matches('/')) {
+        ("GET", "/_emulator/health") => ok(&json!({ "ok": true, "base_url": format!("{}/v1", shared.origin) })),
+        ("GET", "/_emulator/log") => {
+            let since = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("since="))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            let log = lock(&shared.log);
+            let entries: Vec<&LogEntry> = log.iter().filter(|e| e.seq >= since).collect();
+            ok(&to_json(serde_json::to_value(entries)))
+        }
+        ("DELETE", "/_emulator/log") => {
+            lock(&shared.log).clear();
+            ok(&json!({ "ok": true }))
+        }
+        ("GET", "/_emulator/faults") => ok(&to_json(serde_json::to_value(lock(&shared.faults).config()))),
+        ("POST", "/_emulator/faults") => {
+            let rules: Result<Vec<FaultRule>, _> = serde_json::from_slice::<FaultRule>(body)
+                .map(|r| vec![r])
+                .or_else(|_| serde_json::from_slice::<Vec<FaultRule>>(body));
+            match rules {
+                Ok(rules) => {
+                    let mut plan = lock(&shared.faults);
+                    for r in rules {
+                        plan.push(r);
+                    }
+                    ok(&to_json(serde_json::to_value(plan.config())))
+                }
+                Err(e) => Reply::json(400, &json!({ "message": format!("Invalid fault rule: {e}") })),
+            }
+        }
+        ("PUT", "/_emulator/faults") => match serde_json::from_slice::<FaultConfig>(body) {
+            Ok(cfg) => {
+                let mut plan = lock(&shared.faults);
+                plan.replace(cfg);
+                ok(&to_json(serde_json::to_value(plan.config())))
+            }
+            Err(e) => Reply::json(400, &json!({ "message": format!("Invalid fault config: {e}") })),
+        },
+        ("PUT", "/_emulator/faults/random") => match serde_json::from_slice::<Option<RandomFaults>>(body) {
+            Ok(random) => {
+                let mut plan = lock(&shared.faults);
+                plan.set_random(random);
+                ok(&to_json(serde_json::to_value(plan.config())))
+            }
+            Err(e) => Reply::json(400, &json!({ "message": format!("Invalid random faults: {e}") })),
+        },
+        ("DELETE", "/_emulator/faults") => {
+            lock(&shared.faults).replace(FaultConfig::default());
+            ok(&json!({ "ok": true }))
+        }
+        ("GET", "/_emulator/webhooks") => ok(&to_json(serde_json::to_value(&*lock(&shared.deliveries)))),
+        _ => Reply::json(404, &json!({ "message": format!("No control route for {method} {path}") })),
+    }
+}
+
+/// Accepts connections until `shutdown` flips, then drops every connection and webhook task.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = Arc::clone(&shared);
+                    conns.spawn(async move {
+                        let svc = service_fn(move |req| handle(Arc::clone(&shared), req));
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    for task in lock(&shared.tasks).drain(..) {
+        task.abort();
+    }
+}
