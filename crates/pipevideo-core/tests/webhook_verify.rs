@@ -426,3 +426,23 @@ fn sign_helper_matches_the_independent_signature() {
     assert_eq!(map.get("svix-signature").unwrap(), signed.signature());
     verifier().verify(&map, BODY, at(TS)).unwrap();
 }
+
+#[test]
+fn whole_http_request_verifies() {
+    let ts = TS.to_string();
+    let request = http::Request::post("/hooks")
+        .header("webhook-id", ID)
+        .header("webhook-timestamp", &ts)
+        .header("webhook-signature", v1(SECRET, ID, &ts, BODY))
+        .body(BODY.to_vec())
+        .unwrap();
+    let event = verifier().verify_request(&request, at(TS)).unwrap();
+    assert_eq!(event.generation_id().as_str(), "gen_abc123xyz");
+    let (parts, mut body) = request.into_parts();
+    body[0] = b' ';
+    let tampered = http::Request::from_parts(parts, body);
+    assert_eq!(
+        verifier().verify_request(&tampered, at(TS)),
+        Err(VerifyError::NoMatchingSignature)
+    );
+}

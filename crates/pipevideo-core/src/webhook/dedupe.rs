@@ -16,8 +16,10 @@ use std::{
 /// - *Time*: an id is remembered for [`DeliveryDeduper::DEFAULT_EXPIRY`] (48 hours, longer
 ///   than the whole retry schedule with room for a late first attempt) from the first time it
 ///   was recorded, unless changed with [`DeliveryDeduper::with_expiry`].
-/// - *Memory*: at most `capacity` ids. Each costs two copies of the id (Svix ids are about 30
-///   bytes) plus roughly 80 bytes of bookkeeping, so 100 000 ids take about 15 MB. When full,
+/// - *Memory*: at most `capacity` ids, allocated as they arrive. Each costs two heap copies of
+///   the id (Svix ids are about 30 bytes) and about 100 bytes of map and queue entries: some
+///   200 bytes in all, so 100 000 ids take about 20 MB (an estimate from the types' sizes,
+///   allocator overhead included). When full,
 ///   the oldest id is forgotten first; a late retry of a forgotten id is then seen as new, so
 ///   size it above the number of deliveries you expect within the expiry.
 ///
