@@ -272,7 +272,11 @@ impl fmt::Display for ErrorCode {
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}", self.render())]
-pub struct ApiError {
+pub struct ApiError(Box<ApiErrorRepr>);
+
+/// Boxed so that `Result<T, Error>` stays small.
+#[derive(Debug, Clone, PartialEq)]
+struct ApiErrorRepr {
     status: StatusCode,
     code: ErrorCode,
     orpc_code: Option<String>,
@@ -324,7 +328,7 @@ impl ApiError {
                 format!("{reason} (body is not a JSON error object)")
             }
         });
-        Self {
+        Self(Box::new(ApiErrorRepr {
             status,
             code: ErrorCode::from_status(status),
             orpc_code,
@@ -334,33 +338,33 @@ impl ApiError {
             retry_after_header,
             raw_body: raw_body_prefix(body),
             body_len: body.len(),
-        }
+        }))
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The error code derived from the status.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     /// The `code` string from an oRPC body (`"TOO_MANY_REQUESTS"`, …), if there was one.
     pub fn orpc_code(&self) -> Option<&str> {
-        self.orpc_code.as_deref()
+        self.0.orpc_code.as_deref()
     }
 
     /// The server's `message`, or, when the body had none (a proxy page, an empty body), a
     /// description built from the status. See [`ApiError::has_server_message`].
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Whether [`ApiError::message`] came from the server's JSON body.
     pub fn has_server_message(&self) -> bool {
-        self.has_server_message
+        self.0.has_server_message
     }
 
     /// The wait the server asked for in `data.retry_after` (seconds on the wire).
@@ -370,43 +374,43 @@ impl ApiError {
     /// [`RETRY_AFTER_HUGE_SECS`] (and infinity) read as [`Duration::MAX`], "beyond any
     /// deadline". Callers must add it to an `Instant` with `checked_add`.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// The raw `Retry-After` header, if the response had one (seconds or an HTTP-date).
     pub fn retry_after_header(&self) -> Option<&str> {
-        self.retry_after_header.as_deref()
+        self.0.retry_after_header.as_deref()
     }
 
     /// Whether retrying the same request can help: 429, 500, 502, 503 and 504 yes
     /// (429 after [`ApiError::retry_after`], the others with backoff); 400, 401, 404 and
     /// every other status no.
     pub fn retryable(&self) -> bool {
-        matches!(self.status.as_u16(), 429 | 500 | 502 | 503 | 504)
+        matches!(self.0.status.as_u16(), 429 | 500 | 502 | 503 | 504)
     }
 
     /// The first [`RAW_BODY_LIMIT`] bytes of the body, lossily decoded as UTF-8.
     pub fn raw_body(&self) -> &str {
-        &self.raw_body
+        &self.0.raw_body
     }
 
     /// The full length of the body in bytes (the raw body kept may be shorter).
     pub fn body_len(&self) -> usize {
-        self.body_len
+        self.0.body_len
     }
 
     fn render(&self) -> String {
-        let mut s = format!("HTTP {}", self.status.as_u16());
-        if let Some(reason) = self.status.canonical_reason() {
+        let mut s = format!("HTTP {}", self.0.status.as_u16());
+        if let Some(reason) = self.0.status.canonical_reason() {
             s.push(' ');
             s.push_str(reason);
         }
-        if let Some(code) = &self.orpc_code {
+        if let Some(code) = &self.0.orpc_code {
             s.push_str(&format!(" ({code})"));
         }
         s.push_str(": ");
-        s.push_str(&self.message);
-        if let Some(d) = self.retry_after {
+        s.push_str(&self.0.message);
+        if let Some(d) = self.0.retry_after {
             if d == Duration::MAX {
                 s.push_str(" (retry after: beyond any deadline)");
             } else {
@@ -448,10 +452,14 @@ pub(crate) fn parse_retry_after(v: &Value) -> Option<Duration> {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "could not decode the {what} in an HTTP {status} response at `{path}`: {message}",
-    status = self.status.as_u16()
+    "could not decode the {} in an HTTP {} response at `{}`: {}",
+    self.0.what, self.0.status.as_u16(), self.0.path, self.0.message
 )]
-pub struct DecodeError {
+pub struct DecodeError(Box<DecodeErrorRepr>);
+
+/// Boxed so that `Result<T, Error>` stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DecodeErrorRepr {
     status: StatusCode,
     what: &'static str,
     path: String,
@@ -468,7 +476,7 @@ impl DecodeError {
         message: String,
         body: &[u8],
     ) -> Self {
-        Self {
+        Self(Box::new(DecodeErrorRepr {
             status,
             what,
             path: if path.is_empty() {
@@ -479,37 +487,37 @@ impl DecodeError {
             message: truncate_chars(&message, MESSAGE_LIMIT),
             raw_body: raw_body_prefix(body),
             body_len: body.len(),
-        }
+        }))
     }
 
     /// The HTTP status of the response (a 2xx).
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// What was being decoded, e.g. `"usage"` or `"generation"`.
     pub fn what(&self) -> &'static str {
-        self.what
+        self.0.what
     }
 
     /// The JSON path where decoding failed (`.` is the root).
     pub fn path(&self) -> &str {
-        &self.path
+        &self.0.path
     }
 
     /// The decoder's description of the problem.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The first [`RAW_BODY_LIMIT`] bytes of the body, lossily decoded as UTF-8.
     pub fn raw_body(&self) -> &str {
-        &self.raw_body
+        &self.0.raw_body
     }
 
     /// The full length of the body in bytes.
     pub fn body_len(&self) -> usize {
-        self.body_len
+        self.0.body_len
     }
 }
 

@@ -16,14 +16,20 @@ use super::null_default;
 /// assert_eq!(c.engines[0].id.as_deref(), Some("hyperframes"));
 /// assert_eq!(c.engines[0].models[0].id.as_deref(), Some("moonshotai/kimi-k2.5"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EngineCatalog {
     /// The engines found (empty if the shape was not recognised).
     pub engines: Vec<EngineInfo>,
     /// The body as sent.
-    #[serde(skip)]
     pub raw: Value,
+}
+
+/// Serialises as the body received ([`EngineCatalog::raw`]).
+impl Serialize for EngineCatalog {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
 }
 
 impl<'de> Deserialize<'de> for EngineCatalog {

@@ -156,12 +156,12 @@ impl CreateResponse {
         if let Some(Engine::Other(e)) = &self.engine {
             non_empty("engine", e)?;
         }
-        if let Some(p) = &self.provider {
-            if p.order.iter().any(|s| s.trim().is_empty()) {
-                return Err(RequestError::Empty {
-                    field: "provider.order[]",
-                });
-            }
+        if let Some(p) = &self.provider
+            && p.order.iter().any(|s| s.trim().is_empty())
+        {
+            return Err(RequestError::Empty {
+                field: "provider.order[]",
+            });
         }
         Ok(())
     }
@@ -180,7 +180,7 @@ pub(crate) fn validate_aspect_ratio(r: &str) -> Result<(), RequestError> {
         let num = |s: &str| {
             !s.is_empty()
                 && s.bytes().all(|b| b.is_ascii_digit())
-                && s.trim_start_matches('0') != ""
+                && !s.trim_start_matches('0').is_empty()
         };
         num(w) && num(h)
     });

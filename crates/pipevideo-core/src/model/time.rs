@@ -28,13 +28,56 @@ pub const MILLIS_THRESHOLD: f64 = 1e11;
 /// assert_eq!(Timestamp::from_wire_number(1709827200.0).unwrap().unix_millis(), 1_709_827_200_000);
 /// assert_eq!(Timestamp::from_wire_number(1709827258123.0).unwrap().unix_millis(), 1_709_827_258_123);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Timestamp(i64);
+///
+/// The unit it arrived in is remembered only so that re-serialising a body reproduces it;
+/// comparisons look at the instant alone (`1709827200` s == `1709827200000` ms).
+#[derive(Debug, Clone, Copy)]
+pub struct Timestamp {
+    ms: i64,
+    seconds_on_wire: bool,
+}
+
+impl PartialEq for Timestamp {
+    fn eq(&self, other: &Self) -> bool {
+        self.ms == other.ms
+    }
+}
+
+impl Eq for Timestamp {}
+
+impl std::hash::Hash for Timestamp {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.ms.hash(state);
+    }
+}
+
+impl PartialOrd for Timestamp {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timestamp {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.ms.cmp(&other.ms)
+    }
+}
 
 impl Timestamp {
     /// A timestamp from Unix milliseconds.
     pub fn from_unix_millis(ms: i64) -> Self {
-        Self(ms)
+        Self {
+            ms,
+            seconds_on_wire: false,
+        }
+    }
+
+    /// A timestamp from Unix seconds.
+    pub fn from_unix_seconds(secs: i64) -> Self {
+        Self {
+            ms: secs.saturating_mul(1000),
+            seconds_on_wire: true,
+        }
     }
 
     /// Reads a wire number with the seconds-or-milliseconds rule; `None` for NaN, infinities
@@ -43,32 +86,32 @@ impl Timestamp {
         if !n.is_finite() {
             return None;
         }
-        let ms = if n.abs() < MILLIS_THRESHOLD {
-            n * 1000.0
-        } else {
-            n
-        };
+        let seconds_on_wire = n.abs() < MILLIS_THRESHOLD;
+        let ms = if seconds_on_wire { n * 1000.0 } else { n };
         // i64 milliseconds cover ±292 million years.
         if ms.abs() >= 9.2e18 {
             return None;
         }
-        Some(Self(ms.round() as i64))
+        Some(Self {
+            ms: ms.round() as i64,
+            seconds_on_wire,
+        })
     }
 
     /// Milliseconds since the Unix epoch.
     pub fn unix_millis(self) -> i64 {
-        self.0
+        self.ms
     }
 
     /// Whole seconds since the Unix epoch (rounded down).
     pub fn unix_seconds(self) -> i64 {
-        self.0.div_euclid(1000)
+        self.ms.div_euclid(1000)
     }
 
     /// As a `SystemTime` (pure arithmetic: no clock is read).
     pub fn to_system_time(self) -> SystemTime {
-        let d = Duration::from_millis(self.0.unsigned_abs());
-        if self.0 >= 0 {
+        let d = Duration::from_millis(self.ms.unsigned_abs());
+        if self.ms >= 0 {
             UNIX_EPOCH.checked_add(d).unwrap_or(UNIX_EPOCH)
         } else {
             UNIX_EPOCH.checked_sub(d).unwrap_or(UNIX_EPOCH)
@@ -78,8 +121,10 @@ impl Timestamp {
     fn from_value(v: &Value) -> Option<Self> {
         match v {
             Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) if i.unsigned_abs() >= MILLIS_THRESHOLD as u64 => Some(Self(i)),
-                (Some(i), _) => i.checked_mul(1000).map(Self),
+                (Some(i), _) if i.unsigned_abs() >= MILLIS_THRESHOLD as u64 => {
+                    Some(Self::from_unix_millis(i))
+                }
+                (Some(i), _) => Some(Self::from_unix_seconds(i)),
                 (None, Some(f)) => Self::from_wire_number(f),
                 _ => None,
             },
@@ -91,14 +136,21 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}ms since the Unix epoch", self.0)
+        write!(f, "{}ms since the Unix epoch", self.ms)
     }
 }
 
-/// Serialises as Unix milliseconds (which reads back to the same value under the rule).
+/// Serialises in the unit it arrived in (seconds, fractional if needed, or milliseconds),
+/// which reads back to the same instant under the rule.
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(self.0)
+        if !self.seconds_on_wire {
+            s.serialize_i64(self.ms)
+        } else if self.ms % 1000 == 0 {
+            s.serialize_i64(self.ms / 1000)
+        } else {
+            s.serialize_f64(self.ms as f64 / 1000.0)
+        }
     }
 }
 
