@@ -11,7 +11,11 @@ use pipevideo_core::{
 use proptest::prelude::*;
 
 fn api(status: u16, body: &[u8]) -> ApiError {
-    ApiError::from_response(StatusCode::from_u16(status).unwrap(), &HeaderMap::new(), body)
+    ApiError::from_response(
+        StatusCode::from_u16(status).unwrap(),
+        &HeaderMap::new(),
+        body,
+    )
 }
 
 /// One row per line of the errors page's table, plus the proxy statuses.
@@ -25,16 +29,76 @@ fn status_table_rows() {
         retryable: bool,
     }
     let rows = [
-        Row { status: 400, code: ErrorCode::BadRequest, orpc: "BAD_REQUEST", message: "Insufficient credits", retryable: false },
-        Row { status: 401, code: ErrorCode::Unauthorized, orpc: "UNAUTHORIZED", message: "API key has expired", retryable: false },
-        Row { status: 404, code: ErrorCode::NotFound, orpc: "NOT_FOUND", message: "Generation not found", retryable: false },
-        Row { status: 429, code: ErrorCode::TooManyRequests, orpc: "TOO_MANY_REQUESTS", message: "Rate limit exceeded. Please try again later.", retryable: true },
-        Row { status: 500, code: ErrorCode::InternalServerError, orpc: "INTERNAL_SERVER_ERROR", message: "Internal server error", retryable: true },
-        Row { status: 502, code: ErrorCode::Other(502), orpc: "BAD_GATEWAY", message: "Bad gateway", retryable: true },
-        Row { status: 503, code: ErrorCode::Other(503), orpc: "SERVICE_UNAVAILABLE", message: "Unavailable", retryable: true },
-        Row { status: 504, code: ErrorCode::Other(504), orpc: "GATEWAY_TIMEOUT", message: "Timeout", retryable: true },
-        Row { status: 403, code: ErrorCode::Other(403), orpc: "FORBIDDEN", message: "Forbidden", retryable: false },
-        Row { status: 422, code: ErrorCode::Other(422), orpc: "UNPROCESSABLE_CONTENT", message: "Nope", retryable: false },
+        Row {
+            status: 400,
+            code: ErrorCode::BadRequest,
+            orpc: "BAD_REQUEST",
+            message: "Insufficient credits",
+            retryable: false,
+        },
+        Row {
+            status: 401,
+            code: ErrorCode::Unauthorized,
+            orpc: "UNAUTHORIZED",
+            message: "API key has expired",
+            retryable: false,
+        },
+        Row {
+            status: 404,
+            code: ErrorCode::NotFound,
+            orpc: "NOT_FOUND",
+            message: "Generation not found",
+            retryable: false,
+        },
+        Row {
+            status: 429,
+            code: ErrorCode::TooManyRequests,
+            orpc: "TOO_MANY_REQUESTS",
+            message: "Rate limit exceeded. Please try again later.",
+            retryable: true,
+        },
+        Row {
+            status: 500,
+            code: ErrorCode::InternalServerError,
+            orpc: "INTERNAL_SERVER_ERROR",
+            message: "Internal server error",
+            retryable: true,
+        },
+        Row {
+            status: 502,
+            code: ErrorCode::Other(502),
+            orpc: "BAD_GATEWAY",
+            message: "Bad gateway",
+            retryable: true,
+        },
+        Row {
+            status: 503,
+            code: ErrorCode::Other(503),
+            orpc: "SERVICE_UNAVAILABLE",
+            message: "Unavailable",
+            retryable: true,
+        },
+        Row {
+            status: 504,
+            code: ErrorCode::Other(504),
+            orpc: "GATEWAY_TIMEOUT",
+            message: "Timeout",
+            retryable: true,
+        },
+        Row {
+            status: 403,
+            code: ErrorCode::Other(403),
+            orpc: "FORBIDDEN",
+            message: "Forbidden",
+            retryable: false,
+        },
+        Row {
+            status: 422,
+            code: ErrorCode::Other(422),
+            orpc: "UNPROCESSABLE_CONTENT",
+            message: "Nope",
+            retryable: false,
+        },
     ];
     for row in rows {
         // The documented short body…
@@ -58,7 +122,10 @@ fn status_table_rows() {
         assert_eq!(e.orpc_code(), Some(row.orpc));
         assert_eq!(e.message(), row.message);
         let shown = e.to_string();
-        assert!(shown.contains(&row.status.to_string()) && shown.contains(row.message), "{shown}");
+        assert!(
+            shown.contains(&row.status.to_string()) && shown.contains(row.message),
+            "{shown}"
+        );
     }
 }
 
@@ -68,7 +135,10 @@ fn error_code_spellings() {
     assert_eq!(ErrorCode::Unauthorized.as_str(), "UNAUTHORIZED");
     assert_eq!(ErrorCode::NotFound.as_str(), "NOT_FOUND");
     assert_eq!(ErrorCode::TooManyRequests.as_str(), "TOO_MANY_REQUESTS");
-    assert_eq!(ErrorCode::InternalServerError.as_str(), "INTERNAL_SERVER_ERROR");
+    assert_eq!(
+        ErrorCode::InternalServerError.as_str(),
+        "INTERNAL_SERVER_ERROR"
+    );
     assert_eq!(ErrorCode::Other(502).to_string(), "HTTP 502");
 }
 
@@ -119,9 +189,15 @@ fn retry_after_forms() {
 #[test]
 fn retry_after_header_is_kept_verbatim() {
     let mut h = HeaderMap::new();
-    h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"));
+    h.insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
+    );
     let e = ApiError::from_response(StatusCode::SERVICE_UNAVAILABLE, &h, b"");
-    assert_eq!(e.retry_after_header(), Some("Wed, 21 Oct 2026 07:28:00 GMT"));
+    assert_eq!(
+        e.retry_after_header(),
+        Some("Wed, 21 Oct 2026 07:28:00 GMT")
+    );
     assert_eq!(e.retry_after(), None);
     assert_eq!(api(503, b"").retry_after_header(), None);
 }
@@ -132,11 +208,31 @@ fn non_json_bodies_are_classified() {
     let cases: &[(u16, &[u8], &str)] = &[
         (502, html, "Bad Gateway (body is not a JSON error object)"),
         (503, b"", "Service Unavailable (empty body)"),
-        (500, br#"{"message":"Internal"#, "Internal Server Error (body is not a JSON error object)"),
-        (400, b"\xff\xfe\x00garbage", "Bad Request (body is not a JSON error object)"),
-        (400, br#"["message"]"#, "Bad Request (body is not a JSON error object)"),
-        (401, br#"{"message":""}"#, "Unauthorized (body is not a JSON error object)"),
-        (404, br#"{"message":42}"#, "Not Found (body is not a JSON error object)"),
+        (
+            500,
+            br#"{"message":"Internal"#,
+            "Internal Server Error (body is not a JSON error object)",
+        ),
+        (
+            400,
+            b"\xff\xfe\x00garbage",
+            "Bad Request (body is not a JSON error object)",
+        ),
+        (
+            400,
+            br#"["message"]"#,
+            "Bad Request (body is not a JSON error object)",
+        ),
+        (
+            401,
+            br#"{"message":""}"#,
+            "Unauthorized (body is not a JSON error object)",
+        ),
+        (
+            404,
+            br#"{"message":42}"#,
+            "Not Found (body is not a JSON error object)",
+        ),
         (599, b"", "unknown status (empty body)"),
     ];
     for (status, body, message) in cases {
@@ -156,7 +252,10 @@ fn huge_bodies_are_truncated_and_not_parsed() {
     let e = api(500, &big);
     assert_eq!(e.body_len(), big.len());
     assert_eq!(e.raw_body().len(), RAW_BODY_LIMIT);
-    assert!(!e.has_server_message(), "bodies over the parse cap are not parsed");
+    assert!(
+        !e.has_server_message(),
+        "bodies over the parse cap are not parsed"
+    );
     // A long message is cut, with a marker.
     let long = format!(r#"{{"message":"{}"}}"#, "m".repeat(5000));
     let e = api(400, long.as_bytes());
@@ -174,9 +273,12 @@ fn truncation_never_splits_utf8() {
 
 #[test]
 fn decode_errors_keep_path_and_body() {
-    let body = br#"{"credit_balance":1,"daily_usage":[{"date":"2026-01-01","request_count":"many"}]}"#;
+    let body =
+        br#"{"credit_balance":1,"daily_usage":[{"date":"2026-01-01","request_count":"many"}]}"#;
     let resp = Response::new(body.to_vec());
-    let Err(Error::Decode(e)) = codec::decode_json::<Usage, _>(&resp) else { panic!("expected a decode error") };
+    let Err(Error::Decode(e)) = codec::decode_json::<Usage, _>(&resp) else {
+        panic!("expected a decode error")
+    };
     assert_eq!(e.path(), "daily_usage[0].request_count");
     assert_eq!(e.status(), StatusCode::OK);
     assert_eq!(e.what(), "Usage");
@@ -186,14 +288,21 @@ fn decode_errors_keep_path_and_body() {
 
     // Not JSON at all: the path is the root.
     let resp = Response::new(b"<html>".to_vec());
-    let Err(Error::Decode(e)) = codec::decode_generation(Flavor::Legacy, &resp) else { panic!() };
+    let Err(Error::Decode(e)) = codec::decode_generation(Flavor::Legacy, &resp) else {
+        panic!()
+    };
     assert_eq!(e.path(), ".");
 
     // A 2xx generation without an id, or with an id that would change the path.
     let resp = Response::new(br#"{"status":"queued"}"#.to_vec());
-    assert!(matches!(codec::decode_generation(Flavor::Responses, &resp), Err(Error::Decode(_))));
+    assert!(matches!(
+        codec::decode_generation(Flavor::Responses, &resp),
+        Err(Error::Decode(_))
+    ));
     let resp = Response::new(br#"{"id":"../usage","status":"queued"}"#.to_vec());
-    let Err(Error::Decode(e)) = codec::decode_generation(Flavor::Responses, &resp) else { panic!() };
+    let Err(Error::Decode(e)) = codec::decode_generation(Flavor::Responses, &resp) else {
+        panic!()
+    };
     assert_eq!(e.path(), "id");
 }
 
@@ -226,8 +335,10 @@ fn bodyish() -> impl Strategy<Value = Vec<u8>> {
             format!(r#"{{"message":"{m}","data":{{"retry_after":{n}}}}}"#).into_bytes()
         }),
         ("[a-z_]{0,12}", "[a-z_]{1,12}").prop_map(|(id, st)| {
-            format!(r#"{{"id":"gen_{id}","status":"{st}","output":[{{"video_url":{{"url":"x"}}}}]}}"#)
-                .into_bytes()
+            format!(
+                r#"{{"id":"gen_{id}","status":"{st}","output":[{{"video_url":{{"url":"x"}}}}]}}"#
+            )
+            .into_bytes()
         }),
     ]
 }

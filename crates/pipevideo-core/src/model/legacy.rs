@@ -198,7 +198,8 @@ impl LegacyProvider {
 pub struct LegacyGeneration {
     /// The generation id.
     pub id: String,
-    /// The lifecycle status.
+    /// The lifecycle status (re-encoded in this flavour's wire words).
+    #[serde(serialize_with = "super::wire_status::legacy")]
     pub status: Status,
     /// The video URL once completed (other spellings, if any, stay in `extra` and are found
     /// by [`Generation::video_url`](super::Generation::video_url)).

@@ -58,3 +58,41 @@ where
     let v = Option::<Value>::deserialize(d)?;
     Ok(v.and_then(|v| T::deserialize(v).ok()))
 }
+
+/// Serialises a [`Status`](crate::Status) in the wire vocabulary of one API flavour, so a
+/// re-encoded body reads back to the same status (the lifecycle words of `Status`'s own
+/// `Serialize` — `running` — are not wire words).
+pub(crate) mod wire_status {
+    use serde::Serializer;
+
+    use crate::Status;
+
+    fn word(status: &Status, legacy: bool) -> &str {
+        match (status, legacy) {
+            (Status::Queued, false) => "queued",
+            (Status::Queued, true) => "pending",
+            (Status::Running, false) => "in_progress",
+            (Status::Running, true) => "processing",
+            (other, _) => other.as_str(),
+        }
+    }
+
+    pub(crate) fn responses<S: Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(word(status, false))
+    }
+
+    pub(crate) fn legacy<S: Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(word(status, true))
+    }
+
+    #[allow(clippy::ref_option)] // the signature serde's `serialize_with` requires
+    pub(crate) fn responses_opt<S: Serializer>(
+        status: &Option<Status>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match status {
+            Some(st) => responses(st, s),
+            None => s.serialize_none(),
+        }
+    }
+}

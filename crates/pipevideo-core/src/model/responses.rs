@@ -500,7 +500,8 @@ pub struct ResponseObject {
     /// `"response"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
-    /// The lifecycle status.
+    /// The lifecycle status (re-encoded in this flavour's wire words).
+    #[serde(serialize_with = "super::wire_status::responses")]
     pub status: Status,
     /// The orchestration model.
     #[serde(default, skip_serializing_if = "Option::is_none")]

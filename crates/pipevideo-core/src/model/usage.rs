@@ -146,8 +146,12 @@ pub struct RouteUsage {
 pub struct RecentRequest {
     /// Generation id.
     pub id: String,
-    /// Status.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Status (re-encoded in the responses API's wire words).
+    #[serde(
+        default,
+        serialize_with = "super::wire_status::responses_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status: Option<Status>,
     /// Model name.
     #[serde(default)]
