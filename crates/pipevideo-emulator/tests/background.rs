@@ -1,0 +1,70 @@
+//! Starting without a tokio runtime, and the binary's startup line.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+use pipevideo_emulator::Emulator;
+
+fn raw_get(addr: std::net::SocketAddr, path: &str, key: Option<&str>) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = key.map(|k| format!("authorization: Bearer {k}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: localhost\r\n{auth}connection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn starts_on_its_own_thread_for_non_tokio_callers() {
+    let emu = Emulator::builder().time_scale(0.01).start_in_background().unwrap();
+    let engines = raw_get(emu.addr(), "/v1/engines", None);
+    assert!(engines.starts_with("HTTP/1.1 200"), "{engines}");
+    assert!(engines.contains("hyperframes"));
+    let usage = raw_get(emu.addr(), "/v1/usage", Some(emu.demo_key()));
+    assert!(usage.contains("\"credit_balance\":10000"), "{usage}");
+    assert_eq!(emu.requests().len(), 2);
+    let addr = emu.addr();
+    emu.shutdown();
+    assert!(TcpStream::connect(addr).is_err(), "the port is closed after shutdown");
+}
+
+#[test]
+fn a_bad_configuration_is_an_error_not_a_panic() {
+    let err = Emulator::builder().time_scale(0.0).start_in_background().unwrap_err();
+    assert!(err.to_string().contains("time_scale"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = Emulator::builder().bind(taken.local_addr().unwrap()).start_in_background().unwrap_err();
+    assert!(matches!(err, pipevideo_emulator::StartError::Bind { .. }), "{err}");
+}
+
+#[test]
+fn the_binary_prints_how_to_point_the_sdk_at_it() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipevideo-emulator"))
+        .args(["--port", "0", "--time-scale", "0.01", "--seed", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    let mut key = None;
+    for line in lines.by_ref().take(10) {
+        let line = line.unwrap();
+        if let Some(v) = line.trim().strip_prefix("export PIPEVIDEO_API_URL=") {
+            url = Some(v.to_owned());
+        }
+        if let Some(v) = line.trim().strip_prefix("export PIPEVIDEO_API_KEY=") {
+            key = Some(v.to_owned());
+            break;
+        }
+    }
+    let (url, key) = (url.expect("url line"), key.expect("key line"));
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"), "{url}");
+    assert!(key.starts_with("pv_demo_"));
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").trim_end_matches("/v1").parse().unwrap();
+    let usage = raw_get(addr, "/v1/usage", Some(&key));
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(usage.starts_with("HTTP/1.1 200"), "{usage}");
+}
