@@ -1,0 +1,301 @@
+//! Many generations on one key: which to poll next, and when, within the key's request budget.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::{Event, Outcome, PollFailure, Poller, Snapshot, Transmit, WaitPolicy};
+use crate::GenerationRef;
+use crate::retry::pacing::Pacer;
+
+/// A misuse of the [`Fleet`] API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// The generation is already being waited on in this fleet.
+    #[error("{0} is already in the fleet")]
+    Duplicate(GenerationRef),
+    /// The generation is not (or no longer) in this fleet.
+    #[error("{0} is not in the fleet")]
+    Unknown(GenerationRef),
+}
+
+/// A progress [`Event`] of one generation of a [`Fleet`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetEvent {
+    /// The generation it is about.
+    pub reference: GenerationRef,
+    /// What happened.
+    pub event: Event,
+}
+
+/// Waits on many generations at once, sharing one key's request budget.
+///
+/// Each generation has its own [`Poller`] and schedule; the fleet decides which of the polls
+/// that are due goes out when the budget (a [`Pacer`], shared with the rest of the client, so
+/// creates and polls count against the same 100 requests per minute) allows one request.
+///
+/// # Which generation goes first
+///
+/// Among the generations whose schedule says "poll now", the one with the largest **expected
+/// accrued detection delay** is polled: given the last poll that saw it unfinished at `a` and
+/// the time now `b`, `E[(b − T)⁺ | T > a]` under its expected duration `T`. That is what
+/// polling it now saves in expectation. A generation that cannot plausibly be done yet scores
+/// near zero and waits; one in the dense middle of its distribution, unpolled for a while,
+/// scores highest. When the budget is ample every poll goes out on its own schedule, so a fleet
+/// of one behaves exactly as a lone [`Poller`]; when it is scarce (hundreds of generations on
+/// 100 requests per minute) the polls go where they find the most finished generations.
+///
+/// After a 429, the whole fleet holds until the server's `retry_after`: the limit is per key.
+///
+/// # The run loop
+///
+/// The same as [`Poller`]'s, with the budget passed in:
+///
+/// 1. [`Fleet::insert`] each generation as it is created.
+/// 2. Drain [`Fleet::poll_outcome`] (one per finished generation) and [`Fleet::poll_event`].
+/// 3. While [`Fleet::poll_transmit`] returns a [`Transmit`], send it; feed each result to
+///    [`Fleet::handle_response`] with its [`GenerationRef`] when it arrives (requests may be
+///    in flight concurrently).
+/// 4. Sleep until [`Fleet::poll_timeout`] or until a response arrives, call
+///    [`Fleet::handle_timeout`], and go to 2.
+///
+/// ```no_run
+/// use std::time::Instant;
+/// use rand::{SeedableRng, rngs::SmallRng};
+/// use pipevideo_core::{GenerationRef, Status};
+/// use pipevideo_core::poll::{Fleet, PollFailure, WaitPolicy};
+/// use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+///
+/// # fn retrieve(_: &GenerationRef) -> Result<Status, PollFailure> { unimplemented!() }
+/// # fn sleep_until(_: Instant) {}
+/// let mut rng = SmallRng::seed_from_u64(1);
+/// let mut pacer = Pacer::new(PacingPolicy::default());
+/// let mut fleet = Fleet::<Status>::new();
+/// for id in ["gen_a", "gen_b", "gen_c"] {
+///     fleet.insert(id.parse()?, WaitPolicy::default(), Instant::now(), &mut rng)?;
+/// }
+/// while !fleet.is_empty() {
+///     while let Some(outcome) = fleet.poll_outcome() {
+///         println!("{outcome}");
+///     }
+///     while let Some(t) = fleet.poll_transmit(Instant::now(), &mut pacer) {
+///         let result = retrieve(&t.reference);
+///         fleet.handle_response(Instant::now(), &t.reference, result)?;
+///     }
+///     if let Some(at) = fleet.poll_timeout(&pacer) {
+///         sleep_until(at);
+///     }
+///     fleet.handle_timeout(Instant::now());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Fleet<G> {
+    jobs: Vec<Poller<G>>,
+    index: HashMap<GenerationRef, usize>,
+    outcomes: VecDeque<Outcome<G>>,
+    events: VecDeque<FleetEvent>,
+    held_until: Option<Instant>,
+}
+
+impl<G: Snapshot> Default for Fleet<G> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<G: Snapshot> Fleet<G> {
+    /// An empty fleet.
+    pub fn new() -> Self {
+        Self {
+            jobs: Vec::new(),
+            index: HashMap::new(),
+            outcomes: VecDeque::new(),
+            events: VecDeque::new(),
+            held_until: None,
+        }
+    }
+
+    /// Starts waiting on a generation created just now.
+    pub fn insert(
+        &mut self,
+        reference: GenerationRef,
+        policy: WaitPolicy,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) -> Result<(), FleetError> {
+        self.check_new(&reference)?;
+        let poller = Poller::new(reference, policy, now, rng);
+        self.push(poller);
+        Ok(())
+    }
+
+    /// Resumes waiting on a generation created `age` ago; it is due for a poll at once.
+    pub fn insert_resumed(
+        &mut self,
+        reference: GenerationRef,
+        policy: WaitPolicy,
+        now: Instant,
+        age: Duration,
+        rng: &mut impl Rng,
+    ) -> Result<(), FleetError> {
+        self.check_new(&reference)?;
+        let poller = Poller::resume(reference, policy, now, age, rng);
+        self.push(poller);
+        Ok(())
+    }
+
+    fn check_new(&self, reference: &GenerationRef) -> Result<(), FleetError> {
+        if self.index.contains_key(reference) {
+            Err(FleetError::Duplicate(reference.clone()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn push(&mut self, poller: Poller<G>) {
+        self.index
+            .insert(poller.reference().clone(), self.jobs.len());
+        self.jobs.push(poller);
+    }
+
+    /// How many generations are still being waited on.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether no generation is being waited on (outcomes may still wait to be drained).
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// The poller of a generation still being waited on.
+    pub fn poller(&self, reference: &GenerationRef) -> Option<&Poller<G>> {
+        self.index.get(reference).map(|&i| &self.jobs[i])
+    }
+
+    /// The next retrieve request to send now, if a poll is due and the budget allows one.
+    /// Records the send in `pacer`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, pacer: &mut Pacer) -> Option<Transmit> {
+        if self.held_until.is_some_and(|h| h > now) || pacer.next_send_at(now) > now {
+            return None;
+        }
+        let mut best: Option<(usize, f64)> = None;
+        for (i, job) in self.jobs.iter().enumerate() {
+            if !job.is_due(now) {
+                continue;
+            }
+            let score = job.urgency(now);
+            if best.is_none_or(|(_, s)| score > s) {
+                best = Some((i, score));
+            }
+        }
+        let (i, _) = best?;
+        pacer.record_send(now);
+        let transmit = self.jobs[i].send(now);
+        self.drain_events(i);
+        Some(transmit)
+    }
+
+    /// When to call [`Fleet::handle_timeout`] next: the earliest of every deadline and of the
+    /// first due poll the budget (and any 429 hold) allows. `None` when the fleet is empty.
+    #[must_use]
+    pub fn poll_timeout(&self, pacer: &Pacer) -> Option<Instant> {
+        let deadline = self.jobs.iter().map(Poller::deadline).min()?;
+        let first_poll = self.jobs.iter().filter_map(Poller::next_poll).min();
+        let send = first_poll.map(|t| {
+            let t = self.held_until.map_or(t, |h| t.max(h));
+            pacer.next_send_at(t)
+        });
+        Some(send.map_or(deadline, |s| s.min(deadline)))
+    }
+
+    /// Time passes: ends the waits whose deadline has come.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.jobs.len() {
+            self.jobs[i].handle_timeout(now);
+            if !self.settle(i) {
+                i += 1;
+            }
+        }
+    }
+
+    /// The result of a poll of `reference`. A generation no longer in the fleet (it ended,
+    /// e.g. at its deadline, while the request was in flight) is an error the caller may
+    /// ignore.
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        reference: &GenerationRef,
+        result: Result<G, PollFailure>,
+    ) -> Result<(), FleetError> {
+        let &i = self
+            .index
+            .get(reference)
+            .ok_or_else(|| FleetError::Unknown(reference.clone()))?;
+        if let Err(PollFailure::Transient {
+            not_before: Some(t),
+            ..
+        }) = &result
+        {
+            self.held_until = Some(self.held_until.map_or(*t, |h| h.max(*t)));
+        }
+        self.jobs[i].handle_response(now, result);
+        self.settle(i);
+        Ok(())
+    }
+
+    /// Stops waiting on one generation ([`OutcomeKind::Cancelled`](super::OutcomeKind)).
+    /// Returns whether it was in the fleet.
+    pub fn cancel(&mut self, reference: &GenerationRef) -> bool {
+        let Some(&i) = self.index.get(reference) else {
+            return false;
+        };
+        self.jobs[i].cancel();
+        self.settle(i);
+        true
+    }
+
+    /// The next finished wait, if any.
+    #[must_use]
+    pub fn poll_outcome(&mut self) -> Option<Outcome<G>> {
+        self.outcomes.pop_front()
+    }
+
+    /// The next progress event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<FleetEvent> {
+        self.events.pop_front()
+    }
+
+    fn drain_events(&mut self, i: usize) {
+        let job = &mut self.jobs[i];
+        while let Some(event) = job.poll_event() {
+            self.events.push_back(FleetEvent {
+                reference: job.reference().clone(),
+                event,
+            });
+        }
+    }
+
+    /// Moves events out of job `i` and, if it finished, its outcome; removes it then.
+    /// Returns whether it was removed (so index `i` now holds another job).
+    fn settle(&mut self, i: usize) -> bool {
+        self.drain_events(i);
+        let Some(outcome) = self.jobs[i].poll_outcome() else {
+            return false;
+        };
+        self.outcomes.push_back(outcome);
+        let gone = self.jobs.swap_remove(i);
+        self.index.remove(gone.reference());
+        if let Some(moved) = self.jobs.get(i) {
+            self.index.insert(moved.reference().clone(), i);
+        }
+        true
+    }
+}

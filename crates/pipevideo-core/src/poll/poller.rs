@@ -1,0 +1,628 @@
+//! The sans-IO poller: one generation's wait as a state machine.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng, rngs::SmallRng};
+
+use super::{Event, FailureKind, PollSchedule};
+use crate::{GenerationRef, Status};
+
+/// A value the poller can wait on: anything that tells a generation's [`Status`].
+///
+/// The client implements it for its generation type; tests implement it for a bare status.
+///
+/// ```
+/// use pipevideo_core::{Status, poll::Snapshot};
+/// struct Seen(Status);
+/// impl Snapshot for Seen {
+///     fn status(&self) -> Status { self.0.clone() }
+/// }
+/// ```
+pub trait Snapshot {
+    /// The status this snapshot reports.
+    fn status(&self) -> Status;
+}
+
+impl Snapshot for Status {
+    fn status(&self) -> Status {
+        self.clone()
+    }
+}
+
+/// Why one poll did not return a generation, in the poller's terms. The client driver maps its
+/// call errors onto these (after the retry engine has done what it may for that call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PollFailure {
+    /// 401: the key was refused. Ends the wait at once.
+    Unauthorized {
+        /// The server's message.
+        message: String,
+    },
+    /// 404: no such generation. Tolerated during [`WaitPolicy::not_found_grace`] after
+    /// creation (a just-created generation may not be visible yet), then ends the wait.
+    NotFound {
+        /// The server's message.
+        message: String,
+    },
+    /// 429, 5xx or a transport failure: never ends the wait. A 429 sets `not_before` (from
+    /// `retry_after`), and no poll goes out earlier.
+    Transient {
+        /// The earliest instant the server will accept another request, if it said.
+        not_before: Option<Instant>,
+        /// What happened.
+        message: String,
+    },
+    /// Anything polling again cannot fix (a 400, an undecodable body…). Ends the wait.
+    Fatal {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl PollFailure {
+    /// The kind of failure, without the message.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Unauthorized { .. } => FailureKind::Unauthorized,
+            Self::NotFound { .. } => FailureKind::NotFound,
+            Self::Transient { .. } => FailureKind::Transient,
+            Self::Fatal { .. } => FailureKind::Fatal,
+        }
+    }
+}
+
+/// Why a wait policy could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitPolicyError {
+    /// The deadline must be positive.
+    #[error("the wait deadline must be positive")]
+    ZeroDeadline,
+}
+
+/// How to wait: the deadline, the schedule and the grace for a 404 after creation.
+///
+/// | Setting | Default | Why |
+/// |---|---|---|
+/// | deadline | 10 min | about six times the median generation (55 s) and far beyond its 99.9th percentile (≈ 160 s); a wait always ends |
+/// | schedule | [`PollSchedule::default`] (adaptive) | ≈ 19 polls per generation, detection in ≈ 1 s |
+/// | 404 grace | 10 s after creation | a generation may not be readable for a moment after its create returns |
+///
+/// The deadline counts from the start of the wait ([`Poller::new`]/[`Poller::resume`]), not
+/// from creation, so a resumed wait gets a full deadline again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitPolicy {
+    deadline: Duration,
+    schedule: PollSchedule,
+    not_found_grace: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self {
+            deadline: Self::DEFAULT_DEADLINE,
+            schedule: PollSchedule::default(),
+            not_found_grace: Self::DEFAULT_NOT_FOUND_GRACE,
+        }
+    }
+}
+
+impl WaitPolicy {
+    /// The default wait deadline: 10 minutes.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
+    /// The default grace for a 404 after creation: 10 seconds.
+    pub const DEFAULT_NOT_FOUND_GRACE: Duration = Duration::from_secs(10);
+
+    /// Sets the deadline (from the start of the wait); zero is refused.
+    pub fn with_deadline(mut self, deadline: Duration) -> Result<Self, WaitPolicyError> {
+        if deadline.is_zero() {
+            return Err(WaitPolicyError::ZeroDeadline);
+        }
+        self.deadline = deadline;
+        Ok(self)
+    }
+
+    /// Sets the schedule.
+    #[must_use]
+    pub fn with_schedule(mut self, schedule: PollSchedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Sets how long after creation a 404 is taken for "not visible yet" (zero: never).
+    #[must_use]
+    pub fn with_not_found_grace(mut self, grace: Duration) -> Self {
+        self.not_found_grace = grace;
+        self
+    }
+
+    /// The deadline, counted from the start of the wait.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> &PollSchedule {
+        &self.schedule
+    }
+
+    /// How long after creation a 404 is tolerated.
+    pub fn not_found_grace(&self) -> Duration {
+        self.not_found_grace
+    }
+}
+
+/// A retrieve request to send now, from [`Poller::poll_transmit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Transmit {
+    /// The generation to retrieve (its route follows from the flavour).
+    pub reference: GenerationRef,
+    /// 1 for the first poll of this wait.
+    pub attempt: u32,
+}
+
+/// How a wait ended, with everything needed to resume it.
+///
+/// Every outcome carries the generation's [`GenerationRef`] and the last status a poll saw,
+/// so a wait that ended without a result can be resumed with [`Poller::resume`] (or the
+/// client's `wait`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Outcome<G> {
+    /// The generation waited on.
+    pub reference: GenerationRef,
+    /// The last status a poll saw, if any poll succeeded.
+    pub last_status: Option<Status>,
+    /// How many polls this wait sent.
+    pub polls: u32,
+    /// How it ended.
+    pub kind: OutcomeKind<G>,
+}
+
+/// How a wait ended. Only `Completed` means there is a video.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum OutcomeKind<G> {
+    /// The generation completed; here it is.
+    Completed(G),
+    /// The generation failed; here it is, with its error detail.
+    Failed(G),
+    /// The deadline passed first (or a server-asked wait would have ended after it).
+    DeadlineExceeded {
+        /// When the server would have accepted the next poll, if it asked for a wait that
+        /// ended after the deadline.
+        server_ready_at: Option<Instant>,
+    },
+    /// [`Poller::cancel`] was called.
+    Cancelled,
+    /// 401: the key was refused.
+    Unauthorized {
+        /// The server's message.
+        message: String,
+    },
+    /// 404 after the grace period: no such generation on this key.
+    NotFound {
+        /// The server's message.
+        message: String,
+    },
+    /// A failure polling again cannot fix.
+    Fatal {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl<G> Outcome<G> {
+    /// The generation, if the wait saw it finish (completed or failed).
+    pub fn into_generation(self) -> Option<G> {
+        match self.kind {
+            OutcomeKind::Completed(g) | OutcomeKind::Failed(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Whether the generation completed.
+    pub fn is_completed(&self) -> bool {
+        matches!(self.kind, OutcomeKind::Completed(_))
+    }
+}
+
+impl<G> fmt::Display for Outcome<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match &self.kind {
+            OutcomeKind::Completed(_) => "completed",
+            OutcomeKind::Failed(_) => "failed",
+            OutcomeKind::DeadlineExceeded { .. } => "wait deadline exceeded",
+            OutcomeKind::Cancelled => "wait cancelled",
+            OutcomeKind::Unauthorized { .. } => "API key refused (401)",
+            OutcomeKind::NotFound { .. } => "generation not found (404)",
+            OutcomeKind::Fatal { .. } => "polling failed",
+        };
+        write!(f, "{}: {what}", self.reference)?;
+        if let Some(s) = &self.last_status {
+            write!(f, " (last status: {s})")?;
+        }
+        Ok(())
+    }
+}
+
+/// How long before the deadline the last look goes out when the schedule's next poll would
+/// fall after it.
+const LAST_LOOK: Duration = Duration::from_secs(1);
+
+/// One generation's wait, as a sans-IO state machine (quinn/str0m style).
+///
+/// The poller sends nothing and reads no clock: it says what to do, the caller does it and
+/// reports back. Inputs are `handle_*` methods, outputs `poll_*` methods.
+///
+/// # The run loop
+///
+/// 1. Create it with [`Poller::new`] right after the create call (or [`Poller::resume`] for
+///    a generation created earlier).
+/// 2. If [`Poller::poll_outcome`] returns an outcome, the wait is over: stop.
+/// 3. Drain [`Poller::poll_event`] (progress for UIs and logs; optional, but drain it).
+/// 4. If [`Poller::poll_transmit`] returns a [`Transmit`], send that retrieve request, then
+///    feed its result to [`Poller::handle_response`] (map the call's error to a
+///    [`PollFailure`]) and go to 2.
+/// 5. Otherwise sleep until [`Poller::poll_timeout`], call [`Poller::handle_timeout`] with
+///    the time now, and go to 2.
+///
+/// The instant from `poll_timeout` is exactly actionable: calling `handle_timeout` at it
+/// always makes progress (a poll becomes due or the wait ends), so the loop never spins.
+/// While a request is in flight `poll_timeout` is the deadline: if the response has not
+/// arrived by then the wait ends, and a late response is ignored. Every wait ends no later
+/// than its deadline (a 429 whose `retry_after` ends after the deadline ends it at once).
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// use rand::{SeedableRng, rngs::SmallRng};
+/// use pipevideo_core::{GenerationRef, Status};
+/// use pipevideo_core::poll::{PollFailure, Poller, WaitPolicy};
+///
+/// # fn retrieve(_: &GenerationRef) -> Result<Status, PollFailure> { unimplemented!() }
+/// # fn sleep_until(_: Instant) {}
+/// let reference: GenerationRef = "responses:gen_abc123xyz".parse()?;
+/// let mut rng = SmallRng::seed_from_u64(1);
+/// let mut poller = Poller::<Status>::new(reference, WaitPolicy::default(), Instant::now(), &mut rng);
+/// let outcome = loop {
+///     if let Some(outcome) = poller.poll_outcome() {
+///         break outcome;
+///     }
+///     while let Some(event) = poller.poll_event() {
+///         println!("{event:?}");
+///     }
+///     if let Some(transmit) = poller.poll_transmit(Instant::now()) {
+///         let result = retrieve(&transmit.reference);
+///         poller.handle_response(Instant::now(), result);
+///         continue;
+///     }
+///     if let Some(at) = poller.poll_timeout() {
+///         sleep_until(at);
+///     }
+///     poller.handle_timeout(Instant::now());
+/// };
+/// println!("{outcome}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Poller<G> {
+    reference: GenerationRef,
+    policy: WaitPolicy,
+    started: Instant,
+    /// Age of the generation when the wait started.
+    age: Duration,
+    deadline: Instant,
+    /// When the next poll is wanted; `None` while in flight or finished.
+    next_poll: Option<Instant>,
+    /// When the request in flight was sent.
+    in_flight: Option<Instant>,
+    polls: u32,
+    last_status: Option<Status>,
+    /// Time since creation at which a poll last saw the generation unfinished.
+    last_alive: Duration,
+    finished: bool,
+    outcome: Option<Outcome<G>>,
+    events: VecDeque<Event>,
+    rng: SmallRng,
+}
+
+impl<G: Snapshot> Poller<G> {
+    /// Starts waiting on a generation created just now. The first poll follows the schedule.
+    pub fn new(
+        reference: GenerationRef,
+        policy: WaitPolicy,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let mut p = Self::start(reference, policy, now, Duration::ZERO, rng);
+        let first = p.policy.schedule.next_poll(Duration::ZERO, 0, &mut p.rng);
+        p.next_poll = Some(p.clamp_to_deadline(now + first, now));
+        p
+    }
+
+    /// Resumes waiting on a generation created `age` ago (from an earlier outcome or a
+    /// stored [`GenerationRef`]). The first poll goes out at once.
+    pub fn resume(
+        reference: GenerationRef,
+        policy: WaitPolicy,
+        now: Instant,
+        age: Duration,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let mut p = Self::start(reference, policy, now, age, rng);
+        p.next_poll = Some(now);
+        p
+    }
+
+    fn start(
+        reference: GenerationRef,
+        policy: WaitPolicy,
+        now: Instant,
+        age: Duration,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let deadline = now + policy.deadline;
+        Self {
+            reference,
+            policy,
+            started: now,
+            age,
+            deadline,
+            next_poll: None,
+            in_flight: None,
+            polls: 0,
+            last_status: None,
+            last_alive: Duration::ZERO,
+            finished: false,
+            outcome: None,
+            events: VecDeque::new(),
+            rng: SmallRng::from_rng(rng),
+        }
+    }
+
+    /// The generation waited on.
+    pub fn reference(&self) -> &GenerationRef {
+        &self.reference
+    }
+
+    /// The last status a poll saw.
+    pub fn last_status(&self) -> Option<&Status> {
+        self.last_status.as_ref()
+    }
+
+    /// The instant the wait gives up.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// How many polls were sent.
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
+    /// Whether the wait has ended (its outcome may still be waiting in
+    /// [`Poller::poll_outcome`]).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Time since the generation was created, as far as this poller knows.
+    fn elapsed(&self, now: Instant) -> Duration {
+        self.age + now.saturating_duration_since(self.started)
+    }
+
+    /// The retrieve request to send now, if one is due.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if !self.is_due(now) {
+            return None;
+        }
+        Some(self.send(now))
+    }
+
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        !self.finished
+            && self.in_flight.is_none()
+            && now < self.deadline
+            && self.next_poll.is_some_and(|t| t <= now)
+    }
+
+    pub(crate) fn send(&mut self, now: Instant) -> Transmit {
+        self.polls += 1;
+        self.in_flight = Some(now);
+        self.next_poll = None;
+        self.events.push_back(Event::PollSent {
+            attempt: self.polls,
+            elapsed: self.elapsed(now),
+        });
+        Transmit {
+            reference: self.reference.clone(),
+            attempt: self.polls,
+        }
+    }
+
+    /// When to call [`Poller::handle_timeout`] next: the next poll or the deadline, whichever
+    /// is first. `None` once the wait has ended.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.finished {
+            return None;
+        }
+        Some(
+            self.next_poll
+                .map_or(self.deadline, |t| t.min(self.deadline)),
+        )
+    }
+
+    /// The instant the next poll is wanted, if none is in flight.
+    pub(crate) fn next_poll(&self) -> Option<Instant> {
+        if self.finished { None } else { self.next_poll }
+    }
+
+    /// Time passes: ends the wait at its deadline. (A poll that falls due is returned by
+    /// [`Poller::poll_transmit`].)
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.finished && now >= self.deadline {
+            self.finish(OutcomeKind::DeadlineExceeded {
+                server_ready_at: None,
+            });
+        }
+    }
+
+    /// The result of the poll sent last. Ignored once the wait has ended (a late response).
+    ///
+    /// A response while no poll is in flight is still taken as news about the generation.
+    pub fn handle_response(&mut self, now: Instant, result: Result<G, PollFailure>) {
+        if self.finished {
+            return;
+        }
+        let sent_at = self.in_flight.take().unwrap_or(now);
+        let attempt = self.polls;
+        match result {
+            Ok(generation) => {
+                let status = generation.status();
+                if self.last_status.as_ref() != Some(&status) {
+                    self.events.push_back(Event::StatusChanged {
+                        from: self.last_status.take(),
+                        to: status.clone(),
+                        elapsed: self.elapsed(now),
+                    });
+                    self.last_status = Some(status.clone());
+                }
+                match status {
+                    Status::Completed => self.finish(OutcomeKind::Completed(generation)),
+                    Status::Failed => self.finish(OutcomeKind::Failed(generation)),
+                    _ => {
+                        self.last_alive = self.elapsed(sent_at);
+                        self.schedule_next(now, sent_at, Bound::Schedule);
+                    }
+                }
+            }
+            Err(failure) => {
+                let kind = failure.kind();
+                match failure {
+                    PollFailure::Unauthorized { message } => {
+                        self.finish(OutcomeKind::Unauthorized { message });
+                    }
+                    PollFailure::Fatal { message } => self.finish(OutcomeKind::Fatal { message }),
+                    PollFailure::NotFound { message } => {
+                        if self.elapsed(now) < self.policy.not_found_grace {
+                            // Not visible yet: look again soon, within the grace.
+                            let soon = now + Duration::from_secs(1);
+                            self.schedule_next(now, sent_at, Bound::NoLaterThan(soon));
+                        } else {
+                            self.finish(OutcomeKind::NotFound { message });
+                        }
+                    }
+                    PollFailure::Transient { not_before, .. } => match not_before {
+                        Some(t) if t >= self.deadline => {
+                            self.finish(OutcomeKind::DeadlineExceeded {
+                                server_ready_at: Some(t),
+                            });
+                        }
+                        _ => {
+                            let bound = not_before.map_or(Bound::Schedule, Bound::NotBefore);
+                            self.schedule_next(now, sent_at, bound);
+                        }
+                    },
+                }
+                self.events.push_back(Event::PollFailed {
+                    attempt,
+                    kind,
+                    next_poll: self.next_poll(),
+                });
+            }
+        }
+    }
+
+    /// Ends the wait now with [`OutcomeKind::Cancelled`]. Returns whether it was still running.
+    pub fn cancel(&mut self) -> bool {
+        if self.finished {
+            return false;
+        }
+        self.finish(OutcomeKind::Cancelled);
+        true
+    }
+
+    // The webhook work (issue #8) adds `handle_webhook` here: a verified terminal event ends
+    // the wait through `finish`, exactly as a terminal poll does.
+
+    /// How the wait ended, once. `None` while it runs (and after the outcome was taken).
+    #[must_use]
+    pub fn poll_outcome(&mut self) -> Option<Outcome<G>> {
+        self.outcome.take()
+    }
+
+    /// The next progress event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The detection delay this generation has accrued by `now`, in expectation (seconds):
+    /// what polling it now would save. The fleet scheduler polls the largest first.
+    pub(crate) fn urgency(&self, now: Instant) -> f64 {
+        let prior = self.policy.schedule.prior();
+        prior.expected_accrued_delay(
+            self.last_alive.as_secs_f64(),
+            self.elapsed(now).as_secs_f64(),
+        )
+    }
+
+    fn schedule_next(&mut self, now: Instant, sent_at: Instant, bound: Bound) {
+        let elapsed_at_send = self.elapsed(sent_at);
+        let wanted = self
+            .policy
+            .schedule
+            .next_poll(elapsed_at_send, self.polls, &mut self.rng);
+        let at = self.started + wanted.saturating_sub(self.age);
+        let (at, earliest) = match bound {
+            Bound::Schedule => (at, now),
+            Bound::NoLaterThan(t) => (at.min(t), now),
+            Bound::NotBefore(t) => (at.max(t), now.max(t)),
+        };
+        self.next_poll = Some(self.clamp_to_deadline(at, earliest));
+    }
+
+    /// A poll wanted after the deadline becomes a last look just before it (never before
+    /// `earliest`).
+    fn clamp_to_deadline(&self, at: Instant, earliest: Instant) -> Instant {
+        let at = at.max(earliest);
+        if at >= self.deadline {
+            let last = self
+                .deadline
+                .checked_sub(LAST_LOOK)
+                .unwrap_or(self.deadline);
+            last.max(earliest)
+        } else {
+            at
+        }
+    }
+
+    fn finish(&mut self, kind: OutcomeKind<G>) {
+        self.finished = true;
+        self.next_poll = None;
+        self.in_flight = None;
+        self.outcome = Some(Outcome {
+            reference: self.reference.clone(),
+            last_status: self.last_status.clone(),
+            polls: self.polls,
+            kind,
+        });
+    }
+}
+
+/// What bounds the next poll besides the schedule.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    /// The schedule alone.
+    Schedule,
+    /// No later than this (a quick re-check).
+    NoLaterThan(Instant),
+    /// Never earlier than this (a server-asked wait).
+    NotBefore(Instant),
+}

@@ -1,0 +1,55 @@
+//! What a wait reports while it runs: status changes and poll attempts, for UIs and logs.
+
+use std::time::{Duration, Instant};
+
+use crate::Status;
+
+/// Which kind of failed poll a [`PollFailure`](super::PollFailure) was, without its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// 401: the key was refused. Ends the wait.
+    Unauthorized,
+    /// 404: the generation is not (yet) visible.
+    NotFound,
+    /// 429, 5xx or a transport failure the retry engine gave up on for this one call.
+    Transient,
+    /// Anything else that cannot succeed by polling again. Ends the wait.
+    Fatal,
+}
+
+/// One step of a wait, drained with [`Poller::poll_event`](super::Poller::poll_event)
+/// (or [`Fleet::poll_event`](super::Fleet::poll_event)); the client driver exposes them as a
+/// `Stream`.
+///
+/// Events are informational: the wait's result is its [`Outcome`](super::Outcome), never an
+/// event. `elapsed` is the time since the generation was created (as far as the poller knows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A retrieve request is going out.
+    PollSent {
+        /// 1 for the first poll of this wait.
+        attempt: u32,
+        /// Time since the generation was created.
+        elapsed: Duration,
+    },
+    /// A poll saw a status different from the previous one (the first status seen counts).
+    StatusChanged {
+        /// The status seen before, if any.
+        from: Option<Status>,
+        /// The status now.
+        to: Status,
+        /// Time since the generation was created.
+        elapsed: Duration,
+    },
+    /// A poll failed.
+    PollFailed {
+        /// The attempt that failed.
+        attempt: u32,
+        /// What kind of failure.
+        kind: FailureKind,
+        /// When the next poll goes out, if the wait goes on.
+        next_poll: Option<Instant>,
+    },
+}
