@@ -178,8 +178,9 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
     }
     println!("  Cargo.lock: the workspace crates move to {new}");
     println!(
-        "  CHANGELOG.md: `## Unreleased` ({} lines) → `## {new} — {date}`; a fresh `## Unreleased` above it",
-        notes.lines().count()
+        "  CHANGELOG.md: `## Unreleased` ({} line{}) → `## {new} — {date}`; a fresh `## Unreleased` above it",
+        notes.lines().count(),
+        if notes.lines().count() == 1 { "" } else { "s" }
     );
     println!("\nThen:");
     if options.package {

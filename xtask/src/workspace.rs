@@ -108,12 +108,30 @@ impl Workspace {
             }
             waiting_on.insert(member.name.as_str(), needs);
         }
+        let graph = waiting_on.clone();
+        // Among the crates that are ready, the one more crates depend on goes first (the core
+        // before a leaf that happens to sort earlier), then by name.
+        let dependents = |name: &str| -> usize {
+            let mut seen = BTreeSet::from([name]);
+            let mut grew = true;
+            while grew {
+                grew = false;
+                for (other, needs) in &graph {
+                    if !seen.contains(other) && needs.iter().any(|n| seen.contains(n)) {
+                        seen.insert(other);
+                        grew = true;
+                    }
+                }
+            }
+            seen.len() - 1
+        };
         let mut order = Vec::with_capacity(waiting_on.len());
         while !waiting_on.is_empty() {
             let Some(next) = waiting_on
                 .iter()
-                .find(|(_, needs)| needs.is_empty())
+                .filter(|(_, needs)| needs.is_empty())
                 .map(|(name, _)| *name)
+                .min_by_key(|name| (std::cmp::Reverse(dependents(name)), *name))
             else {
                 let stuck: Vec<&str> = waiting_on.keys().copied().collect();
                 bail!(
@@ -387,6 +405,73 @@ fn set_str(item: &mut Item, new: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn member(name: &str, deps: &[(&str, Option<&str>, &str)]) -> Member {
+        Member {
+            name: name.to_owned(),
+            version: semver::Version::new(0, 1, 0),
+            dir: format!("crates/{name}"),
+            publishable: true,
+            internal_deps: deps
+                .iter()
+                .map(|(dep, kind, req)| InternalDep {
+                    name: (*dep).to_owned(),
+                    kind: kind.map(str::to_owned),
+                    req: (*req).to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    fn order_of(members: Vec<Member>) -> Result<Vec<String>> {
+        let ws = Workspace {
+            root: PathBuf::from("/nowhere"),
+            version: semver::Version::new(0, 1, 0),
+            members,
+        };
+        Ok(ws
+            .publish_order()?
+            .into_iter()
+            .map(|m| m.name.clone())
+            .collect())
+    }
+
+    #[test]
+    fn publish_order_puts_dependencies_first_and_widely_used_crates_early() {
+        let order = order_of(vec![
+            member(
+                "a-cli",
+                &[("facade", None, "^0.1.0"), ("emulator", None, "^0.1.0")],
+            ),
+            member("emulator", &[]),
+            member(
+                "facade",
+                &[("core", None, "^0.1.0"), ("transport", None, "^0.1.0")],
+            ),
+            member("transport", &[("core", None, "^0.1.0")]),
+            // A path-only dev-dependency is dropped when packaging: no edge, no cycle.
+            member("core", &[("emulator", Some("dev"), "*")]),
+        ])
+        .unwrap();
+        assert_eq!(order, ["core", "transport", "emulator", "facade", "a-cli"]);
+    }
+
+    #[test]
+    fn publish_order_rejects_cycles_and_unpublished_dependencies() {
+        let cycle = order_of(vec![
+            member("a", &[("b", None, "^0.1.0")]),
+            member("b", &[("a", Some("dev"), "^0.1.0")]),
+        ]);
+        assert!(cycle.unwrap_err().to_string().contains("cycle: a, b"));
+        let mut hidden = member("hidden", &[]);
+        hidden.publishable = false;
+        let error = order_of(vec![member("a", &[("hidden", None, "^0.1.0")]), hidden]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("a depends on hidden, which is `publish = false`")
+        );
+    }
 
     #[test]
     fn requirements_keep_their_operator() {
