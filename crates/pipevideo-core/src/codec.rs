@@ -58,11 +58,14 @@ pub struct RequestEncoder {
 }
 
 impl RequestEncoder {
-    /// An encoder for a base URL and key. Fails only if the key cannot be an HTTP header
-    /// value (non-ASCII characters).
+    /// An encoder for a base URL and key. Fails only if the key has a non-ASCII character
+    /// (which no real key has, and which HTTP headers cannot carry portably).
     pub fn new(base_url: BaseUrl, key: ApiKey) -> Result<Self, InputError> {
+        if let Some(position) = key.expose().bytes().position(|b| !b.is_ascii()) {
+            return Err(InputError::KeyNotAscii { position });
+        }
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| InputError::ApiKey(non_ascii_key_error()))?;
+            .map_err(|_| InputError::KeyNotAscii { position: 0 })?;
         auth.set_sensitive(true);
         Ok(Self {
             base_url,
@@ -180,6 +183,17 @@ impl RequestEncoder {
         idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Request<Vec<u8>>, Error> {
         let url = self.base_url.join(path);
+        // The one place that guarantees no id or slug changed the path: URL normalisation
+        // would drop a `.` segment (an id of `.` passes `GenerationId`'s checks).
+        let expected_len = self.base_url.join("").path().len() + path.trim_start_matches('/').len();
+        if url.path().len() != expected_len || path.split('/').any(|seg| seg == "." || seg == "..")
+        {
+            return Err(RequestError::InvalidValue {
+                field: "path",
+                reason: "contains a `.` or `..` segment, which would change the request path",
+            }
+            .into());
+        }
         let uri: http::Uri = url
             .as_str()
             .parse()
@@ -211,12 +225,6 @@ impl RequestEncoder {
         }
         Ok(req)
     }
-}
-
-fn non_ascii_key_error() -> crate::ApiKeyError {
-    // ApiKey refuses whitespace and control characters; the only way to fail here is a
-    // non-ASCII character, reported as a control-like problem at its position.
-    crate::ApiKeyError::Control { position: 0 }
 }
 
 /// Decodes a response into `T`: non-2xx → [`Error::Api`], a 2xx body that does not decode →

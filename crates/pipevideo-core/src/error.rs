@@ -117,6 +117,12 @@ pub enum InputError {
     /// The API key is not usable.
     #[error("invalid API key: {0}")]
     ApiKey(#[from] ApiKeyError),
+    /// The API key has a non-ASCII character, which cannot go into an HTTP header portably.
+    #[error("invalid API key: non-ASCII character at byte {position}")]
+    KeyNotAscii {
+        /// Byte offset of the first non-ASCII byte.
+        position: usize,
+    },
     /// A generation id is not usable.
     #[error("invalid generation id: {0}")]
     Id(#[from] IdError),

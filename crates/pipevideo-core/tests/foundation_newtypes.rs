@@ -1,0 +1,262 @@
+//! Newtypes that refuse bad input before a request exists: base URL, attribution headers,
+//! idempotency keys.
+
+use pipevideo_core::{
+    Attribution, AttributionError, BaseUrl, BaseUrlError, DEFAULT_BASE_URL, IdempotencyKey,
+    IdempotencyKeyError,
+};
+use proptest::prelude::*;
+use rand::{SeedableRng, rngs::SmallRng};
+
+#[test]
+fn base_url_accepts_and_normalises() {
+    let cases = [
+        ("https://api.pipevideo.co/v1", "https://api.pipevideo.co/v1"),
+        (
+            "https://api.pipevideo.co/v1/",
+            "https://api.pipevideo.co/v1",
+        ),
+        (
+            "https://api.pipevideo.co/v1///",
+            "https://api.pipevideo.co/v1",
+        ),
+        (
+            "  https://api.pipevideo.co//v1  ",
+            "https://api.pipevideo.co/v1",
+        ),
+        ("https://proxy.example.com", "https://proxy.example.com"),
+        (
+            "https://proxy.example.com:8443/a/b/v1/",
+            "https://proxy.example.com:8443/a/b/v1",
+        ),
+        ("HTTPS://API.PIPEVIDEO.CO/v1", "https://api.pipevideo.co/v1"),
+        ("http://127.0.0.1:3001/v1", "http://127.0.0.1:3001/v1"),
+        ("http://127.9.8.7/v1", "http://127.9.8.7/v1"),
+        ("http://localhost:3001", "http://localhost:3001"),
+        ("http://LOCALHOST:3001/", "http://localhost:3001"),
+        ("http://[::1]:3001/v1", "http://[::1]:3001/v1"),
+    ];
+    for (input, shown) in cases {
+        let b = BaseUrl::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(b.as_str(), shown, "{input}");
+        assert_eq!(b.to_string(), shown);
+        assert!(!b.is_insecure());
+        assert_eq!(b.join("usage").as_str(), format!("{shown}/usage"));
+        assert_eq!(b.join("/usage"), b.join("usage"));
+    }
+    assert_eq!(BaseUrl::default().as_str(), DEFAULT_BASE_URL);
+    assert_eq!(BaseUrl::default(), DEFAULT_BASE_URL.parse().unwrap());
+}
+
+#[test]
+fn base_url_refusals() {
+    let insecure = |h: &str| BaseUrlError::InsecureHttp { host: h.into() };
+    let cases: Vec<(&str, BaseUrlError)> = vec![
+        ("http://api.pipevideo.co/v1", insecure("api.pipevideo.co")),
+        ("http://10.0.0.5:3001/v1", insecure("10.0.0.5")),
+        (
+            "http://localhost.evil.com/v1",
+            insecure("localhost.evil.com"),
+        ),
+        ("http://128.0.0.1/v1", insecure("128.0.0.1")),
+        ("http://[::2]/v1", insecure("[::2]")),
+        (
+            "ftp://api.pipevideo.co/v1",
+            BaseUrlError::Scheme("ftp".into()),
+        ),
+        (
+            "https://user:pw@api.pipevideo.co/v1",
+            BaseUrlError::UserInfo,
+        ),
+        ("https://user@api.pipevideo.co/v1", BaseUrlError::UserInfo),
+        ("https://api.pipevideo.co/v1?x=1", BaseUrlError::Query),
+        ("https://api.pipevideo.co/v1?", BaseUrlError::Query),
+        ("https://api.pipevideo.co/v1#top", BaseUrlError::Fragment),
+    ];
+    for (input, want) in cases {
+        assert_eq!(BaseUrl::parse(input), Err(want), "{input}");
+    }
+    for bad in ["", "api.pipevideo.co/v1", "/v1", "https://"] {
+        assert!(
+            matches!(BaseUrl::parse(bad), Err(BaseUrlError::Parse(_))),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        BaseUrl::parse("data:text/plain,x"),
+        Err(BaseUrlError::NoHost)
+    ));
+    // The dangerous option accepts plain http anywhere, and says so.
+    let b = BaseUrl::parse_allowing_insecure_http("http://10.0.0.5:3001/v1/").unwrap();
+    assert!(b.is_insecure());
+    assert_eq!(b.as_str(), "http://10.0.0.5:3001/v1");
+    assert!(
+        !BaseUrl::parse_allowing_insecure_http("https://x.example/v1")
+            .unwrap()
+            .is_insecure()
+    );
+    assert!(BaseUrl::parse_allowing_insecure_http("https://x.example/v1?q").is_err());
+    let msg = BaseUrl::parse("http://api.pipevideo.co/v1")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("unencrypted") && msg.contains("parse_allowing_insecure_http"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn attribution_rules() {
+    let max = "a".repeat(256);
+    let ok = Attribution::new()
+        .app_name(&max)
+        .unwrap()
+        .title("Título ✓")
+        .unwrap();
+    assert_eq!(ok.app_name_str(), Some(max.as_str()));
+    assert_eq!(ok.headers().count(), 2);
+    assert!(Attribution::new().is_empty());
+
+    let too_long = "é".repeat(257);
+    let cases: Vec<(Result<Attribution, AttributionError>, AttributionError)> = vec![
+        (
+            Attribution::new().app_name(""),
+            AttributionError::Empty {
+                header: "X-Application-Name",
+            },
+        ),
+        (
+            Attribution::new().app_name("  "),
+            AttributionError::Empty {
+                header: "X-Application-Name",
+            },
+        ),
+        (
+            Attribution::new().app_name(&too_long),
+            AttributionError::TooLong {
+                header: "X-Application-Name",
+                chars: 257,
+                max: 256,
+            },
+        ),
+        (
+            Attribution::new().title("line\nbreak"),
+            AttributionError::Control {
+                header: "X-Pipevideo-Title",
+            },
+        ),
+        (
+            Attribution::new().title("nul\0"),
+            AttributionError::Control {
+                header: "X-Pipevideo-Title",
+            },
+        ),
+        (
+            Attribution::new().title("del\u{7f}"),
+            AttributionError::Control {
+                header: "X-Pipevideo-Title",
+            },
+        ),
+        (
+            Attribution::new().referer(""),
+            AttributionError::Empty {
+                header: "HTTP-Referer",
+            },
+        ),
+        (
+            Attribution::new().referer("example.com"),
+            AttributionError::NotHttpUrl,
+        ),
+        (
+            Attribution::new().referer("ftp://example.com"),
+            AttributionError::NotHttpUrl,
+        ),
+        (
+            Attribution::new().referer("javascript:alert(1)"),
+            AttributionError::NotHttpUrl,
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, Err(want));
+    }
+    let long_url = format!("https://example.com/{}", "p".repeat(2048 - 20));
+    assert_eq!(long_url.len(), 2048);
+    assert!(Attribution::new().referer(&long_url).is_ok());
+    let longer = format!("{long_url}q");
+    assert_eq!(
+        Attribution::new().referer(&longer),
+        Err(AttributionError::TooLong {
+            header: "HTTP-Referer",
+            chars: 2049,
+            max: 2048
+        })
+    );
+    assert!(
+        Attribution::new()
+            .referer("http://localhost:3000/app")
+            .is_ok()
+    );
+}
+
+#[test]
+fn idempotency_keys() {
+    let mut rng = SmallRng::seed_from_u64(42);
+    let a = IdempotencyKey::generate(&mut rng);
+    let b = IdempotencyKey::generate(&mut rng);
+    assert_ne!(a, b);
+    for k in [&a, &b] {
+        let hex = k.as_str().strip_prefix("pvidem_").unwrap();
+        assert_eq!(hex.len(), 32);
+        assert!(
+            hex.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(k.to_string(), k.as_str());
+        assert_eq!(IdempotencyKey::new(k.as_str()).as_ref(), Ok(k));
+    }
+    // Deterministic for a seed.
+    assert_eq!(
+        IdempotencyKey::generate(&mut SmallRng::seed_from_u64(42)),
+        a
+    );
+
+    assert_eq!(IdempotencyKey::new(""), Err(IdempotencyKeyError::Empty));
+    assert_eq!(
+        IdempotencyKey::new("a b"),
+        Err(IdempotencyKeyError::Invalid { position: 1 })
+    );
+    assert_eq!(
+        IdempotencyKey::new("ключ"),
+        Err(IdempotencyKeyError::Invalid { position: 0 })
+    );
+    assert_eq!(
+        IdempotencyKey::new("x\n"),
+        Err(IdempotencyKeyError::Invalid { position: 1 })
+    );
+    assert!(IdempotencyKey::new("~".repeat(255)).is_ok());
+    assert_eq!(
+        IdempotencyKey::new("~".repeat(256)),
+        Err(IdempotencyKeyError::TooLong { len: 256 })
+    );
+}
+
+proptest! {
+    #[test]
+    fn idempotency_key_validation_matches_the_rule(s in "\\PC{0,300}") {
+        let ok = !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| (0x21..=0x7e).contains(&b));
+        prop_assert_eq!(IdempotencyKey::new(s.clone()).is_ok(), ok);
+        if ok {
+            // Every accepted key is a valid header value.
+            prop_assert!(http::HeaderValue::from_str(&s).is_ok());
+        }
+    }
+
+    #[test]
+    fn base_url_join_never_escapes_the_prefix(prefix in "(/[a-z0-9]{1,5}){0,3}/{0,3}", leaf in "[a-z]{1,8}") {
+        let b = BaseUrl::parse(&format!("https://api.example.com{prefix}")).unwrap();
+        let joined = b.join(&leaf);
+        let want = format!("{}/{}", b.as_str(), leaf);
+        prop_assert_eq!(joined.as_str(), want.as_str());
+        prop_assert!(!b.as_str().ends_with('/'));
+    }
+}
