@@ -27,8 +27,16 @@ pub(crate) const LLM_MODELS: &[LlmModel] = &[
 ];
 
 pub(crate) const ENGINES: &[(&str, &str, &str)] = &[
-    ("hyperframes", "HyperFrames", "MP4 motion graphics composed from HTML frames"),
-    ("lottie", "Lottie", "Vector animation rendered from Lottie JSON"),
+    (
+        "hyperframes",
+        "HyperFrames",
+        "MP4 motion graphics composed from HTML frames",
+    ),
+    (
+        "lottie",
+        "Lottie",
+        "Vector animation rendered from Lottie JSON",
+    ),
     ("auto", "Auto", "Picks the engine that suits the prompt"),
 ];
 
@@ -57,7 +65,10 @@ pub(crate) const VIDEO_MODELS: &[VideoModel] = &[
         description: Some("Google's text-to-video model with native audio."),
         maker: ("google", "Google"),
         family: ("veo", "Veo"),
-        routes: &[("fal", "fal", "fal-ai", "fal.ai"), ("replicate", "Replicate", "replicate", "Replicate")],
+        routes: &[
+            ("fal", "fal", "fal-ai", "fal.ai"),
+            ("replicate", "Replicate", "replicate", "Replicate"),
+        ],
         cents_per_second: 40,
     },
     VideoModel {

@@ -31,15 +31,24 @@ pub struct ApiKey {
 impl ApiKey {
     /// A key that is accepted.
     pub fn active(secret: impl Into<String>) -> Self {
-        Self { secret: secret.into(), state: KeyState::Active }
+        Self {
+            secret: secret.into(),
+            state: KeyState::Active,
+        }
     }
     /// A key that is rejected with 401 `API key has expired`.
     pub fn expired(secret: impl Into<String>) -> Self {
-        Self { secret: secret.into(), state: KeyState::Expired }
+        Self {
+            secret: secret.into(),
+            state: KeyState::Expired,
+        }
     }
     /// A key that is rejected with 401 `API key has been revoked`.
     pub fn revoked(secret: impl Into<String>) -> Self {
-        Self { secret: secret.into(), state: KeyState::Revoked }
+        Self {
+            secret: secret.into(),
+            state: KeyState::Revoked,
+        }
     }
     /// The key text, as a client sends it after `Bearer `.
     pub fn secret(&self) -> &str {
@@ -79,7 +88,11 @@ pub struct Organization {
 impl Organization {
     /// A new organization with no keys and 10 000 cents ($100) of credit.
     pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into(), credits_cents: 10_000, keys: Vec::new() }
+        Self {
+            id: id.into(),
+            credits_cents: 10_000,
+            keys: Vec::new(),
+        }
     }
     /// Sets the starting balance in US cents (0 makes every create answer 400 insufficient credits).
     #[must_use]
@@ -124,7 +137,10 @@ pub enum DurationDistribution {
 impl Default for DurationDistribution {
     /// About a minute: log-normal around 55 s with sigma 0.06, so most fall in the documented 52–58 s.
     fn default() -> Self {
-        Self::LogNormal { median: Duration::from_secs(55), sigma: 0.06 }
+        Self::LogNormal {
+            median: Duration::from_secs(55),
+            sigma: 0.06,
+        }
     }
 }
 
@@ -180,11 +196,19 @@ impl Default for RateLimit {
 impl RateLimit {
     /// `requests` per emulated minute, sliding window.
     pub fn per_minute(requests: u32) -> Self {
-        Self { requests, window: Duration::from_secs(60), kind: RateWindow::Sliding }
+        Self {
+            requests,
+            window: Duration::from_secs(60),
+            kind: RateWindow::Sliding,
+        }
     }
     /// `requests` per `window` (emulated time), sliding.
     pub fn new(requests: u32, window: Duration) -> Self {
-        Self { requests, window, kind: RateWindow::Sliding }
+        Self {
+            requests,
+            window,
+            kind: RateWindow::Sliding,
+        }
     }
     /// Uses a fixed window instead of a sliding one.
     #[must_use]
@@ -261,7 +285,9 @@ impl FailureCause {
     /// The human-readable message (`error.message`, `errorMessage`, `error_message`).
     pub fn message(self) -> &'static str {
         match self {
-            Self::InsufficientCredits => "Insufficient credits: the charge for this generation failed",
+            Self::InsufficientCredits => {
+                "Insufficient credits: the charge for this generation failed"
+            }
             Self::CreditReservationFailed => "Credit reservation failed",
             Self::ProviderFailure => "Provider failure: the render pipeline returned an error",
             Self::ProviderTimeout => "Provider timeout: the provider did not respond in time",
@@ -280,8 +306,17 @@ impl fmt::Display for FailureCause {
 
 /// The error for an unknown failure-cause code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown failure cause `{0}` (expected one of: insufficient_credits, credit_reservation_failed, provider_failure, provider_timeout, model_not_supported, invalid_prompt, generation_error)")]
-pub struct UnknownFailureCause(pub String);
+#[error(
+    "unknown failure cause `{0}` (expected one of: insufficient_credits, credit_reservation_failed, provider_failure, provider_timeout, model_not_supported, invalid_prompt, generation_error)"
+)]
+pub struct UnknownFailureCause(String);
+
+impl UnknownFailureCause {
+    /// The code that was not recognised.
+    pub fn code(&self) -> &str {
+        &self.0
+    }
+}
 
 impl FromStr for FailureCause {
     type Err = UnknownFailureCause;
@@ -327,7 +362,11 @@ impl WebhookConfig {
     /// Deliveries signed with `secret` (`whsec_` + base64; a secret without the prefix is used as-is
     /// after base64 decoding). No endpoints yet; add them with [`WebhookConfig::endpoint`].
     pub fn new(secret: impl Into<String>) -> Self {
-        Self { endpoints: Vec::new(), secret: secret.into(), schedule: Self::svix_schedule() }
+        Self {
+            endpoints: Vec::new(),
+            secret: secret.into(),
+            schedule: Self::svix_schedule(),
+        }
     }
     /// Adds an endpoint URL (plain `http://`, typically loopback).
     #[must_use]
@@ -344,6 +383,9 @@ impl WebhookConfig {
     }
     /// Svix's documented schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
     pub fn svix_schedule() -> Vec<Duration> {
-        [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000].into_iter().map(Duration::from_secs).collect()
+        [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000]
+            .into_iter()
+            .map(Duration::from_secs)
+            .collect()
     }
 }

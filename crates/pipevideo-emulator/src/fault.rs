@@ -37,8 +37,8 @@ pub enum RetryAfterHeader {
 pub enum Fault {
     /// 500 with `{ "message": "Internal server error" }`.
     ServerError,
-    /// 429. `retry_after` is in emulated seconds (scaled like everything else) and goes into
-    /// `data.retry_after` when `with_data`; `header` adds a `Retry-After` header.
+    /// A 429: `retry_after` is in emulated seconds (scaled like everything else) and goes into
+    /// `data.retry_after` when `with_data`. `header` adds a `Retry-After` header.
     RateLimited {
         /// The wait to advertise, emulated seconds.
         #[serde(default = "default_retry_after")]
@@ -120,7 +120,11 @@ impl Fault {
 
     /// A 429 with `data.retry_after` of `secs` emulated seconds and no header.
     pub fn rate_limited(secs: f64) -> Self {
-        Self::RateLimited { retry_after: secs, with_data: true, header: RetryAfterHeader::None }
+        Self::RateLimited {
+            retry_after: secs,
+            with_data: true,
+            header: RetryAfterHeader::None,
+        }
     }
 
     /// Faults that change a real response rather than replacing it; they always strike after
@@ -128,7 +132,10 @@ impl Fault {
     pub(crate) fn needs_real_response(&self) -> bool {
         matches!(
             self,
-            Self::ResetMidBody | Self::TruncatedJson | Self::UnknownStatus { .. } | Self::HugeBody { .. }
+            Self::ResetMidBody
+                | Self::TruncatedJson
+                | Self::UnknownStatus { .. }
+                | Self::HugeBody { .. }
         )
     }
 }
@@ -147,6 +154,7 @@ pub enum FaultTiming {
 
 /// A scripted fault: the next `count` requests matching `method` and `path_prefix` get `fault`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FaultRule {
     /// `GET`, `POST`...; `None` matches any method.
     #[serde(default)]
@@ -174,7 +182,13 @@ fn one() -> u32 {
 impl FaultRule {
     /// The next request under `/v1` gets `fault`, before processing.
     pub fn new(fault: Fault) -> Self {
-        Self { method: None, path_prefix: default_prefix(), count: 1, fault, timing: FaultTiming::Before }
+        Self {
+            method: None,
+            path_prefix: default_prefix(),
+            count: 1,
+            fault,
+            timing: FaultTiming::Before,
+        }
     }
     /// Only requests with this method.
     #[must_use]
@@ -209,13 +223,17 @@ impl FaultRule {
 
     fn matches(&self, method: &str, path: &str) -> bool {
         self.count > 0
-            && self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
             && path.starts_with(&self.path_prefix)
     }
 }
 
 /// Random faults: each request under `path_prefix` independently draws at most one fault.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RandomFaults {
     /// Seed of the fault RNG (separate from the emulator's own RNG).
     #[serde(default)]
@@ -235,6 +253,33 @@ fn half() -> f64 {
 }
 
 impl RandomFaults {
+    /// No faults yet (add them with [`RandomFaults::fault`]); half strike after processing.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            faults: Vec::new(),
+            after_probability: 0.5,
+            path_prefix: default_prefix(),
+        }
+    }
+    /// Adds `fault` with probability `p` per request.
+    #[must_use]
+    pub fn fault(mut self, fault: Fault, p: f64) -> Self {
+        self.faults.push((fault, p));
+        self
+    }
+    /// The probability that a drawn fault strikes after processing (default 0.5).
+    #[must_use]
+    pub fn after_probability(mut self, p: f64) -> Self {
+        self.after_probability = p;
+        self
+    }
+    /// Only paths starting with `prefix` (default `/v1`).
+    #[must_use]
+    pub fn path(mut self, prefix: impl Into<String>) -> Self {
+        self.path_prefix = prefix.into();
+        self
+    }
     /// A chaos mix: a total fault probability `rate` spread over every kind of fault that a robust
     /// client must survive (500, 429 with and without data/headers, HTML 502/503, reset, truncated
     /// JSON, oRPC body, unknown status, short slow headers).
@@ -242,14 +287,24 @@ impl RandomFaults {
         let kinds = vec![
             Fault::ServerError,
             Fault::rate_limited(2.0),
-            Fault::RateLimited { retry_after: 1.0, with_data: false, header: RetryAfterHeader::Seconds },
-            Fault::RateLimited { retry_after: 3.0, with_data: true, header: RetryAfterHeader::HttpDate },
+            Fault::RateLimited {
+                retry_after: 1.0,
+                with_data: false,
+                header: RetryAfterHeader::Seconds,
+            },
+            Fault::RateLimited {
+                retry_after: 3.0,
+                with_data: true,
+                header: RetryAfterHeader::HttpDate,
+            },
             Fault::BadGatewayHtml,
             Fault::ServiceUnavailableHtml,
             Fault::ResetMidBody,
             Fault::TruncatedJson,
             Fault::OrpcError { status: 500 },
-            Fault::UnknownStatus { status: default_unknown_status() },
+            Fault::UnknownStatus {
+                status: default_unknown_status(),
+            },
             Fault::SlowHeaders { delay_ms: 50 },
         ];
         let each = rate / kinds.len() as f64;
@@ -264,6 +319,7 @@ impl RandomFaults {
 
 /// The whole fault configuration: scripted rules (checked first) and optional random faults.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FaultConfig {
     /// Scripted rules, checked in order.
     #[serde(default)]
@@ -271,6 +327,25 @@ pub struct FaultConfig {
     /// Random faults, drawn when no rule matched.
     #[serde(default)]
     pub random: Option<RandomFaults>,
+}
+
+impl FaultConfig {
+    /// No faults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a scripted rule.
+    #[must_use]
+    pub fn rule(mut self, rule: FaultRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+    /// Sets the random faults.
+    #[must_use]
+    pub fn random(mut self, random: RandomFaults) -> Self {
+        self.random = Some(random);
+        self
+    }
 }
 
 /// The live fault state inside the server.
@@ -283,7 +358,10 @@ pub(crate) struct FaultPlan {
 impl FaultPlan {
     pub(crate) fn new(config: FaultConfig) -> Self {
         let seed = config.random.as_ref().map_or(0, |r| r.seed);
-        Self { config, rng: SmallRng::seed_from_u64(seed) }
+        Self {
+            config,
+            rng: SmallRng::seed_from_u64(seed),
+        }
     }
 
     pub(crate) fn config(&self) -> FaultConfig {
@@ -309,7 +387,12 @@ impl FaultPlan {
 
     /// Picks the fault for one request, consuming a scripted rule's count.
     pub(crate) fn pick(&mut self, method: &str, path: &str) -> Option<(Fault, FaultTiming)> {
-        if let Some(rule) = self.config.rules.iter_mut().find(|r| r.matches(method, path)) {
+        if let Some(rule) = self
+            .config
+            .rules
+            .iter_mut()
+            .find(|r| r.matches(method, path))
+        {
             rule.count -= 1;
             let picked = (rule.fault.clone(), rule.timing);
             self.config.rules.retain(|r| r.count > 0);
@@ -325,7 +408,11 @@ impl FaultPlan {
             acc += p;
             if draw < acc {
                 let after = self.rng.random::<f64>() < random.after_probability;
-                let timing = if after { FaultTiming::After } else { FaultTiming::Before };
+                let timing = if after {
+                    FaultTiming::After
+                } else {
+                    FaultTiming::Before
+                };
                 return Some((fault.clone(), timing));
             }
         }

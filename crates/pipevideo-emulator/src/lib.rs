@@ -355,7 +355,11 @@ impl EmulatorBuilder {
     }
     /// Generations whose prompt contains `marker` fail with `cause`.
     #[must_use]
-    pub fn fail_prompts_containing(mut self, marker: impl Into<String>, cause: FailureCause) -> Self {
+    pub fn fail_prompts_containing(
+        mut self,
+        marker: impl Into<String>,
+        cause: FailureCause,
+    ) -> Self {
         self.scripted_failures.push((marker.into(), cause));
         self
     }
@@ -381,10 +385,16 @@ impl EmulatorBuilder {
     fn validate(&self) -> Result<(), StartError> {
         let bad = |m: String| Err(StartError::InvalidConfig(m));
         if !(self.time_scale.is_finite() && self.time_scale > 0.0 && self.time_scale <= 1000.0) {
-            return bad(format!("time_scale must be in (0, 1000], got {}", self.time_scale));
+            return bad(format!(
+                "time_scale must be in (0, 1000], got {}",
+                self.time_scale
+            ));
         }
         if !(0.0..=1.0).contains(&self.failure_rate) {
-            return bad(format!("failure_rate must be in [0, 1], got {}", self.failure_rate));
+            return bad(format!(
+                "failure_rate must be in [0, 1], got {}",
+                self.failure_rate
+            ));
         }
         if let Some(l) = self.rate_limit
             && (l.requests == 0 || l.window.is_zero())
@@ -394,7 +404,9 @@ impl EmulatorBuilder {
         if let Some(r) = &self.faults.random {
             let total: f64 = r.faults.iter().map(|(_, p)| *p).sum();
             if r.faults.iter().any(|(_, p)| !(0.0..=1.0).contains(p)) || total > 1.0 + 1e-9 {
-                return bad(format!("random fault probabilities must each be in [0, 1] and sum to at most 1, got {total}"));
+                return bad(format!(
+                    "random fault probabilities must each be in [0, 1] and sum to at most 1, got {total}"
+                ));
             }
         }
         if let Some(w) = &self.webhooks {
@@ -402,7 +414,9 @@ impl EmulatorBuilder {
                 return bad("webhook schedule needs at least one attempt".into());
             }
             if let Some(e) = w.endpoints.iter().find(|e| !e.starts_with("http://")) {
-                return bad(format!("webhook endpoint must be a plain http:// URL, got {e}"));
+                return bad(format!(
+                    "webhook endpoint must be a plain http:// URL, got {e}"
+                ));
             }
         }
         Ok(())
@@ -413,12 +427,21 @@ impl EmulatorBuilder {
         self.validate()?;
         let listener = tokio::net::TcpListener::bind(self.bind)
             .await
-            .map_err(|source| StartError::Bind { addr: self.bind, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: self.bind, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: self.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: self.bind,
+            source,
+        })?;
 
         let mut key_rng = SmallRng::seed_from_u64(self.seed ^ 0x9e37_79b9_7f4a_7c15);
         let keys = WellKnownKeys {
-            demo: self.demo_key.clone().unwrap_or_else(|| format!("pv_demo_{}", state::random_hex(&mut key_rng, 32))),
+            demo: self
+                .demo_key
+                .clone()
+                .unwrap_or_else(|| format!("pv_demo_{}", state::random_hex(&mut key_rng, 32))),
             expired: format!("pv_expired_{}", state::random_hex(&mut key_rng, 32)),
             revoked: format!("pv_revoked_{}", state::random_hex(&mut key_rng, 32)),
             other: format!("pv_other_{}", state::random_hex(&mut key_rng, 32)),
@@ -434,7 +457,9 @@ impl EmulatorBuilder {
                 .key(ApiKey::expired(keys.expired.clone()))
                 .key(ApiKey::revoked(keys.revoked.clone())),
             Organization::new(OTHER_ORG).key(ApiKey::active(keys.other.clone())),
-            Organization::new(BROKE_ORG).credits_cents(0).key(ApiKey::active(keys.broke.clone())),
+            Organization::new(BROKE_ORG)
+                .credits_cents(0)
+                .key(ApiKey::active(keys.broke.clone())),
         ];
         orgs.extend(self.organizations.iter().cloned());
 
@@ -465,7 +490,13 @@ impl EmulatorBuilder {
         let (tx, rx) = watch::channel(false);
         let server = tokio::spawn(server::serve(listener, Arc::clone(&shared), rx));
         tracing::info!(%addr, "pipevideo emulator listening");
-        Ok(Emulator { shared, addr, keys, shutdown: tx, server: Mutex::new(Some(server)) })
+        Ok(Emulator {
+            shared,
+            addr,
+            keys,
+            shutdown: tx,
+            server: Mutex::new(Some(server)),
+        })
     }
 
     /// Starts the emulator on a thread of its own with its own tokio runtime, for callers without
@@ -475,7 +506,11 @@ impl EmulatorBuilder {
         let thread = std::thread::Builder::new()
             .name("pipevideo-emulator".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = tx.send(Err(StartError::Runtime(e)));
@@ -500,14 +535,19 @@ impl EmulatorBuilder {
             })
             .map_err(StartError::Runtime)?;
         match rx.recv() {
-            Ok(Ok(emulator)) => Ok(BackgroundEmulator { emulator: Some(emulator), thread: Some(thread) }),
+            Ok(Ok(emulator)) => Ok(BackgroundEmulator {
+                emulator: Some(emulator),
+                thread: Some(thread),
+            }),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
             }
             Err(_) => {
                 let _ = thread.join();
-                Err(StartError::Runtime(std::io::Error::other("emulator thread exited before starting")))
+                Err(StartError::Runtime(std::io::Error::other(
+                    "emulator thread exited before starting",
+                )))
             }
         }
     }
@@ -548,7 +588,10 @@ pub struct Emulator {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator").field("addr", &self.addr).field("time_scale", &self.shared.settings.scale).finish_non_exhaustive()
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .field("time_scale", &self.shared.settings.scale)
+            .finish_non_exhaustive()
     }
 }
 
@@ -606,7 +649,11 @@ impl Emulator {
     }
     /// Requests with `seq >= since`.
     pub fn requests_since(&self, since: u64) -> Vec<LogEntry> {
-        lock(&self.shared.log).iter().filter(|e| e.seq >= since).cloned().collect()
+        lock(&self.shared.log)
+            .iter()
+            .filter(|e| e.seq >= since)
+            .cloned()
+            .collect()
     }
     /// Forgets the logged requests (sequence numbers keep counting).
     pub fn clear_requests(&self) {
@@ -723,7 +770,9 @@ impl BackgroundEmulator {
 impl std::ops::Deref for BackgroundEmulator {
     type Target = Emulator;
     fn deref(&self) -> &Emulator {
-        self.emulator.as_ref().expect("the emulator lives until shutdown")
+        self.emulator
+            .as_ref()
+            .expect("the emulator lives until shutdown")
     }
 }
 

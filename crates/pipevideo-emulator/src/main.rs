@@ -35,13 +35,20 @@ struct Args {
     #[arg(long = "webhook-url")]
     webhook_urls: Vec<String>,
     /// Webhook signing secret (`whsec_` + base64).
-    #[arg(long, default_value = "whsec_cGlwZXZpZGVvLWVtdWxhdG9yLWRlbW8tc2VjcmV0", env = "PIPEVIDEO_WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        default_value = "whsec_cGlwZXZpZGVvLWVtdWxhdG9yLWRlbW8tc2VjcmV0",
+        env = "PIPEVIDEO_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
     webhook_secret: String,
 }
 
 fn load_faults(spec: &str) -> Result<FaultConfig, String> {
     let text = match spec.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
+        }
         None => spec.to_owned(),
     };
     serde_json::from_str(&text).map_err(|e| format!("invalid --faults JSON: {e}"))
@@ -49,7 +56,9 @@ fn load_faults(spec: &str) -> Result<FaultConfig, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     let mut builder = Emulator::builder()
         .bind(SocketAddr::new(args.bind, args.port))
@@ -82,12 +91,26 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("pipevideo-emulator listening on {} (time scale {})", emu.base_url(), emu.time_scale());
+    println!(
+        "pipevideo-emulator listening on {} (time scale {})",
+        emu.base_url(),
+        emu.time_scale()
+    );
     println!("Point the SDK and the CLI at it:");
     println!("  export PIPEVIDEO_API_URL={}", emu.base_url());
     println!("  export PIPEVIDEO_API_KEY={}", emu.demo_key());
-    println!("Other keys: expired {}  revoked {}  other org {}  no credits {}", emu.expired_key(), emu.revoked_key(), emu.other_org_key(), emu.no_credits_key());
-    println!("Control: {}/_emulator/log, {}/_emulator/faults. Ctrl-C stops.", emu.origin(), emu.origin());
+    println!(
+        "Other keys: expired {}  revoked {}  other org {}  no credits {}",
+        emu.expired_key(),
+        emu.revoked_key(),
+        emu.other_org_key(),
+        emu.no_credits_key()
+    );
+    println!(
+        "Control: {}/_emulator/log, {}/_emulator/faults. Ctrl-C stops.",
+        emu.origin(),
+        emu.origin()
+    );
     let _ = tokio::signal::ctrl_c().await;
     emu.shutdown().await;
     ExitCode::SUCCESS

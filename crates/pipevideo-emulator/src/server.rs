@@ -22,7 +22,9 @@ use tokio::task::JoinSet;
 use crate::config::fingerprint;
 use crate::fault::{Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader};
 use crate::log::{AppliedFault, LogEntry};
-use crate::state::{Outcome, RATE_LIMIT_MESSAGE, Reply, Req, Shared, lock, orpc_code, process, unix_ms_now};
+use crate::state::{
+    Outcome, RATE_LIMIT_MESSAGE, Reply, Req, Shared, lock, orpc_code, process, unix_ms_now,
+};
 
 const MAX_REQUEST_BODY: usize = 4 * 1024 * 1024;
 const LOGGED_BODY: usize = 64 * 1024;
@@ -35,7 +37,10 @@ pub(crate) struct EmuBody {
 
 impl EmuBody {
     fn full(data: Bytes) -> Self {
-        Self { data: (!data.is_empty()).then_some(data), reset: None }
+        Self {
+            data: (!data.is_empty()).then_some(data),
+            reset: None,
+        }
     }
 }
 
@@ -43,7 +48,10 @@ impl Body for EmuBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
         if let Some(data) = this.data.take() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
@@ -52,7 +60,10 @@ impl Body for EmuBody {
             // Give hyper time to flush the partial body before the connection dies.
             ready!(sleep.as_mut().poll(cx));
             this.reset = None;
-            return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::ConnectionReset, "emulated connection reset"))));
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "emulated connection reset",
+            ))));
         }
         Poll::Ready(None)
     }
@@ -73,15 +84,22 @@ impl Body for EmuBody {
 fn into_response(reply: Reply, reset: bool, head_only: bool) -> Response<EmuBody> {
     let full_len = reply.body.len();
     let body = if head_only {
-        EmuBody { data: None, reset: None }
+        EmuBody {
+            data: None,
+            reset: None,
+        }
     } else if reset {
         let cut = reply.body.slice(..full_len / 2);
-        EmuBody { data: (!cut.is_empty()).then_some(cut), reset: Some(Box::pin(tokio::time::sleep(Duration::from_millis(30)))) }
+        EmuBody {
+            data: (!cut.is_empty()).then_some(cut),
+            reset: Some(Box::pin(tokio::time::sleep(Duration::from_millis(30)))),
+        }
     } else {
         EmuBody::full(reply.body)
     };
     let mut resp = Response::new(body);
-    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = resp.headers_mut();
     for (name, value) in reply.headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -102,8 +120,14 @@ const HTML_503: &str = "<!DOCTYPE html>\n<html><head><title>503 Service Unavaila
 const HTML_504: &str = "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 /// A 429 for a wait of `retry_after` emulated seconds, with or without `data` and a header.
-fn rate_limited_fault(shared: &Shared, retry_after: f64, with_data: bool, header: RetryAfterHeader) -> Reply {
-    let emulated = Duration::try_from_secs_f64(retry_after.max(0.0)).unwrap_or(Duration::from_secs(60));
+fn rate_limited_fault(
+    shared: &Shared,
+    retry_after: f64,
+    with_data: bool,
+    header: RetryAfterHeader,
+) -> Reply {
+    let emulated =
+        Duration::try_from_secs_f64(retry_after.max(0.0)).unwrap_or(Duration::from_secs(60));
     let real = shared.real(emulated);
     let body = if with_data {
         json!({ "message": RATE_LIMIT_MESSAGE, "data": { "retry_after": shared.retry_after_value(real) } })
@@ -118,7 +142,9 @@ fn rate_limited_fault(shared: &Shared, retry_after: f64, with_data: bool, header
         RetryAfterHeader::HttpDate => {
             let at_ms = unix_ms_now() + real.as_millis() as u64;
             let at = UNIX_EPOCH + Duration::from_secs(at_ms.div_ceil(1000));
-            reply.headers.push(("retry-after", httpdate::fmt_http_date(at)));
+            reply
+                .headers
+                .push(("retry-after", httpdate::fmt_http_date(at)));
         }
     }
     reply
@@ -129,14 +155,36 @@ fn rate_limited_fault(shared: &Shared, retry_after: f64, with_data: bool, header
 fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, bool) {
     match fault {
         Fault::ServerError => (shared.error(500, "Internal server error"), false),
-        Fault::RateLimited { retry_after, with_data, header } => {
-            (rate_limited_fault(shared, *retry_after, *with_data, *header), false)
-        }
-        Fault::BadGatewayHtml => (Reply::raw(502, "text/html", Bytes::from_static(HTML_502.as_bytes())), false),
-        Fault::ServiceUnavailableHtml => (Reply::raw(503, "text/html; charset=utf-8", Bytes::from_static(HTML_503.as_bytes())), false),
-        Fault::GatewayTimeoutHtml => (Reply::raw(504, "text/html", Bytes::from_static(HTML_504.as_bytes())), false),
+        Fault::RateLimited {
+            retry_after,
+            with_data,
+            header,
+        } => (
+            rate_limited_fault(shared, *retry_after, *with_data, *header),
+            false,
+        ),
+        Fault::BadGatewayHtml => (
+            Reply::raw(502, "text/html", Bytes::from_static(HTML_502.as_bytes())),
+            false,
+        ),
+        Fault::ServiceUnavailableHtml => (
+            Reply::raw(
+                503,
+                "text/html; charset=utf-8",
+                Bytes::from_static(HTML_503.as_bytes()),
+            ),
+            false,
+        ),
+        Fault::GatewayTimeoutHtml => (
+            Reply::raw(504, "text/html", Bytes::from_static(HTML_504.as_bytes())),
+            false,
+        ),
         Fault::OrpcError { status } => {
-            let status = if (400..600).contains(status) { *status } else { 500 };
+            let status = if (400..600).contains(status) {
+                *status
+            } else {
+                500
+            };
             let mut body = json!({
                 "defined": false,
                 "code": orpc_code(status),
@@ -148,8 +196,14 @@ fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, b
             }
             (Reply::json(status, &body), false)
         }
-        Fault::SlowHeaders { .. } => (real.unwrap_or_else(|| shared.error(500, "Internal server error")), false),
-        Fault::ResetMidBody => (real.unwrap_or_else(|| shared.error(500, "Internal server error")), true),
+        Fault::SlowHeaders { .. } => (
+            real.unwrap_or_else(|| shared.error(500, "Internal server error")),
+            false,
+        ),
+        Fault::ResetMidBody => (
+            real.unwrap_or_else(|| shared.error(500, "Internal server error")),
+            true,
+        ),
         Fault::TruncatedJson => {
             let mut reply = real.unwrap_or_else(|| shared.error(500, "Internal server error"));
             let len = reply.body.len();
@@ -203,20 +257,33 @@ fn logged_headers(headers: &hyper::HeaderMap) -> (Vec<(String, String)>, Option<
     (out, fp)
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<EmuBody>, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<EmuBody>, Infallible> {
     let arrived = Instant::now();
     let arrived_unix_ms = unix_ms_now();
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(_) => return Ok(into_response(shared.error(413, "Request body too large"), false, false)),
+        Err(_) => {
+            return Ok(into_response(
+                shared.error(413, "Request body too large"),
+                false,
+                false,
+            ));
+        }
     };
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();
 
     if path.starts_with("/_emulator") {
-        return Ok(into_response(control(&shared, &method, &path, &query, &body), false, false));
+        return Ok(into_response(
+            control(&shared, &method, &path, &query, &body),
+            false,
+            false,
+        ));
     }
 
     let fault = lock(&shared.faults).pick(&method, &path);
@@ -225,11 +292,20 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let mut reset = false;
     let mut delay = None;
     if let Some((f, timing)) = &fault {
-        let timing = if f.needs_real_response() { FaultTiming::After } else { *timing };
-        applied = Some(AppliedFault { kind: f.name().to_owned(), timing });
+        let timing = if f.needs_real_response() {
+            FaultTiming::After
+        } else {
+            *timing
+        };
+        applied = Some(AppliedFault {
+            kind: f.name().to_owned(),
+            timing,
+        });
         if timing == FaultTiming::Before {
             match f {
-                Fault::SlowHeaders { delay_ms } => tokio::time::sleep(Duration::from_millis(*delay_ms)).await,
+                Fault::SlowHeaders { delay_ms } => {
+                    tokio::time::sleep(Duration::from_millis(*delay_ms)).await
+                }
                 other => before_reply = Some(apply_fault(&shared, other, None).0),
             }
         } else if let Fault::SlowHeaders { delay_ms } = f {
@@ -275,7 +351,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         elapsed_ms: shared.elapsed_ms(arrived),
         unix_ms: arrived_unix_ms,
         method: method.clone(),
-        path: if query.is_empty() { path.clone() } else { format!("{path}?{query}") },
+        path: if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{query}")
+        },
         headers,
         key_fingerprint: fp,
         org,
@@ -295,9 +375,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 
 fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) -> Reply {
     let ok = |v: &Value| Reply::json(200, v);
-    let to_json = |v: Result<Value, serde_json::Error>| v.unwrap_or_else(|e| json!({ "message": e.to_string() }));
+    let to_json = |v: Result<Value, serde_json::Error>| {
+        v.unwrap_or_else(|e| json!({ "message": e.to_string() }))
+    };
     match (method, path.trim_end_matches('/')) {
-        ("GET", "/_emulator/health") => ok(&json!({ "ok": true, "base_url": format!("{}/v1", shared.origin) })),
+        ("GET", "/_emulator/health") => {
+            ok(&json!({ "ok": true, "base_url": format!("{}/v1", shared.origin) }))
+        }
         ("GET", "/_emulator/log") => {
             let since = query
                 .split('&')
@@ -312,7 +396,9 @@ fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) 
             lock(&shared.log).clear();
             ok(&json!({ "ok": true }))
         }
-        ("GET", "/_emulator/faults") => ok(&to_json(serde_json::to_value(lock(&shared.faults).config()))),
+        ("GET", "/_emulator/faults") => ok(&to_json(serde_json::to_value(
+            lock(&shared.faults).config(),
+        ))),
         ("POST", "/_emulator/faults") => {
             let rules: Result<Vec<FaultRule>, _> = serde_json::from_slice::<FaultRule>(body)
                 .map(|r| vec![r])
@@ -325,7 +411,10 @@ fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) 
                     }
                     ok(&to_json(serde_json::to_value(plan.config())))
                 }
-                Err(e) => Reply::json(400, &json!({ "message": format!("Invalid fault rule: {e}") })),
+                Err(e) => Reply::json(
+                    400,
+                    &json!({ "message": format!("Invalid fault rule: {e}") }),
+                ),
             }
         }
         ("PUT", "/_emulator/faults") => match serde_json::from_slice::<FaultConfig>(body) {
@@ -334,27 +423,44 @@ fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) 
                 plan.replace(cfg);
                 ok(&to_json(serde_json::to_value(plan.config())))
             }
-            Err(e) => Reply::json(400, &json!({ "message": format!("Invalid fault config: {e}") })),
+            Err(e) => Reply::json(
+                400,
+                &json!({ "message": format!("Invalid fault config: {e}") }),
+            ),
         },
-        ("PUT", "/_emulator/faults/random") => match serde_json::from_slice::<Option<RandomFaults>>(body) {
-            Ok(random) => {
-                let mut plan = lock(&shared.faults);
-                plan.set_random(random);
-                ok(&to_json(serde_json::to_value(plan.config())))
+        ("PUT", "/_emulator/faults/random") => {
+            match serde_json::from_slice::<Option<RandomFaults>>(body) {
+                Ok(random) => {
+                    let mut plan = lock(&shared.faults);
+                    plan.set_random(random);
+                    ok(&to_json(serde_json::to_value(plan.config())))
+                }
+                Err(e) => Reply::json(
+                    400,
+                    &json!({ "message": format!("Invalid random faults: {e}") }),
+                ),
             }
-            Err(e) => Reply::json(400, &json!({ "message": format!("Invalid random faults: {e}") })),
-        },
+        }
         ("DELETE", "/_emulator/faults") => {
             lock(&shared.faults).replace(FaultConfig::default());
             ok(&json!({ "ok": true }))
         }
-        ("GET", "/_emulator/webhooks") => ok(&to_json(serde_json::to_value(&*lock(&shared.deliveries)))),
-        _ => Reply::json(404, &json!({ "message": format!("No control route for {method} {path}") })),
+        ("GET", "/_emulator/webhooks") => {
+            ok(&to_json(serde_json::to_value(&*lock(&shared.deliveries))))
+        }
+        _ => Reply::json(
+            404,
+            &json!({ "message": format!("No control route for {method} {path}") }),
+        ),
     }
 }
 
 /// Accepts connections until `shutdown` flips, then drops every connection and webhook task.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {

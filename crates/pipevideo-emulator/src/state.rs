@@ -55,7 +55,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub(crate) fn unix_ms_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Shared {
@@ -80,15 +82,27 @@ impl Shared {
     }
 
     pub(crate) fn sign_url(&self, id: &str, expires_ms: u64) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.url_key).expect("HMAC accepts any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.url_key).expect("HMAC accepts any key length");
         mac.update(format!("{id}.{expires_ms}").as_bytes());
-        mac.finalize().into_bytes().iter().take(16).map(|b| format!("{b:02x}")).collect()
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     pub(crate) fn video_url(&self, id: &str) -> (String, u64) {
         let expires = unix_ms_now() + self.real(self.settings.url_ttl).as_millis() as u64;
         let sig = self.sign_url(id, expires);
-        (format!("{}/files/{id}.mp4?expires={expires}&signature={sig}", self.origin), expires)
+        (
+            format!(
+                "{}/files/{id}.mp4?expires={expires}&signature={sig}",
+                self.origin
+            ),
+            expires,
+        )
     }
 
     pub(crate) fn error(&self, status: u16, message: &str) -> Reply {
@@ -112,7 +126,10 @@ impl Shared {
             body.insert("status".into(), json!(429));
         }
         body.insert("message".into(), json!(RATE_LIMIT_MESSAGE));
-        body.insert("data".into(), json!({ "retry_after": self.retry_after_value(real_wait) }));
+        body.insert(
+            "data".into(),
+            json!({ "retry_after": self.retry_after_value(real_wait) }),
+        );
         Reply::json(429, &Value::Object(body))
     }
 }
@@ -145,10 +162,16 @@ impl Reply {
         Self::raw(status, "application/json", Bytes::from(value.to_string()))
     }
     pub(crate) fn raw(status: u16, content_type: &str, body: Bytes) -> Self {
-        Self { status, headers: vec![("content-type", content_type.to_owned())], body }
+        Self {
+            status,
+            headers: vec![("content-type", content_type.to_owned())],
+            body,
+        }
     }
     pub(crate) fn is_json(&self) -> bool {
-        self.headers.iter().any(|(n, v)| *n == "content-type" && v.starts_with("application/json"))
+        self.headers
+            .iter()
+            .any(|(n, v)| *n == "content-type" && v.starts_with("application/json"))
     }
 }
 
@@ -206,7 +229,11 @@ impl Generation {
     pub(crate) fn phase(&self, now: Instant) -> Phase {
         let elapsed = now.saturating_duration_since(self.created_at);
         if elapsed >= self.runs_for {
-            if self.failure.is_some() { Phase::Failed } else { Phase::Completed }
+            if self.failure.is_some() {
+                Phase::Failed
+            } else {
+                Phase::Completed
+            }
         } else if elapsed >= self.queued_for {
             Phase::InProgress
         } else {
@@ -262,7 +289,9 @@ pub(crate) fn random_id(rng: &mut impl Rng, prefix: &str, len: usize) -> String 
 }
 
 pub(crate) fn random_hex(rng: &mut impl Rng, len: usize) -> String {
-    (0..len).map(|_| char::from_digit(rng.random_range(0..16u32), 16).unwrap_or('0')).collect()
+    (0..len)
+        .map(|_| char::from_digit(rng.random_range(0..16u32), 16).unwrap_or('0'))
+        .collect()
 }
 
 impl State {
@@ -270,7 +299,13 @@ impl State {
         let mut keys = HashMap::new();
         let mut org_states = HashMap::new();
         for org in orgs {
-            org_states.insert(org.id.clone(), OrgState { initial_cents: org.credits_cents, adjust_cents: 0 });
+            org_states.insert(
+                org.id.clone(),
+                OrgState {
+                    initial_cents: org.credits_cents,
+                    adjust_cents: 0,
+                },
+            );
             for key in &org.keys {
                 keys.insert(key.secret().to_owned(), (org.id.clone(), key.state()));
             }
@@ -297,16 +332,25 @@ impl State {
     }
 
     pub(crate) fn add_key(&mut self, org: &str, secret: &str, state: KeyState) {
-        self.orgs.entry(org.to_owned()).or_insert(OrgState { initial_cents: 0, adjust_cents: 0 });
+        self.orgs.entry(org.to_owned()).or_insert(OrgState {
+            initial_cents: 0,
+            adjust_cents: 0,
+        });
         self.keys.insert(secret.to_owned(), (org.to_owned(), state));
     }
 
     /// The balance as seen at `now`: starting credit, plus manual adjustments, minus charges,
     /// plus refunds of failures that have become visible.
     pub(crate) fn balance(&self, org: &str, now: Instant) -> i64 {
-        let Some(o) = self.orgs.get(org) else { return 0 };
+        let Some(o) = self.orgs.get(org) else {
+            return 0;
+        };
         let mut balance = o.initial_cents + o.adjust_cents;
-        for g in self.generations.values().filter(|g| g.org == org && g.charged) {
+        for g in self
+            .generations
+            .values()
+            .filter(|g| g.org == org && g.charged)
+        {
             balance -= g.price_cents;
             if g.failure.is_some() && now >= g.terminal_at() {
                 balance += g.price_cents;
@@ -317,7 +361,10 @@ impl State {
 
     pub(crate) fn set_balance(&mut self, org: &str, cents: i64, now: Instant) {
         let current = self.balance(org, now);
-        let o = self.orgs.entry(org.to_owned()).or_insert(OrgState { initial_cents: 0, adjust_cents: 0 });
+        let o = self.orgs.entry(org.to_owned()).or_insert(OrgState {
+            initial_cents: 0,
+            adjust_cents: 0,
+        });
         o.adjust_cents += cents - current;
     }
 
@@ -326,11 +373,21 @@ impl State {
     }
 
     pub(crate) fn all_generations(&self) -> Vec<Generation> {
-        self.order.iter().filter_map(|id| self.generations.get(id).cloned()).collect()
+        self.order
+            .iter()
+            .filter_map(|id| self.generations.get(id).cloned())
+            .collect()
     }
 
     /// Counts one request against the key's limit, or says how long (real time) to wait.
-    fn check_rate(&mut self, fp: &str, limit: &RateLimit, window_real: Duration, started: Instant, now: Instant) -> Result<(), Duration> {
+    fn check_rate(
+        &mut self,
+        fp: &str,
+        limit: &RateLimit,
+        window_real: Duration,
+        started: Instant,
+        now: Instant,
+    ) -> Result<(), Duration> {
         let st = self.rate.entry(fp.to_owned()).or_default();
         match limit.kind {
             RateWindow::Sliding => {
@@ -375,7 +432,14 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     fn reply(reply: Reply) -> Self {
-        Self { reply, org: None, key_fingerprint: None, generation_created: None, replay_of: None, rate_limited: false }
+        Self {
+            reply,
+            org: None,
+            key_fingerprint: None,
+            generation_created: None,
+            replay_of: None,
+            rate_limited: false,
+        }
     }
 }
 
@@ -397,7 +461,9 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Handles one `/v1/...` or `/files/...` request.
@@ -415,7 +481,9 @@ pub(crate) fn process(shared: &Shared, req: &Req<'_>, now: Instant) -> Outcome {
 
     // Authentication.
     let Some(auth) = req.authorization else {
-        return Outcome::reply(shared.error(401, "Missing API key. Send `Authorization: Bearer <key>`."));
+        return Outcome::reply(
+            shared.error(401, "Missing API key. Send `Authorization: Bearer <key>`."),
+        );
     };
     let token = auth.strip_prefix("Bearer ").unwrap_or("");
     let fp = fingerprint(token);
@@ -455,7 +523,11 @@ pub(crate) fn process(shared: &Shared, req: &Req<'_>, now: Instant) -> Outcome {
     let segments: Vec<&str> = route.split('/').skip(1).collect();
     let reply = match (req.method, segments.as_slice()) {
         ("POST", ["responses"]) | ("POST", ["video", "generations"]) => {
-            let api = if segments[0] == "responses" { Api::Responses } else { Api::Legacy };
+            let api = if segments[0] == "responses" {
+                Api::Responses
+            } else {
+                Api::Legacy
+            };
             return create(shared, &mut st, req, now, api, outcome);
         }
         ("GET", ["responses", id]) => retrieve(shared, &st, &org, id, Api::Responses, now),
@@ -465,7 +537,10 @@ pub(crate) fn process(shared: &Shared, req: &Req<'_>, now: Instant) -> Outcome {
         ("GET", ["models", slug @ ..]) if !slug.is_empty() => {
             let slug = percent_decode(&slug.join("/"));
             match catalog::video_model(&slug) {
-                Some(m) => Reply::json(200, &catalog::model_json(m, model_metrics(&st, m.slug, now))),
+                Some(m) => Reply::json(
+                    200,
+                    &catalog::model_json(m, model_metrics(&st, m.slug, now)),
+                ),
                 None => shared.error(404, &format!("Model not found: {slug}")),
             }
         }
@@ -488,13 +563,23 @@ fn serve_file(shared: &Shared, req: &Req<'_>, rest: &str) -> Reply {
         return Reply::raw(403, "text/plain", Bytes::from_static(b"Missing signature"));
     };
     if shared.sign_url(id, expires) != signature {
-        return Reply::raw(403, "text/plain", Bytes::from_static(b"Signature does not match"));
+        return Reply::raw(
+            403,
+            "text/plain",
+            Bytes::from_static(b"Signature does not match"),
+        );
     }
     if unix_ms_now() > expires {
-        return Reply::raw(410, "text/plain", Bytes::from_static(b"Request has expired"));
+        return Reply::raw(
+            410,
+            "text/plain",
+            Bytes::from_static(b"Request has expired"),
+        );
     }
     let mut reply = Reply::raw(200, "video/mp4", shared.mp4.clone());
-    reply.headers.push(("cache-control", "private, max-age=60".to_owned()));
+    reply
+        .headers
+        .push(("cache-control", "private, max-age=60".to_owned()));
     reply
 }
 
@@ -522,19 +607,35 @@ fn prompt_text(v: &Value) -> Result<String, String> {
                             None => return Err("Invalid input: input_text needs `text`".into()),
                         },
                         Some(kind @ ("input_image" | "input_video")) => {
-                            let field = if kind == "input_image" { "image_url" } else { "video_url" };
-                            let url = part.get(field).and_then(|u| u.get("url")).and_then(Value::as_str).unwrap_or("");
+                            let field = if kind == "input_image" {
+                                "image_url"
+                            } else {
+                                "video_url"
+                            };
+                            let url = part
+                                .get(field)
+                                .and_then(|u| u.get("url"))
+                                .and_then(Value::as_str)
+                                .unwrap_or("");
                             if !(url.starts_with("https://") || url.starts_with("data:")) {
-                                return Err(format!("Invalid input: {field}.url must be https or a data URI"));
+                                return Err(format!(
+                                    "Invalid input: {field}.url must be https or a data URI"
+                                ));
                             }
                             if let Some(detail) = part.get(field).and_then(|u| u.get("detail")) {
-                                let ok = detail.as_str().is_some_and(|d| ["auto", "low", "high", "original"].contains(&d));
+                                let ok = detail.as_str().is_some_and(|d| {
+                                    ["auto", "low", "high", "original"].contains(&d)
+                                });
                                 if !ok {
                                     return Err("Invalid input: image detail must be auto, low, high or original".into());
                                 }
                             }
                         }
-                        other => return Err(format!("Invalid input: unknown content part type {other:?}")),
+                        other => {
+                            return Err(format!(
+                                "Invalid input: unknown content part type {other:?}"
+                            ));
+                        }
                     }
                 }
             }
@@ -554,13 +655,19 @@ fn provider_order(v: Option<&Value>) -> Result<Option<Vec<String>>, String> {
                 None => Ok(None),
                 Some(Value::Array(a)) => a
                     .iter()
-                    .map(|x| x.as_str().map(str::to_owned).ok_or_else(|| "Invalid provider: order must list slugs".to_owned()))
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| "Invalid provider: order must list slugs".to_owned())
+                    })
                     .collect::<Result<Vec<_>, _>>()
                     .map(Some),
                 Some(_) => Err("Invalid provider: order must be an array of provider slugs".into()),
             }
         }
-        Some(_) => Err("Invalid provider: expected an object like {\"order\": [\"framerate\"]}".into()),
+        Some(_) => {
+            Err("Invalid provider: expected an object like {\"order\": [\"framerate\"]}".into())
+        }
     }
 }
 
@@ -600,7 +707,11 @@ fn validate_responses(body: &Map<String, Value>) -> Result<Validated, String> {
     let engine = match body.get("engine") {
         None | Some(Value::Null) => "hyperframes".to_owned(),
         Some(Value::String(e)) if catalog::ENGINES.iter().any(|(id, _, _)| id == e) => e.clone(),
-        Some(other) => return Err(format!("Invalid engine: {other}. Expected hyperframes, lottie or auto")),
+        Some(other) => {
+            return Err(format!(
+                "Invalid engine: {other}. Expected hyperframes, lottie or auto"
+            ));
+        }
     };
     if let Some(v) = body.get("expand_prompt")
         && !v.is_boolean()
@@ -612,37 +723,56 @@ fn validate_responses(body: &Map<String, Value>) -> Result<Validated, String> {
         if let Some(v) = body.get(dim)
             && !v.is_null()
         {
-            let ok = v.as_f64().is_some_and(|n| n >= 16.0 && n <= 4096.0);
+            let ok = v.as_f64().is_some_and(|n| (16.0..=4096.0).contains(&n));
             if !ok {
-                return Err(format!("Invalid request: `{dim}` must be a number between 16 and 4096"));
+                return Err(format!(
+                    "Invalid request: `{dim}` must be a number between 16 and 4096"
+                ));
             }
         }
     }
     if let Some(v) = body.get("aspectRatio")
         && !v.is_null()
-        && !v.as_str().is_some_and(|s| s.split_once(':').is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok()))
+        && !v.as_str().is_some_and(|s| {
+            s.split_once(':')
+                .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+        })
     {
         return Err("Invalid request: `aspectRatio` must look like `16:9`".into());
     }
     let provider = match provider_order(body.get("provider"))? {
         None => llm.providers[0].to_owned(),
         Some(order) => {
-            if let Some(unknown) = order.iter().find(|p| !catalog::KNOWN_PROVIDERS.contains(&p.as_str())) {
+            if let Some(unknown) = order
+                .iter()
+                .find(|p| !catalog::KNOWN_PROVIDERS.contains(&p.as_str()))
+            {
                 return Err(format!("Unsupported provider: {unknown}"));
             }
             match order.iter().find(|p| llm.providers.contains(&p.as_str())) {
                 Some(p) => p.clone(),
-                None => return Err(format!("Unsupported provider: none of {order:?} supports model {model}")),
+                None => {
+                    return Err(format!(
+                        "Unsupported provider: none of {order:?} supports model {model}"
+                    ));
+                }
             }
         }
     };
-    Ok(Validated { model, engine: Some(engine), provider, prompt })
+    Ok(Validated {
+        model,
+        engine: Some(engine),
+        provider,
+        prompt,
+    })
 }
 
 fn validate_legacy(body: &Map<String, Value>) -> Result<(Validated, i64), String> {
     let prompt = match body.get("prompt") {
         Some(Value::String(p)) if !p.trim().is_empty() => p.clone(),
-        Some(Value::String(_)) | None | Some(Value::Null) => return Err("Invalid prompt: missing or empty text".into()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err("Invalid prompt: missing or empty text".into());
+        }
         Some(_) => return Err("Invalid prompt: `prompt` must be a string".into()),
     };
     let candidates: Vec<String> = match (body.get("model"), body.get("models")) {
@@ -659,21 +789,31 @@ fn validate_legacy(body: &Map<String, Value>) -> Result<(Validated, i64), String
         }
         _ => return Err("Invalid request: `model` (or `models`) is required".into()),
     };
-    if let Some(unknown) = candidates.iter().find(|m| catalog::video_model(m).is_none()) {
+    if let Some(unknown) = candidates
+        .iter()
+        .find(|m| catalog::video_model(m).is_none())
+    {
         return Err(format!("Invalid model: {unknown}"));
     }
     let order = provider_order(body.get("provider"))?;
     if let Some(order) = &order
-        && let Some(unknown) = order.iter().find(|p| !catalog::LEGACY_PROVIDERS.contains(&p.as_str()))
+        && let Some(unknown) = order
+            .iter()
+            .find(|p| !catalog::LEGACY_PROVIDERS.contains(&p.as_str()))
     {
         return Err(format!("Unsupported provider: {unknown}"));
     }
     let mut chosen = None;
     for slug in &candidates {
-        let Some(m) = catalog::video_model(slug) else { continue };
+        let Some(m) = catalog::video_model(slug) else {
+            continue;
+        };
         let provider = match &order {
             None => Some(m.routes[0].0.to_owned()),
-            Some(order) => order.iter().find(|p| m.routes.iter().any(|r| r.0 == p.as_str())).cloned(),
+            Some(order) => order
+                .iter()
+                .find(|p| m.routes.iter().any(|r| r.0 == p.as_str()))
+                .cloned(),
         };
         if let Some(p) = provider {
             chosen = Some((m, p));
@@ -681,11 +821,17 @@ fn validate_legacy(body: &Map<String, Value>) -> Result<(Validated, i64), String
         }
     }
     let Some((model, provider)) = chosen else {
-        return Err(format!("Unsupported provider: model {} is not available on {:?}", candidates[0], order.unwrap_or_default()));
+        return Err(format!(
+            "Unsupported provider: model {} is not available on {:?}",
+            candidates[0],
+            order.unwrap_or_default()
+        ));
     };
     if let Some(v) = body.get("aspectRatio")
         && !v.is_null()
-        && !v.as_str().is_some_and(|s| ["16:9", "9:16", "1:1"].contains(&s))
+        && !v
+            .as_str()
+            .is_some_and(|s| ["16:9", "9:16", "1:1"].contains(&s))
     {
         return Err("Invalid request: `aspectRatio` must be 16:9, 9:16 or 1:1".into());
     }
@@ -704,12 +850,22 @@ fn validate_legacy(body: &Map<String, Value>) -> Result<(Validated, i64), String
     };
     if let Some(v) = body.get("imageUrl")
         && !v.is_null()
-        && !v.as_str().is_some_and(|s| s.starts_with("https://") || s.starts_with("data:"))
+        && !v
+            .as_str()
+            .is_some_and(|s| s.starts_with("https://") || s.starts_with("data:"))
     {
         return Err("Invalid request: `imageUrl` must be an https URL or a data URI".into());
     }
     let price = i64::from(model.cents_per_second) * seconds;
-    Ok((Validated { model: model.slug.to_owned(), engine: None, provider, prompt }, price))
+    Ok((
+        Validated {
+            model: model.slug.to_owned(),
+            engine: None,
+            provider,
+            prompt,
+        },
+        price,
+    ))
 }
 
 fn scripted_failure(shared: &Shared, prompt: &str) -> Option<FailureCause> {
@@ -724,15 +880,26 @@ fn scripted_failure(shared: &Shared, prompt: &str) -> Option<FailureCause> {
     rest[..end].trim().parse().ok()
 }
 
-fn create(shared: &Shared, st: &mut State, req: &Req<'_>, now: Instant, api: Api, mut outcome: Outcome) -> Outcome {
+fn create(
+    shared: &Shared,
+    st: &mut State,
+    req: &Req<'_>,
+    now: Instant,
+    api: Api,
+    mut outcome: Outcome,
+) -> Outcome {
     let org = outcome.org.clone().unwrap_or_default();
-    let idem = req.idempotency_key.filter(|k| !k.is_empty() && shared.settings.idempotency);
+    let idem = req
+        .idempotency_key
+        .filter(|k| !k.is_empty() && shared.settings.idempotency);
     if let Some(key) = idem
         && let Some((id, body)) = st.idempotency.get(&(org.clone(), key.to_owned()))
     {
         outcome.replay_of = Some(id.clone());
         let mut reply = Reply::raw(200, "application/json", body.clone());
-        reply.headers.push(("idempotent-replayed", "true".to_owned()));
+        reply
+            .headers
+            .push(("idempotent-replayed", "true".to_owned()));
         outcome.reply = reply;
         return outcome;
     }
@@ -756,7 +923,10 @@ fn create(shared: &Shared, st: &mut State, req: &Req<'_>, now: Instant, api: Api
     };
     let balance = st.balance(&org, now);
     if balance <= 0 {
-        outcome.reply = shared.error(400, "Insufficient credits. Add credits to your organization to continue.");
+        outcome.reply = shared.error(
+            400,
+            "Insufficient credits. Add credits to your organization to continue.",
+        );
         return outcome;
     }
 
@@ -813,11 +983,14 @@ fn create(shared: &Shared, st: &mut State, req: &Req<'_>, now: Instant, api: Api
                 "content": [],
             }],
         }),
-        Api::Legacy => json!({ "id": g.id, "status": "pending", "created_at": created_unix_ms / 1000 }),
+        Api::Legacy => {
+            json!({ "id": g.id, "status": "pending", "created_at": created_unix_ms / 1000 })
+        }
     };
     let bytes = Bytes::from(reply_body.to_string());
     if let Some(key) = idem {
-        st.idempotency.insert((org, key.to_owned()), (id.clone(), bytes.clone()));
+        st.idempotency
+            .insert((org, key.to_owned()), (id.clone(), bytes.clone()));
     }
     st.generations.insert(id.clone(), g);
     st.order.push(id.clone());
@@ -946,7 +1119,12 @@ impl Tally {
 }
 
 fn usage(st: &State, org: &str, now: Instant) -> Value {
-    let gens: Vec<&Generation> = st.order.iter().filter_map(|id| st.generations.get(id)).filter(|g| g.org == org).collect();
+    let gens: Vec<&Generation> = st
+        .order
+        .iter()
+        .filter_map(|id| st.generations.get(id))
+        .filter(|g| g.org == org)
+        .collect();
     let mut totals = Tally::default();
     let mut daily: Vec<(String, Tally)> = Vec::new();
     let mut routes: Vec<(String, String, String, String, Tally)> = Vec::new();
@@ -963,7 +1141,10 @@ fn usage(st: &State, org: &str, now: Instant) -> Value {
             }
         }
         let engine = g.engine.clone().unwrap_or_else(|| "legacy".to_owned());
-        match routes.iter_mut().find(|r| r.0 == date && r.1 == engine && r.2 == g.model && r.3 == g.provider) {
+        match routes
+            .iter_mut()
+            .find(|r| r.0 == date && r.1 == engine && r.2 == g.model && r.3 == g.provider)
+        {
             Some(r) => r.4.add(g, phase),
             None => {
                 let mut t = Tally::default();
@@ -1003,7 +1184,7 @@ fn usage(st: &State, org: &str, now: Instant) -> Value {
                         "total_cost_cents": t.cost,
                         "total_prompt_tokens": t.prompt_tokens,
                         "total_completion_tokens": t.completion_tokens,
-                        "avg_latency_ms": if terminal == 0 { 0 } else { t.latency_sum / terminal },
+                        "avg_latency_ms": t.latency_sum.checked_div(terminal).unwrap_or(0),
                     })
                 })
                 .collect();
@@ -1065,7 +1246,8 @@ fn model_metrics(st: &State, slug: &str, now: Instant) -> Value {
         let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
         latencies.get(idx).copied()
     };
-    let avg = (!latencies.is_empty()).then(|| latencies.iter().sum::<u64>() / latencies.len() as u64);
+    let avg =
+        (!latencies.is_empty()).then(|| latencies.iter().sum::<u64>() / latencies.len() as u64);
     let terminal = completed + failed;
     json!({
         "totalRequests": total,

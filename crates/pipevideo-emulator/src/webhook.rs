@@ -20,7 +20,9 @@ use crate::state::{Phase, Shared, lock, random_id};
 /// base64-decoded (a secret that is not valid base64 is used as raw bytes).
 pub(crate) fn signature(secret: &str, msg_id: &str, timestamp: u64, body: &str) -> String {
     let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = STANDARD.decode(raw).unwrap_or_else(|_| raw.as_bytes().to_vec());
+    let key = STANDARD
+        .decode(raw)
+        .unwrap_or_else(|_| raw.as_bytes().to_vec());
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts any key length");
     mac.update(format!("{msg_id}.{timestamp}.{body}").as_bytes());
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
@@ -28,11 +30,15 @@ pub(crate) fn signature(secret: &str, msg_id: &str, timestamp: u64, body: &str) 
 
 /// Schedules the event for generation `id` at its terminal time, if webhooks are configured.
 pub(crate) fn schedule(shared: &Arc<Shared>, id: String) {
-    let Some(cfg) = &shared.settings.webhooks else { return };
+    let Some(cfg) = &shared.settings.webhooks else {
+        return;
+    };
     if cfg.endpoints.is_empty() {
         return;
     }
-    let Some(fire_at) = lock(&shared.state).generation(&id).map(|g| g.terminal_at()) else { return };
+    let Some(fire_at) = lock(&shared.state).generation(&id).map(|g| g.terminal_at()) else {
+        return;
+    };
     let task = tokio::spawn(deliver(Arc::clone(shared), id, fire_at));
     let mut tasks = lock(&shared.tasks);
     tasks.retain(|t| !t.is_finished());
@@ -44,7 +50,9 @@ async fn deliver(shared: Arc<Shared>, id: String, fire_at: std::time::Instant) {
     let now = std::time::Instant::now();
     let (body, msg_id) = {
         let mut st = lock(&shared.state);
-        let Some(g) = st.generation(&id).cloned() else { return };
+        let Some(g) = st.generation(&id).cloned() else {
+            return;
+        };
         let failed = g.phase(now) == Phase::Failed;
         let body = json!({
             "eventType": "video.generation.completed",
@@ -56,11 +64,20 @@ async fn deliver(shared: Arc<Shared>, id: String, fire_at: std::time::Instant) {
         .to_string();
         (body, random_id(&mut st.rng, "msg_", 24))
     };
-    let Some(cfg) = &shared.settings.webhooks else { return };
+    let Some(cfg) = &shared.settings.webhooks else {
+        return;
+    };
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut handles = Vec::new();
     for endpoint in &cfg.endpoints {
-        let fut = deliver_to(Arc::clone(&shared), client.clone(), endpoint.clone(), msg_id.clone(), id.clone(), body.clone());
+        let fut = deliver_to(
+            Arc::clone(&shared),
+            client.clone(),
+            endpoint.clone(),
+            msg_id.clone(),
+            id.clone(),
+            body.clone(),
+        );
         handles.push(tokio::spawn(fut));
     }
     for h in handles {
@@ -76,10 +93,14 @@ async fn deliver_to(
     generation_id: String,
     body: String,
 ) {
-    let Some(cfg) = &shared.settings.webhooks else { return };
+    let Some(cfg) = &shared.settings.webhooks else {
+        return;
+    };
     for (n, delay) in cfg.schedule.iter().enumerate() {
         tokio::time::sleep(shared.real(*delay)).await;
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let request = hyper::Request::post(endpoint.as_str())
             .header("content-type", "application/json")
             .header("user-agent", "Svix-Webhooks/1.0 (pipevideo-emulator)")
@@ -89,11 +110,13 @@ async fn deliver_to(
             .body(Full::new(Bytes::from(body.clone())));
         let (status, error) = match request {
             Err(e) => (None, Some(format!("invalid endpoint: {e}"))),
-            Ok(request) => match tokio::time::timeout(Duration::from_secs(15), client.request(request)).await {
-                Ok(Ok(resp)) => (Some(resp.status().as_u16()), None),
-                Ok(Err(e)) => (None, Some(e.to_string())),
-                Err(_) => (None, Some("timed out after 15 s".to_owned())),
-            },
+            Ok(request) => {
+                match tokio::time::timeout(Duration::from_secs(15), client.request(request)).await {
+                    Ok(Ok(resp)) => (Some(resp.status().as_u16()), None),
+                    Ok(Err(e)) => (None, Some(e.to_string())),
+                    Err(_) => (None, Some("timed out after 15 s".to_owned())),
+                }
+            }
         };
         let ok = status.is_some_and(|s| (200..300).contains(&s));
         tracing::debug!(%endpoint, %msg_id, attempt = n + 1, ?status, "webhook attempt");

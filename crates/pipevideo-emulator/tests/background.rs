@@ -8,8 +8,14 @@ use pipevideo_emulator::Emulator;
 
 fn raw_get(addr: std::net::SocketAddr, path: &str, key: Option<&str>) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    let auth = key.map(|k| format!("authorization: Bearer {k}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nhost: localhost\r\n{auth}connection: close\r\n\r\n").unwrap();
+    let auth = key
+        .map(|k| format!("authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\n{auth}connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -17,7 +23,10 @@ fn raw_get(addr: std::net::SocketAddr, path: &str, key: Option<&str>) -> String 
 
 #[test]
 fn starts_on_its_own_thread_for_non_tokio_callers() {
-    let emu = Emulator::builder().time_scale(0.01).start_in_background().unwrap();
+    let emu = Emulator::builder()
+        .time_scale(0.01)
+        .start_in_background()
+        .unwrap();
     let engines = raw_get(emu.addr(), "/v1/engines", None);
     assert!(engines.starts_with("HTTP/1.1 200"), "{engines}");
     assert!(engines.contains("hyperframes"));
@@ -26,16 +35,28 @@ fn starts_on_its_own_thread_for_non_tokio_callers() {
     assert_eq!(emu.requests().len(), 2);
     let addr = emu.addr();
     emu.shutdown();
-    assert!(TcpStream::connect(addr).is_err(), "the port is closed after shutdown");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "the port is closed after shutdown"
+    );
 }
 
 #[test]
 fn a_bad_configuration_is_an_error_not_a_panic() {
-    let err = Emulator::builder().time_scale(0.0).start_in_background().unwrap_err();
+    let err = Emulator::builder()
+        .time_scale(0.0)
+        .start_in_background()
+        .unwrap_err();
     assert!(err.to_string().contains("time_scale"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let err = Emulator::builder().bind(taken.local_addr().unwrap()).start_in_background().unwrap_err();
-    assert!(matches!(err, pipevideo_emulator::StartError::Bind { .. }), "{err}");
+    let err = Emulator::builder()
+        .bind(taken.local_addr().unwrap())
+        .start_in_background()
+        .unwrap_err();
+    assert!(
+        matches!(err, pipevideo_emulator::StartError::Bind { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,9 +81,16 @@ fn the_binary_prints_how_to_point_the_sdk_at_it() {
         }
     }
     let (url, key) = (url.expect("url line"), key.expect("key line"));
-    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"), "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
+        "{url}"
+    );
     assert!(key.starts_with("pv_demo_"));
-    let addr: std::net::SocketAddr = url.trim_start_matches("http://").trim_end_matches("/v1").parse().unwrap();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .parse()
+        .unwrap();
     let usage = raw_get(addr, "/v1/usage", Some(&key));
     child.kill().unwrap();
     let _ = child.wait();

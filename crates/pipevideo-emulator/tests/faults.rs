@@ -5,12 +5,22 @@ mod common;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
-use pipevideo_emulator::{Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader};
+use pipevideo_emulator::{
+    Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader,
+};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn server_error_before_processing_creates_nothing() {
-    let emu = fast().fault(FaultRule::new(Fault::ServerError).path("/v1/responses").times(2)).start().await.unwrap();
+    let emu = fast()
+        .fault(
+            FaultRule::new(Fault::ServerError)
+                .path("/v1/responses")
+                .times(2),
+        )
+        .start()
+        .await
+        .unwrap();
     for _ in 0..2 {
         let r = post(&emu, "/responses", Some(emu.demo_key()), &create_body("x")).await;
         assert_eq!(r.status, 500);
@@ -22,7 +32,10 @@ async fn server_error_before_processing_creates_nothing() {
     let log = emu.requests();
     for e in &log[..2] {
         let f = e.fault.as_ref().unwrap();
-        assert_eq!((f.kind.as_str(), f.timing), ("server_error", FaultTiming::Before));
+        assert_eq!(
+            (f.kind.as_str(), f.timing),
+            ("server_error", FaultTiming::Before)
+        );
         assert_eq!(e.generation_created, None);
         assert_eq!(e.status, 500);
     }
@@ -36,10 +49,20 @@ async fn server_error_after_processing_loses_the_response_of_a_created_generatio
     emu.push_fault(FaultRule::new(Fault::ServerError).method("POST").after());
     // A GET does not match the POST-only rule.
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 200);
-    let r = post(&emu, "/video/generations", Some(emu.demo_key()), &legacy_body("x")).await;
+    let r = post(
+        &emu,
+        "/video/generations",
+        Some(emu.demo_key()),
+        &legacy_body("x"),
+    )
+    .await;
     assert_eq!(r.status, 500);
     let gens = emu.generations();
-    assert_eq!(gens.len(), 1, "the generation exists although the client saw a 500");
+    assert_eq!(
+        gens.len(),
+        1,
+        "the generation exists although the client saw a 500"
+    );
     let e = emu.requests().pop().unwrap();
     assert_eq!(e.fault.unwrap().timing, FaultTiming::After);
     assert_eq!(e.generation_created.as_deref(), Some(gens[0].id.as_str()));
@@ -49,30 +72,49 @@ async fn server_error_after_processing_loses_the_response_of_a_created_generatio
 #[tokio::test]
 async fn rate_limit_storms_with_and_without_data_and_headers() {
     let emu = fast().start().await.unwrap();
-    emu.set_faults(FaultConfig {
-        rules: vec![
-            FaultRule::new(Fault::rate_limited(42.0)),
-            FaultRule::new(Fault::RateLimited { retry_after: 42.0, with_data: false, header: RetryAfterHeader::Seconds }),
-            FaultRule::new(Fault::RateLimited { retry_after: 250.0, with_data: true, header: RetryAfterHeader::HttpDate }),
-        ],
-        random: None,
-    });
+    emu.set_faults(
+        FaultConfig::new()
+            .rule(FaultRule::new(Fault::rate_limited(42.0)))
+            .rule(FaultRule::new(Fault::RateLimited {
+                retry_after: 42.0,
+                with_data: false,
+                header: RetryAfterHeader::Seconds,
+            }))
+            .rule(FaultRule::new(Fault::RateLimited {
+                retry_after: 250.0,
+                with_data: true,
+                header: RetryAfterHeader::HttpDate,
+            })),
+    );
     let key = emu.demo_key().to_owned();
     let a = get(&emu, "/usage", Some(&key)).await;
     assert_eq!(a.status, 429);
-    assert_eq!(a.json(), json!({ "message": "Rate limit exceeded. Please try again later.", "data": { "retry_after": 0.42 } }));
+    assert_eq!(
+        a.json(),
+        json!({ "message": "Rate limit exceeded. Please try again later.", "data": { "retry_after": 0.42 } })
+    );
     assert_eq!(a.header("retry-after"), None);
 
     let b = get(&emu, "/usage", Some(&key)).await;
     assert_eq!(b.status, 429);
-    assert_eq!(b.json(), json!({ "message": "Rate limit exceeded. Please try again later." }));
-    assert_eq!(b.header("retry-after"), Some("1"), "0.42 s rounded up to whole seconds");
+    assert_eq!(
+        b.json(),
+        json!({ "message": "Rate limit exceeded. Please try again later." })
+    );
+    assert_eq!(
+        b.header("retry-after"),
+        Some("1"),
+        "0.42 s rounded up to whole seconds"
+    );
 
     let c = get(&emu, "/usage", Some(&key)).await;
     assert_eq!(c.json()["data"]["retry_after"], 2.5);
     let date = httpdate::parse_http_date(c.header("retry-after").unwrap()).unwrap();
     let ahead = date.duration_since(SystemTime::now()).unwrap_or_default();
-    assert!(ahead >= Duration::from_millis(1500) && ahead <= Duration::from_secs(4), "{ahead:?}");
+    assert!(
+        ahead >= Duration::from_millis(1500) && ahead <= Duration::from_secs(4),
+        "{ahead:?}"
+    );
 
     assert_eq!(get(&emu, "/usage", Some(&key)).await.status, 200);
 }
@@ -80,7 +122,11 @@ async fn rate_limit_storms_with_and_without_data_and_headers() {
 #[tokio::test]
 async fn proxy_html_pages() {
     let emu = fast().start().await.unwrap();
-    for (fault, status) in [(Fault::BadGatewayHtml, 502), (Fault::ServiceUnavailableHtml, 503), (Fault::GatewayTimeoutHtml, 504)] {
+    for (fault, status) in [
+        (Fault::BadGatewayHtml, 502),
+        (Fault::ServiceUnavailableHtml, 503),
+        (Fault::GatewayTimeoutHtml, 504),
+    ] {
         emu.push_fault(FaultRule::new(fault));
         let r = get(&emu, "/usage", Some(emu.demo_key())).await;
         assert_eq!(r.status, status);
@@ -93,10 +139,25 @@ async fn proxy_html_pages() {
 #[tokio::test]
 async fn reset_mid_body_cuts_the_connection_after_part_of_the_body() {
     let emu = fast().start().await.unwrap();
-    emu.push_fault(FaultRule::new(Fault::ResetMidBody).path("/v1/responses").method("POST"));
+    emu.push_fault(
+        FaultRule::new(Fault::ResetMidBody)
+            .path("/v1/responses")
+            .method("POST"),
+    );
     let url = format!("{}/responses", emu.base_url());
-    let err = try_send("POST", &url, Some(emu.demo_key()), &[], Some(&create_body("x"))).await.unwrap_err();
-    assert!(err.starts_with("body:"), "headers arrived, the body did not: {err}");
+    let err = try_send(
+        "POST",
+        &url,
+        Some(emu.demo_key()),
+        &[],
+        Some(&create_body("x")),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.starts_with("body:"),
+        "headers arrived, the body did not: {err}"
+    );
     // Resets need a real response: processed, generation made, recorded as `after`.
     let e = emu.requests().pop().unwrap();
     assert_eq!(e.fault.unwrap().timing, FaultTiming::After);
@@ -112,14 +173,27 @@ async fn reset_mid_body_as_seen_on_a_raw_socket() {
     let emu = fast().start().await.unwrap();
     emu.push_fault(FaultRule::new(Fault::ResetMidBody));
     let mut sock = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
-    sock.write_all(b"GET /v1/engines HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    sock.write_all(b"GET /v1/engines HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut raw = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut raw)).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut raw))
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200"));
-    let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length: ")).unwrap().parse().unwrap();
-    assert!(!body.is_empty() && body.len() < len, "{} of {len} bytes", body.len());
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        !body.is_empty() && body.len() < len,
+        "{} of {len} bytes",
+        body.len()
+    );
 }
 
 #[tokio::test]
@@ -145,7 +219,13 @@ async fn truncated_json_keeps_http_intact() {
     emu.push_fault(FaultRule::new(Fault::TruncatedJson));
     let r = get(&emu, "/engines", None).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-length").unwrap().parse::<usize>().unwrap(), r.body.len());
+    assert_eq!(
+        r.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
+        r.body.len()
+    );
     assert!(serde_json::from_slice::<Value>(&r.body).is_err());
     let whole = get(&emu, "/engines", None).await;
     assert_eq!(r.body.len(), whole.body.len() / 2);
@@ -159,7 +239,10 @@ async fn orpc_shaped_error_bodies() {
     emu.push_fault(FaultRule::new(Fault::OrpcError { status: 429 }));
     let a = get(&emu, "/usage", Some(emu.demo_key())).await;
     assert_eq!(a.status, 500);
-    assert_eq!(a.json(), json!({ "defined": false, "code": "INTERNAL_SERVER_ERROR", "status": 500, "message": "Internal server error" }));
+    assert_eq!(
+        a.json(),
+        json!({ "defined": false, "code": "INTERNAL_SERVER_ERROR", "status": 500, "message": "Internal server error" })
+    );
     let b = get(&emu, "/usage", Some(emu.demo_key())).await;
     assert_eq!(b.status, 429);
     assert_eq!(b.json()["code"], "TOO_MANY_REQUESTS");
@@ -169,13 +252,23 @@ async fn orpc_shaped_error_bodies() {
 #[tokio::test]
 async fn unknown_status_strings() {
     let emu = fast().start().await.unwrap();
-    let c = post(&emu, "/responses", Some(emu.demo_key()), &create_body("x")).await.json();
+    let c = post(&emu, "/responses", Some(emu.demo_key()), &create_body("x"))
+        .await
+        .json();
     let path = format!("/responses/{}", c["id"].as_str().unwrap());
-    emu.push_fault(FaultRule::new(Fault::UnknownStatus { status: "rendering".into() }).path("/v1/responses/"));
+    emu.push_fault(
+        FaultRule::new(Fault::UnknownStatus {
+            status: "rendering".into(),
+        })
+        .path("/v1/responses/"),
+    );
     let r = get(&emu, &path, Some(emu.demo_key())).await.json();
     assert_eq!(r["status"], "rendering");
     assert_eq!(r["id"], c["id"]);
-    assert_ne!(get(&emu, &path, Some(emu.demo_key())).await.json()["status"], "rendering");
+    assert_ne!(
+        get(&emu, &path, Some(emu.demo_key())).await.json()["status"],
+        "rendering"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +277,13 @@ async fn huge_bodies_stay_valid_json() {
     emu.push_fault(FaultRule::new(Fault::HugeBody { bytes: 3_000_000 }));
     let r = get(&emu, "/usage", Some(emu.demo_key())).await;
     assert!(r.body.len() > 3_000_000);
-    assert_eq!(r.header("content-length").unwrap().parse::<usize>().unwrap(), r.body.len());
+    assert_eq!(
+        r.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
+        r.body.len()
+    );
     let v = r.json();
     assert_eq!(v["padding"].as_str().unwrap().len(), 3_000_000);
     assert_eq!(v["credit_balance"], 10_000);
@@ -199,12 +298,36 @@ async fn control_endpoint_sets_shows_and_clears_faults() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["rules"][0]["count"], 2);
     let many = json!([{ "fault": { "kind": "server_error" } }, { "fault": { "kind": "rate_limited", "retry_after": 5 } }]);
-    assert_eq!(send("POST", &faults, None, Some(&many)).await.json()["rules"].as_array().unwrap().len(), 3);
-    assert_eq!(send("POST", &faults, None, Some(&json!({ "fault": { "kind": "nope" } }))).await.status, 400);
+    assert_eq!(
+        send("POST", &faults, None, Some(&many)).await.json()["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        send(
+            "POST",
+            &faults,
+            None,
+            Some(&json!({ "fault": { "kind": "nope" } }))
+        )
+        .await
+        .status,
+        400
+    );
 
-    assert_eq!(post(&emu, "/responses", Some(emu.demo_key()), &create_body("x")).await.status, 502);
+    assert_eq!(
+        post(&emu, "/responses", Some(emu.demo_key()), &create_body("x"))
+            .await
+            .status,
+        502
+    );
     assert_eq!(emu.generations().len(), 1, "timing after: created");
-    assert_eq!(send("GET", &faults, None, None).await.json()["rules"][0]["count"], 1);
+    assert_eq!(
+        send("GET", &faults, None, None).await.json()["rules"][0]["count"],
+        1
+    );
     // The next GET takes the first rule that matches a GET: the server error.
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 500);
 
@@ -214,24 +337,56 @@ async fn control_endpoint_sets_shows_and_clears_faults() {
 
     // Random faults over HTTP, and the log over HTTP.
     let random = json!({ "seed": 1, "faults": [[{ "kind": "server_error" }, 1.0]], "after_probability": 0.0 });
-    assert_eq!(send("PUT", &format!("{faults}/random"), None, Some(&random)).await.status, 200);
+    assert_eq!(
+        send("PUT", &format!("{faults}/random"), None, Some(&random))
+            .await
+            .status,
+        200
+    );
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 500);
-    assert_eq!(send("PUT", &format!("{faults}/random"), None, Some(&Value::Null)).await.status, 200);
+    assert_eq!(
+        send("PUT", &format!("{faults}/random"), None, Some(&Value::Null))
+            .await
+            .status,
+        200
+    );
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 200);
 
-    let log = send("GET", &format!("{}/_emulator/log?since=3", emu.origin()), None, None).await.json();
+    let log = send(
+        "GET",
+        &format!("{}/_emulator/log?since=3", emu.origin()),
+        None,
+        None,
+    )
+    .await
+    .json();
     let log = log.as_array().unwrap();
     assert_eq!(log[0]["seq"], 3);
     assert_eq!(log[0]["fault"]["kind"], "server_error");
-    assert!(log.iter().all(|e| !e["path"].as_str().unwrap().starts_with("/_emulator")));
-    let health = send("GET", &format!("{}/_emulator/health", emu.origin()), None, None).await.json();
+    assert!(
+        log.iter()
+            .all(|e| !e["path"].as_str().unwrap().starts_with("/_emulator"))
+    );
+    let health = send(
+        "GET",
+        &format!("{}/_emulator/health", emu.origin()),
+        None,
+        None,
+    )
+    .await
+    .json();
     assert_eq!(health["base_url"], emu.base_url());
 }
 
 #[tokio::test]
 async fn random_faults_are_seeded_and_never_touch_control_routes() {
     async fn run(seed: u64) -> Vec<(u16, Option<String>)> {
-        let emu = fast().no_rate_limit().random_faults(RandomFaults::chaos(seed, 0.5)).start().await.unwrap();
+        let emu = fast()
+            .no_rate_limit()
+            .random_faults(RandomFaults::chaos(seed, 0.5))
+            .start()
+            .await
+            .unwrap();
         let mut out = Vec::new();
         for _ in 0..40 {
             let url = format!("{}/engines", emu.base_url());
@@ -241,11 +396,28 @@ async fn random_faults_are_seeded_and_never_touch_control_routes() {
             };
             out.push(status);
         }
-        assert_eq!(send("GET", &format!("{}/_emulator/health", emu.origin()), None, None).await.status, 200);
-        emu.requests().into_iter().zip(out).map(|(e, s)| (s, e.fault.map(|f| f.kind))).collect()
+        assert_eq!(
+            send(
+                "GET",
+                &format!("{}/_emulator/health", emu.origin()),
+                None,
+                None
+            )
+            .await
+            .status,
+            200
+        );
+        emu.requests()
+            .into_iter()
+            .zip(out)
+            .map(|(e, s)| (s, e.fault.map(|f| f.kind)))
+            .collect()
     }
     let a = run(3).await;
-    assert_eq!(a.iter().map(|x| &x.1).collect::<Vec<_>>(), run(3).await.iter().map(|x| &x.1).collect::<Vec<_>>());
+    assert_eq!(
+        a.iter().map(|x| &x.1).collect::<Vec<_>>(),
+        run(3).await.iter().map(|x| &x.1).collect::<Vec<_>>()
+    );
     let hit = a.iter().filter(|x| x.1.is_some()).count();
     assert!((8..=32).contains(&hit), "about half: {hit}");
     assert!(a.iter().any(|x| x.0 == 0), "some resets");
@@ -262,8 +434,24 @@ async fn faults_can_be_loaded_from_json_config() {
     .unwrap();
     assert_eq!(cfg.rules[0].path_prefix, "/v1");
     assert_eq!(cfg.rules[0].timing, FaultTiming::Before);
-    assert_eq!(cfg.rules[1].fault, Fault::HugeBody { bytes: 8 * 1024 * 1024 });
-    assert_eq!(cfg.random.as_ref().unwrap().faults[0].0, Fault::UnknownStatus { status: "rendering".into() });
+    assert_eq!(
+        cfg.rules[1].fault,
+        Fault::HugeBody {
+            bytes: 8 * 1024 * 1024
+        }
+    );
+    assert_eq!(
+        cfg.random.as_ref().unwrap().faults[0].0,
+        Fault::UnknownStatus {
+            status: "rendering".into()
+        }
+    );
     assert_eq!(cfg.random.unwrap().after_probability, 0.5);
-    assert!(pipevideo_emulator::Emulator::builder().random_faults(RandomFaults { seed: 0, faults: vec![(Fault::ServerError, 1.5)], after_probability: 0.0, path_prefix: "/v1".into() }).start().await.is_err());
+    assert!(
+        pipevideo_emulator::Emulator::builder()
+            .random_faults(RandomFaults::new(0).fault(Fault::ServerError, 1.5))
+            .start()
+            .await
+            .is_err()
+    );
 }

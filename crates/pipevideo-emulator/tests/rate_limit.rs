@@ -18,17 +18,26 @@ async fn the_101st_request_in_a_sliding_minute_is_429_with_retry_after() {
         let r = get(&emu, "/usage", Some(&key)).await;
         assert_eq!(r.status, 200, "request {i}");
     }
-    assert!(start.elapsed() < Duration::from_secs(3), "the test needs the 100 inside one window");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "the test needs the 100 inside one window"
+    );
     let r = get(&emu, "/usage", Some(&key)).await;
     assert_eq!(r.status, 429);
     let v = r.json();
     assert_eq!(v["message"], "Rate limit exceeded. Please try again later.");
     let retry_after = v["data"]["retry_after"].as_f64().unwrap();
-    assert!(retry_after > 0.0 && retry_after <= 3.0, "real seconds: {retry_after}");
+    assert!(
+        retry_after > 0.0 && retry_after <= 3.0,
+        "real seconds: {retry_after}"
+    );
     assert!(emu.requests().last().unwrap().rate_limited);
 
     // Other keys have their own budget; /engines needs no key and is not counted.
-    assert_eq!(get(&emu, "/usage", Some(emu.other_org_key())).await.status, 200);
+    assert_eq!(
+        get(&emu, "/usage", Some(emu.other_org_key())).await.status,
+        200
+    );
     assert_eq!(get(&emu, "/engines", None).await.status, 200);
 
     // Waiting exactly retry_after is enough.
@@ -39,7 +48,12 @@ async fn the_101st_request_in_a_sliding_minute_is_429_with_retry_after() {
 /// 3 per emulated minute at scale 0.02 (a 1.2 s window): one request at 0, two at 0.6 s, a refused
 /// fourth, a wait of its retry_after (to the 1.2 s mark), then three more. Returns their statuses.
 async fn window_script(limit: RateLimit) -> Vec<u16> {
-    let emu = fast().time_scale(0.02).rate_limit(limit).start().await.unwrap();
+    let emu = fast()
+        .time_scale(0.02)
+        .rate_limit(limit)
+        .start()
+        .await
+        .unwrap();
     let key = emu.demo_key().to_owned();
     assert_eq!(get(&emu, "/usage", Some(&key)).await.status, 200);
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -48,7 +62,10 @@ async fn window_script(limit: RateLimit) -> Vec<u16> {
     let refused = get(&emu, "/usage", Some(&key)).await;
     assert_eq!(refused.status, 429);
     let retry = refused.json()["data"]["retry_after"].as_f64().unwrap();
-    assert!(retry > 0.3 && retry <= 0.6, "about 0.6 s to the first request's expiry or the boundary: {retry}");
+    assert!(
+        retry > 0.3 && retry <= 0.6,
+        "about 0.6 s to the first request's expiry or the boundary: {retry}"
+    );
     tokio::time::sleep(Duration::from_secs_f64(retry)).await;
     let mut after = Vec::new();
     for _ in 0..3 {
@@ -69,11 +86,20 @@ async fn fixed_windows_reset_at_the_boundary_sliding_ones_do_not() {
 #[tokio::test]
 async fn a_client_paced_on_the_scaled_minute_never_sees_429() {
     // 10 per emulated minute (0.6 s real): a client sending one every 60 ms stays under it.
-    let emu = fast().rate_limit(RateLimit::per_minute(10)).start().await.unwrap();
+    let emu = fast()
+        .rate_limit(RateLimit::per_minute(10))
+        .start()
+        .await
+        .unwrap();
     let key = emu.demo_key().to_owned();
     for _ in 0..25 {
         let r = get(&emu, "/usage", Some(&key)).await;
-        assert_eq!(r.status, 200, "{:?}", r.json().get("data").cloned().unwrap_or(Value::Null));
+        assert_eq!(
+            r.status,
+            200,
+            "{:?}",
+            r.json().get("data").cloned().unwrap_or(Value::Null)
+        );
         tokio::time::sleep(Duration::from_millis(65)).await;
     }
     // Without pacing the limit bites within the window.

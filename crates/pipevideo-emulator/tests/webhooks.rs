@@ -36,25 +36,45 @@ async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
     let store = Arc::clone(&seen);
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let store = Arc::clone(&store);
                     async move {
-                        let h = |n: &str| req.headers().get(n).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-                        let (id, timestamp, signature) = (h("svix-id"), h("svix-timestamp"), h("svix-signature"));
+                        let h = |n: &str| {
+                            req.headers()
+                                .get(n)
+                                .map(|v| v.to_str().unwrap().to_owned())
+                                .unwrap_or_default()
+                        };
+                        let (id, timestamp, signature) =
+                            (h("svix-id"), h("svix-timestamp"), h("svix-signature"));
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let n = {
                             let mut s = store.lock().unwrap();
-                            s.push(Received { id, timestamp, signature, body });
+                            s.push(Received {
+                                id,
+                                timestamp,
+                                signature,
+                                body,
+                            });
                             s.len()
                         };
                         let status = if n <= fail_first { 500 } else { 200 };
-                        Ok::<_, Infallible>(hyper::Response::builder().status(status).body(Full::new(Bytes::new())).unwrap())
+                        Ok::<_, Infallible>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::new()))
+                                .unwrap(),
+                        )
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -63,7 +83,9 @@ async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
 
 /// Verification written here from the Standard Webhooks spec, not borrowed from the emulator.
 fn verify(secret: &str, r: &Received) -> bool {
-    let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(r.id.as_bytes());
     mac.update(b".");
@@ -87,16 +109,32 @@ async fn wait_for(seen: &Arc<Mutex<Vec<Received>>>, n: usize) -> Vec<Received> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("only {} of {n} deliveries arrived", seen.lock().unwrap().len());
+    panic!(
+        "only {} of {n} deliveries arrived",
+        seen.lock().unwrap().len()
+    );
 }
 
 #[tokio::test]
 async fn completed_generations_are_delivered_signed_and_retried_with_the_same_id() {
     let (url, seen) = receiver(1).await;
     // Attempts at 0, then 10 emulated seconds later (0.1 s real).
-    let hooks = WebhookConfig::new(SECRET).endpoint(url.clone()).schedule(vec![Duration::ZERO, Duration::from_secs(10), Duration::from_secs(10)]);
+    let hooks = WebhookConfig::new(SECRET)
+        .endpoint(url.clone())
+        .schedule(vec![
+            Duration::ZERO,
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+        ]);
     let emu = fast().webhooks(hooks).start().await.unwrap();
-    let c = post(&emu, "/responses", Some(emu.demo_key()), &create_body("hooked")).await.json();
+    let c = post(
+        &emu,
+        "/responses",
+        Some(emu.demo_key()),
+        &create_body("hooked"),
+    )
+    .await
+    .json();
     let id = c["id"].as_str().unwrap().to_owned();
 
     let got = wait_for(&seen, 2).await;
@@ -107,20 +145,40 @@ async fn completed_generations_are_delivered_signed_and_retried_with_the_same_id
         assert!(verify(SECRET, r), "signature of {r:?}");
         assert!(!verify("whsec_d3JvbmcgZ3Vlc3M=", r), "a wrong secret fails");
         let ts: u64 = r.timestamp.parse().unwrap();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        assert!(now.abs_diff(ts) <= 5, "real Unix seconds, within the 5-minute tolerance");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(
+            now.abs_diff(ts) <= 5,
+            "real Unix seconds, within the 5-minute tolerance"
+        );
     }
     let payload: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(payload["eventType"], "video.generation.completed");
     assert_eq!(payload["generationId"], id.as_str());
     assert_eq!(payload["status"], "completed");
-    assert!(payload["outputUrl"].as_str().unwrap().contains(&format!("/files/{id}.mp4")));
+    assert!(
+        payload["outputUrl"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/files/{id}.mp4"))
+    );
     assert_eq!(payload["errorMessage"], Value::Null);
 
     tokio::time::sleep(Duration::from_millis(150)).await;
     let attempts = emu.webhook_deliveries();
-    assert_eq!(attempts.iter().map(|a| (a.attempt, a.status)).collect::<Vec<_>>(), [(1, Some(500)), (2, Some(200))]);
-    assert_eq!(attempts[1].elapsed_ms - attempts[0].elapsed_ms >= 100, true, "scaled 10 s = 100 ms apart");
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| (a.attempt, a.status))
+            .collect::<Vec<_>>(),
+        [(1, Some(500)), (2, Some(200))]
+    );
+    assert!(
+        attempts[1].elapsed_ms - attempts[0].elapsed_ms >= 100,
+        "scaled 10 s = 100 ms apart"
+    );
     assert_eq!(seen.lock().unwrap().len(), 2, "no attempt after a 2xx");
 }
 
@@ -132,23 +190,41 @@ async fn failed_generations_carry_the_error_message() {
         .start()
         .await
         .unwrap();
-    let c = post(&emu, "/video/generations", Some(emu.demo_key()), &legacy_body("x [fail:provider_timeout]")).await.json();
+    let c = post(
+        &emu,
+        "/video/generations",
+        Some(emu.demo_key()),
+        &legacy_body("x [fail:provider_timeout]"),
+    )
+    .await
+    .json();
     let got = wait_for(&seen, 1).await;
     assert!(verify(SECRET, &got[0]));
     let payload: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(payload["generationId"], c["id"]);
     assert_eq!(payload["status"], "failed");
     assert_eq!(payload["outputUrl"], Value::Null);
-    assert_eq!(payload["errorMessage"], FailureCause::ProviderTimeout.message());
+    assert_eq!(
+        payload["errorMessage"],
+        FailureCause::ProviderTimeout.message()
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_retried_then_given_up() {
     // A port nobody listens on: bind, read the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let hooks = WebhookConfig::new(SECRET)
         .endpoint(format!("http://127.0.0.1:{port}/gone"))
-        .schedule(vec![Duration::ZERO, Duration::from_secs(1), Duration::from_secs(1)]);
+        .schedule(vec![
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ]);
     let emu = fast().webhooks(hooks).start().await.unwrap();
     post(&emu, "/responses", Some(emu.demo_key()), &create_body("x")).await;
     for _ in 0..200 {
@@ -159,6 +235,10 @@ async fn an_unreachable_endpoint_is_retried_then_given_up() {
     }
     let attempts = emu.webhook_deliveries();
     assert_eq!(attempts.len(), 3);
-    assert!(attempts.iter().all(|a| a.status.is_none() && a.error.is_some()));
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.status.is_none() && a.error.is_some())
+    );
     assert!(attempts.iter().all(|a| a.svix_id == attempts[0].svix_id));
 }

@@ -29,8 +29,16 @@ impl Resp {
 }
 
 /// Sends one request; `Err` when the exchange itself failed (reset, truncated body...).
-pub async fn try_send(method: &str, url: &str, key: Option<&str>, headers: &[(&str, &str)], body: Option<&Value>) -> Result<Resp, String> {
-    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build_http::<Full<Bytes>>();
+pub async fn try_send(
+    method: &str,
+    url: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Resp, String> {
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http::<Full<Bytes>>();
     let mut req = hyper::Request::builder().method(method).uri(url);
     if let Some(k) = key {
         req = req.header("authorization", format!("Bearer {k}"));
@@ -52,12 +60,23 @@ pub async fn try_send(method: &str, url: &str, key: Option<&str>, headers: &[(&s
         .map_err(|e| format!("request: {e}"))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
-    Ok(Resp { status, headers, body })
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
 }
 
 pub async fn send(method: &str, url: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
-    try_send(method, url, key, &[], body).await.unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    try_send(method, url, key, &[], body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
 
 pub async fn get(emu: &Emulator, path: &str, key: Option<&str>) -> Resp {
@@ -65,7 +84,13 @@ pub async fn get(emu: &Emulator, path: &str, key: Option<&str>) -> Resp {
 }
 
 pub async fn post(emu: &Emulator, path: &str, key: Option<&str>, body: &Value) -> Resp {
-    send("POST", &format!("{}{path}", emu.base_url()), key, Some(body)).await
+    send(
+        "POST",
+        &format!("{}{path}", emu.base_url()),
+        key,
+        Some(body),
+    )
+    .await
 }
 
 /// A fast emulator: a minute is 0.6 s, every generation takes exactly 10 emulated seconds (0.1 s),
@@ -75,7 +100,9 @@ pub fn fast() -> EmulatorBuilder {
         .time_scale(0.01)
         .seed(42)
         .failure_rate(0.0)
-        .durations(pipevideo_emulator::DurationDistribution::Fixed(Duration::from_secs(10)))
+        .durations(pipevideo_emulator::DurationDistribution::Fixed(
+            Duration::from_secs(10),
+        ))
 }
 
 pub fn create_body(prompt: &str) -> Value {
