@@ -155,7 +155,7 @@ impl Serialize for Timestamp {
 }
 
 /// Strict: fails on a value that is not a timestamp. Response fields use the lenient
-/// [`lenient`] reader instead.
+/// lenient reader instead (unreadable → absent).
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
