@@ -267,7 +267,21 @@ pub fn decode_generation<B: AsRef<[u8]>>(
     flavor: Flavor,
     response: &Response<B>,
 ) -> Result<Generation, Error> {
-    let (status, body) = (response.status(), response.body().as_ref());
+    decode_generation_parts(
+        flavor,
+        response.status(),
+        response.headers(),
+        response.body().as_ref(),
+    )
+}
+
+/// [`decode_generation`] from the parts of a response.
+pub fn decode_generation_parts(
+    flavor: Flavor,
+    status: http::StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Generation, Error> {
     let id_error = |e: crate::IdError| {
         Error::Decode(DecodeError::new(
             status,
@@ -279,11 +293,11 @@ pub fn decode_generation<B: AsRef<[u8]>>(
     };
     match flavor {
         Flavor::Responses => {
-            let b: ResponseObject = decode_json(response)?;
+            let b: ResponseObject = decode_parts(status, headers, body)?;
             Generation::from_responses(b).map_err(id_error)
         }
         Flavor::Legacy => {
-            let b: LegacyGeneration = decode_json(response)?;
+            let b: LegacyGeneration = decode_parts(status, headers, body)?;
             Generation::from_legacy(b).map_err(id_error)
         }
     }

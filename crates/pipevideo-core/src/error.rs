@@ -64,7 +64,7 @@ pub enum Error {
     #[error(transparent)]
     Decode(#[from] DecodeError),
     /// No usable HTTP response was received.
-    #[error("transport failure: {0}")]
+    #[error(transparent)]
     Transport(#[from] TransportError),
 }
 
@@ -91,8 +91,16 @@ impl Error {
     }
 }
 
+// Each cause converts into `InputError` and straight into `Error`, so `?` works on both.
+// The cause is not also exposed as `source()`: its text is already in the message, and an
+// error-chain printer would otherwise repeat it.
 macro_rules! input_from {
     ($($t:ty => $v:ident),* $(,)?) => {$(
+        impl From<$t> for InputError {
+            fn from(e: $t) -> Self {
+                Self::$v(e)
+            }
+        }
         impl From<$t> for Error {
             fn from(e: $t) -> Self {
                 Self::Input(InputError::$v(e))
@@ -116,7 +124,7 @@ input_from!(
 pub enum InputError {
     /// The API key is not usable.
     #[error("invalid API key: {0}")]
-    ApiKey(#[from] ApiKeyError),
+    ApiKey(ApiKeyError),
     /// The API key has a non-ASCII character, which cannot go into an HTTP header portably.
     #[error("invalid API key: non-ASCII character at byte {position}")]
     KeyNotAscii {
@@ -125,22 +133,22 @@ pub enum InputError {
     },
     /// A generation id is not usable.
     #[error("invalid generation id: {0}")]
-    Id(#[from] IdError),
+    Id(IdError),
     /// A generation reference (`responses:gen_…`) did not parse.
     #[error("invalid generation reference: {0}")]
-    Ref(#[from] RefParseError),
+    Ref(RefParseError),
     /// The base URL was refused.
     #[error("invalid base URL: {0}")]
-    BaseUrl(#[from] BaseUrlError),
+    BaseUrl(BaseUrlError),
     /// An attribution header value was refused.
     #[error("invalid attribution header: {0}")]
-    Attribution(#[from] AttributionError),
+    Attribution(AttributionError),
     /// An idempotency key was refused.
     #[error("invalid idempotency key: {0}")]
-    IdempotencyKey(#[from] IdempotencyKeyError),
+    IdempotencyKey(IdempotencyKeyError),
     /// A request body failed validation.
     #[error("invalid request: {0}")]
-    Request(#[from] RequestError),
+    Request(RequestError),
 }
 
 /// Why a request body was refused before sending.
@@ -257,7 +265,8 @@ impl fmt::Display for ErrorCode {
 ///
 /// Built by [`ApiError::from_response`], which accepts any bytes and never panics: the
 /// documented `{message}` and `{message, data: {retry_after}}`, oRPC's fuller
-/// `{defined, code, status, message, data}`, an HTML page from a proxy, an empty body,
+/// `{defined, code, status, message, data}` (also inside oRPC's `{json: …}` envelope), an
+/// HTML page from a proxy, an empty body,
 /// truncated JSON, invalid UTF-8, or a huge body (only the first [`RAW_BODY_LIMIT`] bytes
 /// are kept, in [`ApiError::raw_body`]).
 ///
@@ -309,8 +318,13 @@ impl ApiError {
         let mut message = None;
         let mut retry_after = None;
         if body.len() <= ERROR_BODY_PARSE_LIMIT
-            && let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body)
+            && let Ok(Value::Object(outer)) = serde_json::from_slice::<Value>(body)
         {
+            // oRPC's RPC protocol wraps the error as `{"json": {...}, "meta": [...]}`.
+            let obj = match outer.get("json") {
+                Some(Value::Object(inner)) if !outer.contains_key("message") => inner,
+                _ => &outer,
+            };
             message = obj
                 .get("message")
                 .and_then(Value::as_str)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use pipevideo_core::{
-    ApiError, Error, ErrorCode, Flavor, RAW_BODY_LIMIT, codec,
+    ApiError, Error, ErrorCode, Flavor, RAW_BODY_LIMIT, RequestError, codec,
     model::{Generation, Usage},
 };
 use proptest::prelude::*;
@@ -127,6 +127,54 @@ fn status_table_rows() {
             "{shown}"
         );
     }
+}
+
+#[test]
+fn orpc_json_envelope() {
+    let body = br#"{"json":{"defined":false,"code":"NOT_FOUND","status":404,"message":"Generation not found"},"meta":[]}"#;
+    let e = api(404, body);
+    assert_eq!(e.message(), "Generation not found");
+    assert_eq!(e.orpc_code(), Some("NOT_FOUND"));
+    let body =
+        br#"{"json":{"code":"TOO_MANY_REQUESTS","message":"slow","data":{"retry_after":"7"}}}"#;
+    assert_eq!(api(429, body).retry_after(), Some(Duration::from_secs(7)));
+    // A top-level message wins over an envelope.
+    let body = br#"{"message":"outer","json":{"message":"inner"}}"#;
+    assert_eq!(api(400, body).message(), "outer");
+}
+
+/// Input errors say what was wrong in one message and do not repeat it as a `source()`.
+#[test]
+fn input_errors_read_once() {
+    use std::error::Error as _;
+    let cases: Vec<(Error, &str)> = vec![
+        (
+            RequestError::NoInputText.into(),
+            "invalid request: `input` needs at least one `input_text` part with text",
+        ),
+        (
+            pipevideo_core::ApiKey::new("").unwrap_err().into(),
+            "invalid API key: the API key is empty",
+        ),
+        (
+            pipevideo_core::IdempotencyKey::new("").unwrap_err().into(),
+            "invalid idempotency key: the idempotency key is empty",
+        ),
+        (
+            pipevideo_core::BaseUrl::parse("ftp://x")
+                .unwrap_err()
+                .into(),
+            "invalid base URL: unsupported scheme `ftp` (use https://)",
+        ),
+    ];
+    for (e, shown) in cases {
+        assert_eq!(e.to_string(), shown);
+        assert!(e.source().is_none(), "{shown}");
+        assert!(!e.is_retryable());
+    }
+    let t: Error = pipevideo_core::transport::TransportError::not_sent("connection refused").into();
+    assert_eq!(t.to_string(), "request not sent: connection refused");
+    assert!(t.is_retryable());
 }
 
 #[test]
