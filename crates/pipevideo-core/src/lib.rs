@@ -10,6 +10,65 @@
 //! - [`Error`]: the error model ([`ApiError`], [`DecodeError`], [`InputError`]).
 //! - Checked newtypes: [`ApiKey`], [`GenerationId`], [`GenerationRef`], [`BaseUrl`],
 //!   [`Attribution`], [`IdempotencyKey`].
+//!
+//! # One exchange, by hand
+//!
+//! The async client drives these pieces for you; done by hand, an exchange is three steps:
+//! encode a typed request, let any HTTP stack carry it, decode what comes back.
+//!
+//! ```
+//! use pipevideo_core::{
+//!     ApiKey, BaseUrl, Error, ErrorCode, Flavor, IdempotencyKey, Status,
+//!     codec::{self, RequestEncoder},
+//!     model::{CreateResponse, Engine, FailureCause},
+//! };
+//! use rand::{SeedableRng, rngs::SmallRng};
+//!
+//! // 1. Encode. Bad input is refused here, before anything is sent.
+//! let encoder = RequestEncoder::new(BaseUrl::default(), ApiKey::new("pv_a1b2c3d4e5f6")?)?;
+//! let create = CreateResponse::new("moonshotai/kimi-k2.5", "A paper plane over Lisbon at dawn")
+//!     .engine(Engine::Hyperframes)
+//!     .aspect_ratio("16:9");
+//! let idempotency = IdempotencyKey::generate(&mut SmallRng::seed_from_u64(1));
+//! let request = encoder.create_response(&create, Some(&idempotency))?;
+//! assert_eq!(request.uri(), "https://api.pipevideo.co/v1/responses");
+//!
+//! // 2. A transport sends `request` and hands back an `http::Response<Vec<u8>>`.
+//! let response = http::Response::new(
+//!     br#"{"id":"gen_abc123xyz","object":"response","status":"queued","created_at":1709827200}"#.to_vec(),
+//! );
+//!
+//! // 3. Decode into one view of the generation, whichever API flavour it lives on.
+//! let generation = codec::decode_generation(Flavor::Responses, &response)?;
+//! assert_eq!(generation.status(), &Status::Queued);
+//! let resume_later = generation.reference().to_string(); // "responses:gen_abc123xyz"
+//!
+//! // Polling uses the reference, so the right route is used even after a restart.
+//! let poll = encoder.retrieve(&resume_later.parse()?)?;
+//! assert_eq!(poll.uri().path(), "/v1/responses/gen_abc123xyz");
+//!
+//! // A failed generation is data, not an error…
+//! let failed = http::Response::new(
+//!     br#"{"id":"gen_abc123xyz","status":"failed","error":{"message":"Insufficient credits"}}"#.to_vec(),
+//! );
+//! let generation = codec::decode_generation(Flavor::Responses, &failed)?;
+//! assert_eq!(generation.failure().map(|f| f.cause), Some(FailureCause::InsufficientCredits));
+//!
+//! // …while a non-2xx answer is an `Error::Api` that says whether retrying can help.
+//! let mut limited = http::Response::new(
+//!     br#"{"message":"Rate limit exceeded. Please try again later.","data":{"retry_after":42}}"#.to_vec(),
+//! );
+//! *limited.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+//! match codec::decode_generation(Flavor::Responses, &limited) {
+//!     Err(Error::Api(e)) => {
+//!         assert_eq!(e.code(), ErrorCode::TooManyRequests);
+//!         assert!(e.retryable());
+//!         assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(42)));
+//!     }
+//!     other => panic!("expected a rate-limit error, got {other:?}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
