@@ -345,7 +345,9 @@ pub enum ErrorShape {
 pub struct WebhookConfig {
     pub(crate) endpoints: Vec<String>,
     pub(crate) secret: String,
+    pub(crate) extra_secrets: Vec<String>,
     pub(crate) schedule: Vec<Duration>,
+    pub(crate) duplicate: bool,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -353,7 +355,9 @@ impl fmt::Debug for WebhookConfig {
         f.debug_struct("WebhookConfig")
             .field("endpoints", &self.endpoints)
             .field("secret", &"whsec_<redacted>")
+            .field("extra_secrets", &self.extra_secrets.len())
             .field("schedule", &self.schedule)
+            .field("duplicate", &self.duplicate)
             .finish()
     }
 }
@@ -365,8 +369,24 @@ impl WebhookConfig {
         Self {
             endpoints: Vec::new(),
             secret: secret.into(),
+            extra_secrets: Vec::new(),
             schedule: Self::svix_schedule(),
+            duplicate: false,
         }
+    }
+    /// Also signs with `secret`, as during a secret rotation: `svix-signature` then carries one
+    /// space-separated `v1,<base64>` entry per secret, the primary secret's first.
+    #[must_use]
+    pub fn also_sign_with(mut self, secret: impl Into<String>) -> Self {
+        self.extra_secrets.push(secret.into());
+        self
+    }
+    /// After a successful delivery, delivers the same message once more (same `svix-id` and body,
+    /// fresh timestamp and signature), as Svix may: for testing receivers' deduplication.
+    #[must_use]
+    pub fn duplicate_deliveries(mut self, yes: bool) -> Self {
+        self.duplicate = yes;
+        self
     }
     /// Adds an endpoint URL (plain `http://`, typically loopback).
     #[must_use]

@@ -269,6 +269,8 @@ struct RateState {
 
 pub(crate) struct State {
     pub(crate) rng: SmallRng,
+    /// Failure draws only, so the n-th generation's fate depends on the seed and n alone.
+    fail_rng: SmallRng,
     keys: HashMap<String, (String, KeyState)>,
     orgs: HashMap<String, OrgState>,
     generations: HashMap<String, Generation>,
@@ -295,7 +297,10 @@ pub(crate) fn random_hex(rng: &mut impl Rng, len: usize) -> String {
 }
 
 impl State {
-    pub(crate) fn new(rng: SmallRng, orgs: &[crate::config::Organization]) -> Self {
+    pub(crate) fn new(seed: u64, orgs: &[crate::config::Organization]) -> Self {
+        use rand::SeedableRng;
+        let rng = SmallRng::seed_from_u64(seed);
+        let fail_rng = SmallRng::seed_from_u64(seed ^ 0x5eed_fa11_0000_0001);
         let mut keys = HashMap::new();
         let mut org_states = HashMap::new();
         for org in orgs {
@@ -312,6 +317,7 @@ impl State {
         }
         Self {
             rng,
+            fail_rng,
             keys,
             orgs: org_states,
             generations: HashMap::new(),
@@ -933,15 +939,18 @@ fn create(
     let emulated = shared.settings.durations.sample(&mut st.rng);
     let runs_for = shared.real(emulated);
     let queued_for = shared.real(emulated.mul_f64(0.1).min(Duration::from_secs(3)));
+    const RUNTIME: [FailureCause; 4] = [
+        FailureCause::ProviderFailure,
+        FailureCause::ProviderTimeout,
+        FailureCause::GenerationError,
+        FailureCause::CreditReservationFailed,
+    ];
+    // Always two draws per create, so the stream stays aligned whatever the prompt says.
+    let draw: f64 = st.fail_rng.random();
+    let random_cause = RUNTIME[st.fail_rng.random_range(0..RUNTIME.len())];
     let mut failure = scripted_failure(shared, &v.prompt);
-    if failure.is_none() && st.rng.random::<f64>() < shared.settings.failure_rate {
-        const RUNTIME: [FailureCause; 4] = [
-            FailureCause::ProviderFailure,
-            FailureCause::ProviderTimeout,
-            FailureCause::GenerationError,
-            FailureCause::CreditReservationFailed,
-        ];
-        failure = Some(RUNTIME[st.rng.random_range(0..RUNTIME.len())]);
+    if failure.is_none() && draw < shared.settings.failure_rate {
+        failure = Some(random_cause);
     }
     let charged = balance >= price;
     if !charged && failure.is_none() {

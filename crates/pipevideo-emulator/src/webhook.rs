@@ -96,8 +96,11 @@ async fn deliver_to(
     let Some(cfg) = &shared.settings.webhooks else {
         return;
     };
-    for (n, delay) in cfg.schedule.iter().enumerate() {
-        tokio::time::sleep(shared.real(*delay)).await;
+    let mut delays: Vec<Duration> = cfg.schedule.clone();
+    let mut duplicate_pending = cfg.duplicate;
+    let mut n = 0;
+    while n < delays.len() {
+        tokio::time::sleep(shared.real(delays[n])).await;
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -106,7 +109,14 @@ async fn deliver_to(
             .header("user-agent", "Svix-Webhooks/1.0 (pipevideo-emulator)")
             .header("svix-id", msg_id.as_str())
             .header("svix-timestamp", ts.to_string())
-            .header("svix-signature", signature(&cfg.secret, &msg_id, ts, &body))
+            .header("svix-signature", {
+                let mut sig = signature(&cfg.secret, &msg_id, ts, &body);
+                for extra in &cfg.extra_secrets {
+                    sig.push(' ');
+                    sig.push_str(&signature(extra, &msg_id, ts, &body));
+                }
+                sig
+            })
             .body(Full::new(Bytes::from(body.clone())));
         let (status, error) = match request {
             Err(e) => (None, Some(format!("invalid endpoint: {e}"))),
@@ -130,8 +140,15 @@ async fn deliver_to(
             error,
             body: body.clone(),
         });
+        n += 1;
         if ok {
-            return;
+            if !duplicate_pending {
+                return;
+            }
+            // One more delivery of the same message, right away, then stop.
+            duplicate_pending = false;
+            delays.truncate(n);
+            delays.push(Duration::ZERO);
         }
     }
 }

@@ -242,3 +242,24 @@ async fn an_unreachable_endpoint_is_retried_then_given_up() {
     );
     assert!(attempts.iter().all(|a| a.svix_id == attempts[0].svix_id));
 }
+
+#[tokio::test]
+async fn rotated_secrets_sign_twice_and_duplicates_share_the_id() {
+    const OLD: &str = "whsec_b2xkLXNlY3JldC1zdGlsbC1hY2NlcHRlZA==";
+    let (url, seen) = receiver(0).await;
+    let hooks = WebhookConfig::new(SECRET)
+        .also_sign_with(OLD)
+        .duplicate_deliveries(true)
+        .endpoint(url);
+    let emu = fast().webhooks(hooks).start().await.unwrap();
+    post(&emu, "/responses", Some(emu.demo_key()), &create_body("x")).await;
+    let got = wait_for(&seen, 2).await;
+    for r in &got {
+        assert_eq!(r.signature.split(' ').count(), 2, "{}", r.signature);
+        assert!(verify(SECRET, r) && verify(OLD, r));
+    }
+    assert_eq!(got[0].id, got[1].id);
+    assert_eq!(got[0].body, got[1].body);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(seen.lock().unwrap().len(), 2, "exactly one duplicate");
+}
