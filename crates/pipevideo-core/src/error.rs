@@ -66,6 +66,18 @@ pub enum Error {
     /// No usable HTTP response was received.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// A create failed for good; carries the idempotency key it sent, for reconciling.
+    #[error(transparent)]
+    Create(Box<crate::client::CreateError>),
+    /// A call stopped retrying: why, and the error of its last attempt.
+    #[error(transparent)]
+    GaveUp(Box<crate::client::GaveUpError>),
+    /// A wait ended without a video; carries the generation's reference for resuming.
+    #[error(transparent)]
+    Wait(Box<crate::client::WaitError>),
+    /// Downloading a video failed.
+    #[error(transparent)]
+    Download(Box<crate::client::DownloadError>),
 }
 
 impl Error {
@@ -78,7 +90,30 @@ impl Error {
         match self {
             Self::Api(e) => e.retryable(),
             Self::Transport(_) => true,
-            Self::Input(_) | Self::Decode(_) => false,
+            Self::Create(e) => e.error().is_retryable(),
+            Self::Input(_)
+            | Self::Decode(_)
+            | Self::GaveUp(_)
+            | Self::Wait(_)
+            | Self::Download(_) => false,
+        }
+    }
+
+    /// The generation this error is about, when one exists: a failed or expired wait, a
+    /// download. Resume with `Client::wait`.
+    pub fn generation(&self) -> Option<&crate::GenerationRef> {
+        match self {
+            Self::Wait(e) => Some(e.reference()),
+            Self::Download(e) => Some(e.reference()),
+            _ => None,
+        }
+    }
+
+    /// The idempotency key of a create that failed for good.
+    pub fn idempotency_key(&self) -> Option<&crate::IdempotencyKey> {
+        match self {
+            Self::Create(e) => e.idempotency_key(),
+            _ => None,
         }
     }
 

@@ -24,6 +24,9 @@ pub struct ApiKey(Box<str>);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiKeyError {
+    /// No key was given at all.
+    #[error("no API key was given: pass one, or set PIPEVIDEO_API_KEY")]
+    Missing,
     /// The key is empty.
     #[error("the API key is empty")]
     Empty,

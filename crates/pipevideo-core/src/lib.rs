@@ -98,6 +98,7 @@ pub use idempotency::{
 pub use key::{ApiKey, ApiKeyError};
 pub use status::Status;
 
+pub mod client;
 pub mod poll;
 pub mod retry;
 pub mod transport;
