@@ -114,8 +114,8 @@
 //! `{ "message": "Rate limit exceeded. Please try again later.", "data": { "retry_after": N } }`.
 //!
 //! A create with an `Idempotency-Key` header already seen for the same organization returns the
-//! first create's body byte for byte, with the header `idempotent-replayed: true`, and creates and
-//! charges nothing ([`EmulatorBuilder::idempotency`] turns this off). The real API does not document
+//! first create's body byte for byte (whatever the new body says, on either create route), with the
+//! header `idempotent-replayed: true`, and creates and charges nothing ([`EmulatorBuilder::idempotency`] turns this off). The real API does not document
 //! idempotency keys: this is emulator behaviour.
 //!
 //! # Faults
@@ -145,7 +145,10 @@
 //! Svix way: `svix-id` (`msg_...`), `svix-timestamp` (real Unix seconds), `svix-signature`
 //! `v1,<base64 HMAC-SHA256("{id}.{ts}.{body}")>` keyed by the base64-decoded secret after `whsec_`.
 //! A non-2xx answer or a connection error is retried on the (scaled) schedule with the same
-//! `svix-id` and body. Attempts are listed by [`Emulator::webhook_deliveries`].
+//! `svix-id` and body (Svix's schedule by default: 0 s, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h,
+//! emulated). [`WebhookConfig::also_sign_with`] adds a second signature as during a secret
+//! rotation; [`WebhookConfig::duplicate_deliveries`] sends each delivered message once more, to
+//! test deduplication on `svix-id`. Attempts are listed by [`Emulator::webhook_deliveries`].
 //!
 //! # The request log
 //!

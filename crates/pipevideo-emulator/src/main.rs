@@ -106,6 +106,13 @@ async fn main() -> ExitCode {
         emu.other_org_key(),
         emu.no_credits_key()
     );
+    if !args.webhook_urls.is_empty() {
+        println!(
+            "Webhooks to {} signed with {}",
+            args.webhook_urls.join(", "),
+            args.webhook_secret
+        );
+    }
     println!(
         "Control: {}/_emulator/log, {}/_emulator/faults. Ctrl-C stops.",
         emu.origin(),

@@ -60,9 +60,23 @@ fn a_bad_configuration_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn the_binary_rejects_bad_fault_json() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipevideo-emulator"))
+        .args(["--port", "0", "--faults", "{not json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --faults JSON"));
+}
+
+#[test]
 fn the_binary_prints_how_to_point_the_sdk_at_it() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pipevideo-emulator"))
         .args(["--port", "0", "--time-scale", "0.01", "--seed", "5"])
+        .args([
+            "--faults",
+            r#"{"rules":[{"path_prefix":"/v1/models","fault":{"kind":"server_error"}}]}"#,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -92,7 +106,12 @@ fn the_binary_prints_how_to_point_the_sdk_at_it() {
         .parse()
         .unwrap();
     let usage = raw_get(addr, "/v1/usage", Some(&key));
+    let models = raw_get(addr, "/v1/models", Some(&key));
     child.kill().unwrap();
     let _ = child.wait();
     assert!(usage.starts_with("HTTP/1.1 200"), "{usage}");
+    assert!(
+        models.starts_with("HTTP/1.1 500"),
+        "the --faults rule: {models}"
+    );
 }
