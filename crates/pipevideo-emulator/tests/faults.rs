@@ -455,3 +455,45 @@ async fn faults_can_be_loaded_from_json_config() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_lost_create_retried_with_its_idempotency_key_yields_one_generation() {
+    let emu = fast().start().await.unwrap();
+    emu.push_fault(FaultRule::new(Fault::ResetMidBody).method("POST"));
+    emu.push_fault(FaultRule::new(Fault::BadGatewayHtml).method("POST").after());
+    let url = format!("{}/responses", emu.base_url());
+    let h = [("idempotency-key", "soak-1")];
+    let body = create_body("once");
+    assert!(
+        try_send("POST", &url, Some(emu.demo_key()), &h, Some(&body))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        try_send("POST", &url, Some(emu.demo_key()), &h, Some(&body))
+            .await
+            .unwrap()
+            .status,
+        502
+    );
+    let ok = try_send("POST", &url, Some(emu.demo_key()), &h, Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200);
+    let gens = emu.generations();
+    assert_eq!(gens.len(), 1);
+    assert_eq!(ok.json()["id"], gens[0].id.as_str());
+    let log = emu.requests();
+    assert_eq!(
+        log[0].generation_created.as_deref(),
+        Some(gens[0].id.as_str())
+    );
+    assert_eq!(
+        log[1].idempotent_replay_of.as_deref(),
+        Some(gens[0].id.as_str())
+    );
+    assert_eq!(
+        log[2].idempotent_replay_of.as_deref(),
+        Some(gens[0].id.as_str())
+    );
+}
