@@ -227,6 +227,13 @@ impl RequestEncoder {
     }
 }
 
+/// Shows the base URL and a redacted key: `requests to https://api.pipevideo.co/v1 with key pv_…`.
+impl std::fmt::Display for RequestEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "requests to {} with key pv_…(redacted)", self.base_url)
+    }
+}
+
 /// Decodes a response into `T`: non-2xx → [`Error::Api`], a 2xx body that does not decode →
 /// [`Error::Decode`] with the JSON path. Never panics, whatever the bytes.
 pub fn decode_json<T: DeserializeOwned, B: AsRef<[u8]>>(

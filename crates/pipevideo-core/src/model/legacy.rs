@@ -173,6 +173,19 @@ impl CreateGeneration {
     }
 }
 
+/// A one-line summary for logs: the model(s) and the prompt length, never the prompt text.
+impl std::fmt::Display for CreateGeneration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("create legacy generation with ")?;
+        match (&self.model, &self.models) {
+            (Some(m), _) => write!(f, "model `{m}`")?,
+            (None, Some(ms)) => write!(f, "models `{}`", ms.join("`, `"))?,
+            (None, None) => f.write_str("no model")?,
+        }
+        write!(f, ", prompt of {} characters", self.prompt.chars().count())
+    }
+}
+
 /// The legacy `provider` field, in either documented form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -167,6 +167,23 @@ impl CreateResponse {
     }
 }
 
+/// A one-line summary for logs: the model and the shape of the input, never the prompt text
+/// (prompts can be long and are the caller's data).
+impl std::fmt::Display for CreateResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "create response with model `{}`, ", self.model)?;
+        match &self.input {
+            Input::Text(t) => write!(f, "text input of {} characters", t.chars().count()),
+            Input::Messages(m) => write!(
+                f,
+                "{} message item(s) with {} part(s)",
+                m.len(),
+                m.iter().map(|i| i.content.len()).sum::<usize>()
+            ),
+        }
+    }
+}
+
 pub(crate) fn non_empty(field: &'static str, s: &str) -> Result<(), RequestError> {
     if s.trim().is_empty() {
         Err(RequestError::Empty { field })
