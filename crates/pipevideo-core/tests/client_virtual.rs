@@ -562,3 +562,55 @@ fn the_transport_clock_is_the_only_clock() {
     assert!(client.transport().now() >= before);
     assert_eq!(client.transport().now(), clock.now());
 }
+
+/// The pacing claim of the retry engine, proven on what the driver really sends: many
+/// concurrent creates and waits, with 500s, resets and 429s sprinkled in (retries included),
+/// never put more than the pacing limit into any sliding 60-second window.
+#[test]
+fn the_driver_never_exceeds_the_pacing_limit_in_any_window() {
+    use rand::{Rng, SeedableRng, rngs::SmallRng};
+    for seed in 0..4u64 {
+        let (client, server, _clock) = setup_with(|b| {
+            b.pacing(PacingPolicy::new(30, Duration::from_secs(60)).with_burst(5))
+                .seed(seed)
+        });
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for _ in 0..40 {
+            let fault = match rng.random_range(0..10) {
+                0 => Fault::Status(500, r#"{"message":"boom"}"#),
+                1 => Fault::Reset,
+                2 => Fault::Status(429, r#"{"message":"slow","data":{"retry_after":3}}"#),
+                _ => continue,
+            };
+            let method = if rng.random_bool(0.5) {
+                http::Method::GET
+            } else {
+                http::Method::POST
+            };
+            server.fault(method, fault);
+        }
+        let request = prompt();
+        let jobs = (0..12).map(|_| {
+            server.script(&["queued", "in_progress", "in_progress", "completed"]);
+            client.generate(&request)
+        });
+        let results = block_on(futures_util::future::join_all(jobs));
+        let completed = results.iter().filter(|r| r.is_ok()).count();
+        assert!(
+            completed >= 10,
+            "seed {seed}: only {completed} of 12 completed: {results:?}"
+        );
+        let times: Vec<Instant> = server.log().iter().map(|e| e.3).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        for (i, t) in times.iter().enumerate() {
+            let n = times[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_secs(60))
+                .count();
+            assert!(
+                n <= 30,
+                "seed {seed}: {n} requests within 60 s of request {i}"
+            );
+        }
+    }
+}
