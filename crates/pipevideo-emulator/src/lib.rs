@@ -216,8 +216,7 @@ pub enum StartError {
     Runtime(std::io::Error),
 }
 
-/// Configures an [`Emulator`]; made by [`Emulator::builder`].
-#[derive(Debug)]
+/// Configures an [`Emulator`]; made by [`Emulator::builder`]. Its `Debug` output redacts keys.
 pub struct EmulatorBuilder {
     bind: SocketAddr,
     time_scale: f64,
@@ -235,6 +234,28 @@ pub struct EmulatorBuilder {
     price_cents: i64,
     url_ttl: Duration,
     error_shape: ErrorShape,
+}
+
+impl std::fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorBuilder")
+            .field("bind", &self.bind)
+            .field("time_scale", &self.time_scale)
+            .field("seed", &self.seed)
+            .field("durations", &self.durations)
+            .field("organizations", &self.organizations)
+            .field("demo_key", &self.demo_key.as_deref().map(fingerprint))
+            .field("demo_credits", &self.demo_credits)
+            .field("rate_limit", &self.rate_limit)
+            .field("idempotency", &self.idempotency)
+            .field("webhooks", &self.webhooks)
+            .field("faults", &self.faults)
+            .field("failure_rate", &self.failure_rate)
+            .field("price_cents", &self.price_cents)
+            .field("url_ttl", &self.url_ttl)
+            .field("error_shape", &self.error_shape)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EmulatorBuilder {

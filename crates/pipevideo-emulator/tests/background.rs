@@ -115,3 +115,22 @@ fn the_binary_prints_how_to_point_the_sdk_at_it() {
         "the --faults rule: {models}"
     );
 }
+
+#[test]
+fn debug_output_never_shows_keys_or_secrets() {
+    use pipevideo_emulator::{ApiKey, Organization, WebhookConfig};
+    let builder = Emulator::builder()
+        .demo_key("pv_demo_0123456789abcdef")
+        .organization(Organization::new("org_x").key(ApiKey::active("pv_fedcba9876543210")))
+        .webhooks(
+            WebhookConfig::new("whsec_c2VjcmV0LXNlY3JldA==").endpoint("http://127.0.0.1:1/x"),
+        );
+    let text = format!("{builder:?}");
+    assert!(
+        !text.contains("0123456789abcdef") && !text.contains("fedcba9876543210"),
+        "{text}"
+    );
+    assert!(!text.contains("c2VjcmV0LXNlY3JldA"), "{text}");
+    let emu = builder.start_in_background().unwrap();
+    assert!(!format!("{:?}", *emu).contains("0123456789abcdef"));
+}
