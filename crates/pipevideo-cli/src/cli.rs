@@ -1,0 +1,320 @@
+//! The command line: clap structures, and the value parsers that keep the key out of errors.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgGroup, Args, Parser, Subcommand};
+use pipevideo_core::{ApiKey, BaseUrl};
+
+use crate::exit;
+
+/// The default orchestration model of `generate`.
+pub(crate) const DEFAULT_MODEL: &str = "moonshotai/kimi-k2.5";
+/// The default video model of `generate --legacy`.
+pub(crate) const DEFAULT_LEGACY_MODEL: &str = "google/veo-3.1";
+/// The default emulator time scale: a 55 s job takes about 3 s.
+pub(crate) const DEFAULT_TIME_SCALE: f64 = 0.05;
+
+const ABOUT: &str = "Generate videos with Pipevideo, wait for them, download them.";
+
+const LONG_ABOUT: &str = "Generate videos with Pipevideo, wait for them, download them.
+
+Try it with no account and no network: the built-in emulator answers like the real API.
+
+  pipevideo --emulator generate \"A cat on a beach\" --output cat.mp4
+
+Against the real API, pass your key with --api-key or PIPEVIDEO_API_KEY.";
+
+/// The `pipevideo` command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pipevideo",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = exit::CODES_HELP,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    /// API key (`pv_…`). Never printed; refused before any request if it contains whitespace.
+    #[arg(
+        long,
+        global = true,
+        env = "PIPEVIDEO_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = KeyParser,
+        allow_hyphen_values = true
+    )]
+    pub(crate) api_key: Option<ApiKey>,
+
+    /// API base URL [default: https://api.pipevideo.co/v1].
+    #[arg(
+        long,
+        global = true,
+        env = "PIPEVIDEO_API_URL",
+        value_name = "URL",
+        value_parser = parse_base_url,
+        conflicts_with = "emulator"
+    )]
+    pub(crate) base_url: Option<BaseUrl>,
+
+    /// Your application's name, sent as `X-Application-Name` (at most 256 characters).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) app_name: Option<String>,
+
+    /// Print one JSON document on stdout instead of text (errors too).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Log what the SDK does to stderr (-v info, -vv debug, -vvv trace; RUST_LOG overrides).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    /// Run against a built-in emulator on a loopback port, with its demo key: no account, no
+    /// network.
+    #[arg(long, global = true)]
+    pub(crate) emulator: bool,
+
+    /// Real seconds per emulated second [default with --emulator: 0.05, a one-minute job in
+    /// 3 s; 1 shows it in real time]. Also tells the client the clock of an emulator started
+    /// separately (`cargo run -p pipevideo-emulator -- --time-scale S`) and given with --base-url.
+    #[arg(long, global = true, value_name = "SCALE", value_parser = parse_time_scale)]
+    pub(crate) emulator_time_scale: Option<f64>,
+
+    /// Make the emulator misbehave (500s, 429s, cut connections, broken bodies) with this
+    /// probability per request (default 0.2), to watch the SDK retry and pace itself.
+    #[arg(
+        long,
+        global = true,
+        value_name = "RATE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "0.2",
+        value_parser = parse_fault_rate,
+        requires = "emulator"
+    )]
+    pub(crate) emulator_faults: Option<f64>,
+
+    /// Seed of the emulator (ids, durations, faults), for reproducible runs.
+    #[arg(long, global = true, value_name = "N", requires = "emulator")]
+    pub(crate) emulator_seed: Option<u64>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a video from a prompt, wait for it, and optionally download it.
+    Generate(GenerateArgs),
+    /// Show a generation once (status, video URL, failure).
+    Get(RefArgs),
+    /// Wait for a generation to finish (resumes an interrupted `generate`).
+    Wait(WaitArgs),
+    /// Show the credit balance and recent usage.
+    Usage,
+    /// List the engines and their orchestration models with prices (no key needed).
+    Engines,
+    /// List the legacy video models, or show one model in detail.
+    Models {
+        /// A model slug, e.g. `google/veo-3.1`.
+        slug: Option<String>,
+    },
+}
+
+/// `generate`.
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// What the video should show.
+    pub(crate) prompt: String,
+
+    /// Orchestration model [default: moonshotai/kimi-k2.5; with --legacy: google/veo-3.1, a
+    /// video model].
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: Option<String>,
+
+    /// Rendering engine: hyperframes (server default), lottie or auto.
+    #[arg(long, value_name = "ENGINE", conflicts_with = "legacy")]
+    pub(crate) engine: Option<String>,
+
+    /// Aspect ratio, e.g. 16:9.
+    #[arg(long, value_name = "W:H")]
+    pub(crate) aspect_ratio: Option<String>,
+
+    /// Canvas width in pixels (with --height).
+    #[arg(long, value_name = "PX", requires = "height", conflicts_with = "legacy")]
+    pub(crate) width: Option<u32>,
+
+    /// Canvas height in pixels (with --width).
+    #[arg(long, value_name = "PX", requires = "width", conflicts_with = "legacy")]
+    pub(crate) height: Option<u32>,
+
+    /// System-level guidance for the orchestration model.
+    #[arg(long, value_name = "TEXT", conflicts_with = "legacy")]
+    pub(crate) instructions: Option<String>,
+
+    /// Let the engine rewrite the prompt with its guide first.
+    #[arg(long, conflicts_with = "legacy")]
+    pub(crate) expand_prompt: bool,
+
+    /// A reference image (https:// URL or data: URI); repeat for several.
+    #[arg(long = "image", value_name = "URL")]
+    pub(crate) images: Vec<String>,
+
+    /// A reference video (https:// URL or data: URI); repeat for several.
+    #[arg(long = "video", value_name = "URL", conflicts_with = "legacy")]
+    pub(crate) videos: Vec<String>,
+
+    /// A provider slug, e.g. framerate; repeat to give an order of preference.
+    #[arg(long = "provider", value_name = "SLUG")]
+    pub(crate) providers: Vec<String>,
+
+    /// Use the legacy API (/v1/video/generations), where --model is a video model slug.
+    #[arg(long)]
+    pub(crate) legacy: bool,
+
+    /// Print the reference and exit without waiting (resume with `pipevideo wait <ref>`).
+    #[arg(long, conflicts_with = "output")]
+    pub(crate) no_wait: bool,
+
+    #[command(flatten)]
+    pub(crate) wait: WaitFlags,
+}
+
+/// The flags of every command that waits.
+#[derive(Debug, Args)]
+pub(crate) struct WaitFlags {
+    /// How long to wait before giving up (the generation keeps running): 90s, 10m, 1h30m.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
+    pub(crate) timeout: Duration,
+
+    /// Download the finished video into this file.
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+/// A generation, by reference or legacy id.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["reference", "legacy"])))]
+pub(crate) struct RefArgs {
+    /// The reference `generate` printed (`responses:gen_…`; a bare `gen_…` is a responses id).
+    pub(crate) reference: Option<String>,
+
+    /// A legacy generation id (`gen_…` from /v1/video/generations).
+    #[arg(long, value_name = "ID", conflicts_with = "reference")]
+    pub(crate) legacy: Option<String>,
+}
+
+/// `wait`.
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    #[command(flatten)]
+    pub(crate) target: RefArgs,
+
+    #[command(flatten)]
+    pub(crate) wait: WaitFlags,
+}
+
+/// Parses `--api-key` (and `PIPEVIDEO_API_KEY`) into an [`ApiKey`], with errors that never
+/// contain the value: clap's own invalid-value errors quote it, so this parser builds its
+/// errors by hand.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyParser;
+
+impl TypedValueParser for KeyParser {
+    type Value = ApiKey;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<ApiKey, clap::Error> {
+        let refuse = |why: String| {
+            clap::Error::raw(
+                ErrorKind::InvalidValue,
+                format!(
+                    "the API key (from --api-key or PIPEVIDEO_API_KEY) was refused before any \
+                     request was sent: {why}\n"
+                ),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("it is not valid UTF-8".into()))?;
+        ApiKey::new(text).map_err(|e| refuse(e.to_string()))
+    }
+}
+
+fn parse_base_url(s: &str) -> Result<BaseUrl, String> {
+    BaseUrl::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    crate::duration::parse(s)
+}
+
+fn parse_time_scale(s: &str) -> Result<f64, String> {
+    let scale: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number (try 0.05 or 1)"))?;
+    if !scale.is_finite() || scale < 0.001 || scale > 100.0 {
+        return Err("the time scale must be between 0.001 and 100".into());
+    }
+    Ok(scale)
+}
+
+fn parse_fault_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number (try 0.2)"))?;
+    if !rate.is_finite() || !(0.0..=0.9).contains(&rate) {
+        return Err("the fault rate must be between 0 and 0.9".into());
+    }
+    Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_refused_key_is_never_echoed() {
+        let secret = "pv_secret 123";
+        let err = Cli::try_parse_from(["pipevideo", "--api-key", secret, "usage"]).unwrap_err();
+        let text = err.render().to_string();
+        assert!(text.contains("whitespace"), "{text}");
+        assert!(!text.contains("pv_secret"), "{text}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn fault_rate_needs_equals_so_the_subcommand_is_not_eaten() {
+        let cli = Cli::try_parse_from(["pipevideo", "--emulator", "--emulator-faults", "usage"])
+            .unwrap();
+        assert_eq!(cli.emulator_faults, Some(0.2));
+        let cli = Cli::try_parse_from(["pipevideo", "--emulator", "--emulator-faults=0.5", "usage"])
+            .unwrap();
+        assert_eq!(cli.emulator_faults, Some(0.5));
+    }
+
+    #[test]
+    fn get_needs_a_reference_or_a_legacy_id() {
+        assert!(Cli::try_parse_from(["pipevideo", "get"]).is_err());
+        assert!(Cli::try_parse_from(["pipevideo", "get", "responses:gen_1"]).is_ok());
+        assert!(Cli::try_parse_from(["pipevideo", "get", "--legacy", "gen_1"]).is_ok());
+        assert!(Cli::try_parse_from(["pipevideo", "get", "gen_1", "--legacy", "gen_2"]).is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! A transport wrapper that shows a person what the SDK is dealing with: every 429, 5xx, cut
+//! connection or broken body, as it happens, so a run with `--emulator-faults` shows the SDK
+//! retrying and pacing itself. It sees method, path and status only: never headers, never the
+//! key, never a query string (video URLs carry a signature there).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use pipevideo_core::ApiError;
+use pipevideo_core::transport::{
+    ChunkSink, DownloadBody, DownloadOptions, SendOptions, Transport, TransportError,
+};
+
+use crate::duration::human;
+use crate::ui::Ui;
+
+/// Wraps a transport and reports to the [`Ui`].
+#[derive(Debug, Clone)]
+pub(crate) struct Observed<T> {
+    inner: T,
+    ui: Arc<Ui>,
+}
+
+impl<T> Observed<T> {
+    pub(crate) fn new(inner: T, ui: Arc<Ui>) -> Self {
+        Self { inner, ui }
+    }
+}
+
+fn label(request: &http::Request<Vec<u8>>) -> String {
+    format!("{} {}", request.method(), request.uri().path())
+}
+
+#[async_trait::async_trait]
+impl<T: Transport> Transport for Observed<T> {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        options: SendOptions,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let what = label(&request);
+        self.ui.request_sent();
+        let result = self.inner.send(request, options).await;
+        match &result {
+            Ok(response) => {
+                let status = response.status();
+                if status.as_u16() == 429 {
+                    let api = ApiError::from_response(status, response.headers(), response.body());
+                    let asked = api
+                        .retry_after()
+                        .map(|d| format!("the server asked to wait {}", human(d)))
+                        .or_else(|| {
+                            api.retry_after_header()
+                                .map(|h| format!("Retry-After: {h}"))
+                        })
+                        .unwrap_or_else(|| "no wait given".into());
+                    self.ui.trouble(&format!(
+                        "{what}: 429 Too Many Requests ({asked}); the SDK holds every request until then"
+                    ));
+                } else if status.is_server_error() {
+                    self.ui.trouble(&format!(
+                        "{what}: HTTP {} {}; the SDK backs off and retries",
+                        status.as_u16(),
+                        status.canonical_reason().unwrap_or("")
+                    ));
+                } else if status.is_success()
+                    && serde_json::from_slice::<serde::de::IgnoredAny>(response.body()).is_err()
+                {
+                    self.ui.trouble(&format!(
+                        "{what}: HTTP {} with a broken body; the SDK retries if that is safe",
+                        status.as_u16()
+                    ));
+                }
+            }
+            Err(e) => self.ui.trouble(&format!(
+                "{what}: {e}; the SDK retries if that is safe"
+            )),
+        }
+        result
+    }
+
+    async fn download(
+        &self,
+        request: http::Request<Vec<u8>>,
+        sink: &mut dyn ChunkSink,
+        options: DownloadOptions,
+    ) -> Result<http::Response<DownloadBody>, TransportError> {
+        self.ui.request_sent();
+        self.inner.download(request, sink, options).await
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.inner.sleep(duration).await;
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        self.inner.sleep_until(deadline).await;
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        self.inner.wall_now()
+    }
+}
