@@ -190,6 +190,18 @@ fn error_code_spellings() {
     assert_eq!(ErrorCode::Other(502).to_string(), "HTTP 502");
 }
 
+/// The generic example body of the errors page.
+#[test]
+fn generic_example_body() {
+    let e = api(400, br#"{ "message": "Human readable error description" }"#);
+    assert_eq!(e.message(), "Human readable error description");
+    assert_eq!(e.code(), ErrorCode::BadRequest);
+    assert_eq!(
+        e.to_string(),
+        "HTTP 400 Bad Request: Human readable error description"
+    );
+}
+
 /// The 429 example body of the errors page.
 #[test]
 fn rate_limit_example_body() {
