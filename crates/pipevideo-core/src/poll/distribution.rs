@@ -112,16 +112,46 @@ impl LogNormal {
         normal_cdf((t.ln() - self.mu) / self.sigma)
     }
 
-    /// The density relative to its value at the mode, in `0.0..=1.0`.
-    pub(crate) fn relative_pdf(&self, t: f64) -> f64 {
+    /// The completion hazard at `t` seconds: the density of finishing at `t` among the
+    /// generations still running at `t`, per second.
+    pub(crate) fn hazard(&self, t: f64) -> f64 {
         if t <= 0.0 {
             return 0.0;
         }
-        // pdf(t) = phi(z) / (sigma t); at the mode z0 = -sigma, t0 = exp(mu - sigma^2).
         let z = (t.ln() - self.mu) / self.sigma;
-        let z0 = -self.sigma;
-        let t0 = (self.mu - self.sigma * self.sigma).exp();
-        ((z0 * z0 - z * z) / 2.0).exp() * t0 / t
+        let pdf = (-z * z / 2.0).exp() / (std::f64::consts::TAU.sqrt() * self.sigma * t);
+        let survival = 0.5 * erfc(z / std::f64::consts::SQRT_2);
+        if survival <= 0.0 {
+            // Beyond f64 range the hazard of a lognormal tends to z / (sigma t).
+            return z.max(0.0) / (self.sigma * t);
+        }
+        pdf / survival
+    }
+
+    /// The largest hazard (the lognormal hazard rises, peaks and falls), by golden-section
+    /// search over `z` in `-1..8`.
+    pub(crate) fn peak_hazard(&self) -> f64 {
+        let h = |z: f64| self.hazard((self.mu + self.sigma * z).exp());
+        let g = (5f64.sqrt() - 1.0) / 2.0;
+        let (mut a, mut b) = (-1.0_f64, 8.0_f64);
+        let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+        let (mut hc, mut hd) = (h(c), h(d));
+        for _ in 0..60 {
+            if hc > hd {
+                b = d;
+                d = c;
+                hd = hc;
+                c = b - g * (b - a);
+                hc = h(c);
+            } else {
+                a = c;
+                c = d;
+                hc = hd;
+                d = a + g * (b - a);
+                hd = h(d);
+            }
+        }
+        hc.max(hd)
     }
 
     /// `E[(b - T)⁺ ; a < T ≤ b] / P(T > a)`: the detection delay a generation last seen
@@ -248,8 +278,11 @@ mod tests {
         let p95 = d.quantile(0.95).as_secs_f64();
         assert!((30.0..32.0).contains(&p05), "{p05}");
         assert!((97.0..99.0).contains(&p95), "{p95}");
-        assert!((d.relative_pdf(d.mode().as_secs_f64()) - 1.0).abs() < 1e-9);
-        assert!(d.relative_pdf(20.0) < 0.05);
+        let peak = d.peak_hazard();
+        for t in [20.0, 40.0, 55.0, 80.0, 100.0, 150.0, 400.0] {
+            assert!(d.hazard(t) <= peak + 1e-12, "t = {t}");
+        }
+        assert!((0.05..0.07).contains(&peak), "{peak}");
     }
 
     #[test]

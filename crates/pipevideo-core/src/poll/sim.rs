@@ -162,6 +162,7 @@ pub struct Simulation {
     start: Instant,
     workload: Workload,
     deadline: Duration,
+    pacing: Option<PacingPolicy>,
 }
 
 impl Simulation {
@@ -172,7 +173,16 @@ impl Simulation {
             start,
             workload: Workload::default(),
             deadline: WaitPolicy::DEFAULT_DEADLINE,
+            pacing: None,
         }
+    }
+
+    /// Paces each lone generation's polls as the SDK's client does (its [`Pacer`]), instead
+    /// of sending each poll when the schedule says (as a bare loop would).
+    #[must_use]
+    pub fn with_pacing(mut self, pacing: PacingPolicy) -> Self {
+        self.pacing = Some(pacing);
+        self
     }
 
     /// Simulates another workload.
@@ -210,20 +220,25 @@ impl Simulation {
             let done_at = t0 + Duration::from_secs_f64(self.workload.sample(rng));
             let mut server = ServerLimit::pipevideo();
             let mut poller = Poller::<Status>::new(reference.clone(), policy.clone(), t0, rng);
+            let mut pacer = self.pacing.map(Pacer::new);
             let mut now = t0;
             let outcome = loop {
                 if let Some(outcome) = poller.poll_outcome() {
                     break outcome;
                 }
-                if poller.poll_transmit(now).is_some() {
+                // The client's pacer delays a due poll; the poller's deadline still rules.
+                let paced = pacer.as_ref().map_or(now, |p| p.next_send_at(now));
+                if paced <= now && poller.poll_transmit(now).is_some() {
+                    if let Some(p) = pacer.as_mut() {
+                        p.record_send(now);
+                    }
                     let result = respond(&mut server, now, done_at, &mut rejected);
                     poller.handle_response(now, result);
                     continue;
                 }
-                match poller.poll_timeout() {
-                    Some(t) => now = now.max(t),
-                    None => unreachable!("a running poller always has a timeout"),
-                }
+                // A running poller always has a timeout.
+                let wake = poller.poll_timeout().unwrap_or(now);
+                now = now.max(wake.max(paced.min(poller.deadline())));
                 poller.handle_timeout(now);
             };
             polls += u64::from(outcome.polls);
