@@ -244,7 +244,7 @@ fn logged_headers(headers: &hyper::HeaderMap) -> (Vec<(String, String)>, Option<
     for (name, value) in headers {
         let value = value.to_str().unwrap_or("<non-utf8>");
         if name == hyper::header::AUTHORIZATION {
-            let token = value.strip_prefix("Bearer ").unwrap_or(value);
+            let token = crate::state::bearer_token(value).unwrap_or(value);
             let f = fingerprint(token);
             out.push((name.as_str().to_owned(), format!("Bearer {f}")));
             fp = Some(f);

@@ -459,6 +459,13 @@ pub(crate) struct Req<'a> {
     pub(crate) body: &'a [u8],
 }
 
+/// The token after the `Bearer` scheme (matched case-insensitively, as RFC 9110 asks). The token
+/// itself is taken verbatim: stray whitespace makes it an invalid key, as on the real service.
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
@@ -491,7 +498,7 @@ pub(crate) fn process(shared: &Shared, req: &Req<'_>, now: Instant) -> Outcome {
             shared.error(401, "Missing API key. Send `Authorization: Bearer <key>`."),
         );
     };
-    let token = auth.strip_prefix("Bearer ").unwrap_or("");
+    let token = bearer_token(auth).unwrap_or("");
     let fp = fingerprint(token);
     let mut st = lock(&shared.state);
     let known = st.keys.get(token).cloned();

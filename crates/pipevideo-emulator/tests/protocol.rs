@@ -283,6 +283,24 @@ async fn auth_failures_are_401_with_their_messages() {
             );
         }
     }
+    // The scheme is case-insensitive; a non-bearer scheme is no key at all.
+    let url = format!("{}/usage", emu.base_url());
+    let lower = format!("bearer {}", emu.demo_key());
+    assert_eq!(
+        try_send("GET", &url, None, &[("authorization", &lower)], None)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let basic = format!("Basic {}", emu.demo_key());
+    assert_eq!(
+        try_send("GET", &url, None, &[("authorization", &basic)], None)
+            .await
+            .unwrap()
+            .status,
+        401
+    );
     // Revocation is immediate.
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 200);
     assert!(emu.revoke_key(emu.demo_key()));
