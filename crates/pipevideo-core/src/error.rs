@@ -500,10 +500,10 @@ pub(crate) fn parse_retry_after(v: &Value) -> Option<Duration> {
 ///
 /// ```
 /// use pipevideo_core::{codec, Error, model::Usage};
-/// let resp = http::Response::new(br#"{"credit_balance":"lots"}"#.to_vec());
+/// let resp = http::Response::new(br#"{"daily_usage":[{"date":20260307}]}"#.to_vec());
 /// let Err(Error::Decode(e)) = codec::decode_json::<Usage, _>(&resp) else { panic!() };
-/// assert_eq!(e.path(), "credit_balance");
-/// assert!(e.raw_body().contains("lots"));
+/// assert_eq!(e.path(), "daily_usage[0].date");
+/// assert!(e.raw_body().contains("20260307"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

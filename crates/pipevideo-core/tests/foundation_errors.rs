@@ -334,16 +334,16 @@ fn truncation_never_splits_utf8() {
 #[test]
 fn decode_errors_keep_path_and_body() {
     let body =
-        br#"{"credit_balance":1,"daily_usage":[{"date":"2026-01-01","request_count":"many"}]}"#;
+        br#"{"credit_balance":1,"daily_usage":[{"request_count":3},{"date":["2026-01-01"]}]}"#;
     let resp = Response::new(body.to_vec());
     let Err(Error::Decode(e)) = codec::decode_json::<Usage, _>(&resp) else {
         panic!("expected a decode error")
     };
-    assert_eq!(e.path(), "daily_usage[0].request_count");
+    assert_eq!(e.path(), "daily_usage[1].date");
     assert_eq!(e.status(), StatusCode::OK);
     assert_eq!(e.what(), "Usage");
     assert_eq!(e.raw_body(), String::from_utf8_lossy(body));
-    assert!(e.to_string().contains("daily_usage[0].request_count"));
+    assert!(e.to_string().contains("daily_usage[1].date"));
     assert!(!Error::Decode(e).is_retryable());
 
     // Not JSON at all: the path is the root.

@@ -199,6 +199,19 @@ fn example_usage_body() {
     );
     assert_eq!(u.recent_requests[1].status, Some(Status::Running));
     assert_eq!(u.recent_requests[1].completed_at, None);
+    // Counters and amounts are read tolerantly: whole floats and numeric strings count,
+    // anything else reads as absent instead of failing the whole body.
+    let odd: Usage = serde_json::from_value(json!({ "credit_balance": "12.5",
+        "totals": { "total_requests": 3.0, "completed_requests": "2", "failed_requests": -1,
+                    "total_cost_cents": "n/a" } }))
+    .unwrap();
+    assert_eq!(odd.credit_balance, Some(12.5));
+    let t = odd.totals.unwrap();
+    assert_eq!(
+        (t.total_requests, t.completed_requests, t.failed_requests),
+        (Some(3), Some(2), None)
+    );
+    assert_eq!(t.total_cost_cents, None);
     let empty: Usage =
         serde_json::from_str(r#"{"credit_balance":0,"daily_usage":null,"recent_requests":null}"#)
             .unwrap();

@@ -231,25 +231,25 @@ impl RouteEndpoint {
 #[non_exhaustive]
 pub struct ModelMetrics {
     /// Requests.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub total_requests: Option<u64>,
     /// Completed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub completed_requests: Option<u64>,
     /// Failed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub failed_requests: Option<u64>,
     /// Success rate (as sent: a fraction or a percentage).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub success_rate: Option<f64>,
     /// Mean latency.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub avg_latency_ms: Option<f64>,
     /// Median latency.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub p50_latency_ms: Option<f64>,
     /// 95th percentile latency.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub p95_latency_ms: Option<f64>,
     /// Fields this SDK does not model.
     #[serde(flatten)]

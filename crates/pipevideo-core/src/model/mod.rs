@@ -96,3 +96,35 @@ pub(crate) mod wire_status {
         }
     }
 }
+
+/// Reads a count tolerantly: integers, whole floats (`3.0`) and numeric strings; anything
+/// else (negative, fractional, another type) reads as absent rather than failing the body.
+pub(crate) fn lenient_count<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Option::<Value>::deserialize(d)?;
+    let n = match v {
+        Some(Value::Number(n)) => n.as_u64().or_else(|| whole(n.as_f64()?)),
+        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    Ok(n)
+}
+
+/// Reads an amount tolerantly: numbers and numeric strings; anything else reads as absent.
+pub(crate) fn lenient_amount<'de, D>(d: D) -> Result<Option<f64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(match v {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    })
+}
+
+fn whole(f: f64) -> Option<u64> {
+    (f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64).then_some(f as u64)
+}

@@ -19,7 +19,7 @@ use crate::Status;
 #[non_exhaustive]
 pub struct Usage {
     /// Prepaid balance in US cents.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub credit_balance: Option<f64>,
     /// Totals over the account's history.
     #[serde(default)]
@@ -43,16 +43,16 @@ pub struct Usage {
 #[non_exhaustive]
 pub struct UsageTotals {
     /// All requests.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub total_requests: Option<u64>,
     /// Completed requests.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub completed_requests: Option<u64>,
     /// Failed requests.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub failed_requests: Option<u64>,
     /// Total cost in US cents.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub total_cost_cents: Option<f64>,
     /// Fields this SDK does not model.
     #[serde(flatten)]
@@ -67,19 +67,19 @@ pub struct DailyUsage {
     #[serde(default)]
     pub date: Option<String>,
     /// Requests that day.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub request_count: Option<u64>,
     /// Completed that day.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub completed_count: Option<u64>,
     /// Failed that day.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub failed_count: Option<u64>,
     /// Cost in US cents.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub total_cost_cents: Option<f64>,
     /// Seconds of video.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub total_duration_seconds: Option<f64>,
     /// Fields this SDK does not model.
     #[serde(flatten)]
@@ -115,25 +115,25 @@ pub struct RouteUsage {
     #[serde(default)]
     pub provider: Option<String>,
     /// Requests.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub request_count: Option<u64>,
     /// Completed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub completed_count: Option<u64>,
     /// Failed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub failed_count: Option<u64>,
     /// Cost in US cents.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub total_cost_cents: Option<f64>,
     /// Prompt tokens.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub total_prompt_tokens: Option<u64>,
     /// Completion tokens.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_count")]
     pub total_completion_tokens: Option<u64>,
     /// Mean latency in milliseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub avg_latency_ms: Option<f64>,
     /// Fields this SDK does not model.
     #[serde(flatten)]
@@ -160,10 +160,10 @@ pub struct RecentRequest {
     #[serde(default)]
     pub engine: Option<String>,
     /// Cost in US cents.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub cost_cents: Option<f64>,
     /// Latency in milliseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient_amount")]
     pub latency_ms: Option<f64>,
     /// Creation time.
     #[serde(default, deserialize_with = "super::time::lenient")]
