@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: the checks CI runs, in order, each named and timed.
 //!
-//! The packaging step runs `cargo package --workspace` without `--no-verify`... unless
-//! [`VERIFY_PACKAGES`] says otherwise; see RELEASE.md for the measured cost that decided it.
+//! The packaging step packages every publishable crate without building it (`--no-verify`, see
+//! [`VERIFY_PACKAGES`]); the release command verifies. RELEASE.md gives the measured costs.
 
 use std::path::Path;
 use std::process::Command;
