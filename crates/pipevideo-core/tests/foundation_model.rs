@@ -327,6 +327,29 @@ fn responses_tolerate_nulls_unknowns_and_odd_fields() {
 }
 
 #[test]
+fn timestamp_unit_rule_property() {
+    // Every whole-second time from 1973 to 5138, sent in either unit, reads as the same
+    // instant and re-encodes in the unit it came in.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    runner
+        .run(
+            &(100_000_000i64..99_999_999_999, proptest::bool::ANY),
+            |(secs, as_ms)| {
+                let wire = if as_ms {
+                    json!(secs * 1000)
+                } else {
+                    json!(secs)
+                };
+                let t: Timestamp = serde_json::from_value(wire.clone()).unwrap();
+                proptest::prop_assert_eq!(t.unix_seconds(), secs);
+                proptest::prop_assert_eq!(serde_json::to_value(t).unwrap(), wire);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+#[test]
 fn timestamp_unit_rule() {
     let cases: &[(Value, Option<i64>)] = &[
         (json!(1709827200), Some(1_709_827_200_000)),
@@ -427,6 +450,13 @@ fn failure_causes() {
         ),
         ("missing input_text", None, FailureCause::InvalidPrompt),
         ("y", Some("INVALID_PROMPT"), FailureCause::InvalidPrompt),
+        ("Out of credits", None, FailureCause::InsufficientCredits),
+        (
+            "Could not charge credits",
+            None,
+            FailureCause::InsufficientCredits,
+        ),
+        ("Load balancer timeout", None, FailureCause::ProviderFailure),
         ("Generation error", None, FailureCause::Other),
         ("", None, FailureCause::Other),
         // An unhelpful code falls back to the message.

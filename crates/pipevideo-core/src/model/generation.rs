@@ -279,8 +279,10 @@ impl FailureCause {
     /// are lower-cased and `_`/`-` read as spaces; the code is tried first, then the message;
     /// the first rule that matches wins, in this order:
     ///
-    /// 1. **InsufficientCredits**: `insufficient credit`, `insufficient balance`, `credit`
-    ///    together with `reserv`, `charge failed`, `payment`, `balance`.
+    /// 1. **InsufficientCredits**: `insufficient credit`, `insufficient fund`, `insufficient
+    ///    balance`, `credit balance`, `out of credit`, `not enough credit`, `no credits`,
+    ///    `charge failed`, `payment`, or `credit` together with `reserv`, `charge` or
+    ///    `exhausted`. (A bare `balance` is not enough: "load balancer" is not about money.)
     /// 2. **ModelNotSupported**: `not supported`, `unsupported`, `does not support`.
     /// 3. **InvalidPrompt**: `prompt` together with one of `invalid`, `empty`, `missing`,
     ///    `required`; or `input text`.
@@ -319,11 +321,15 @@ impl FailureCause {
             .collect();
         let has = |s: &str| t.contains(s);
         if has("insufficient credit")
+            || has("insufficient fund")
             || has("insufficient balance")
-            || (has("credit") && has("reserv"))
+            || has("credit balance")
+            || has("out of credit")
+            || has("not enough credit")
+            || has("no credits")
             || has("charge failed")
             || has("payment")
-            || has("balance")
+            || (has("credit") && (has("reserv") || has("charge") || has("exhausted")))
         {
             Self::InsufficientCredits
         } else if has("not supported") || has("unsupported") || has("does not support") {
