@@ -1,9 +1,14 @@
 //! Recognising a delivery already handled.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{HashMap, VecDeque, hash_map::DefaultHasher},
+    hash::BuildHasherDefault,
     time::{Duration, SystemTime},
 };
+
+/// SipHash with fixed keys: deterministic (no OS randomness). Flooding is not a concern
+/// because only ids of verified deliveries, chosen by the sender, are recorded.
+type Ids = HashMap<Box<str>, (SystemTime, u64), BuildHasherDefault<DefaultHasher>>;
 
 /// Remembers recent delivery ids so that a retried delivery is handled once.
 ///
@@ -53,7 +58,7 @@ pub struct DeliveryDeduper {
     capacity: usize,
     expiry: Duration,
     /// Each remembered id, when it was recorded, and the record's sequence number.
-    seen: BTreeMap<Box<str>, (SystemTime, u64)>,
+    seen: Ids,
     /// Records in insertion order. May hold a stale record of an id re-recorded after it
     /// expired out of order (a clock that stepped back), dropped when it reaches the front;
     /// its length bounds `seen`'s.
@@ -72,7 +77,7 @@ impl DeliveryDeduper {
         Self {
             capacity: capacity.max(1),
             expiry: Self::DEFAULT_EXPIRY,
-            seen: BTreeMap::new(),
+            seen: Ids::default(),
             order: VecDeque::new(),
             next: 0,
         }
