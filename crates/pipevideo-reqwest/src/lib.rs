@@ -1,3 +1,336 @@
-//! reqwest (tokio) transport for the Pipevideo SDK.
+//! The [reqwest] transport of the Pipevideo SDK, for the tokio runtime.
+//!
+//! [`ReqwestTransport`] implements [`pipevideo_core::transport::Transport`]: it sends requests
+//! through a [`reqwest::Client`], sleeps and reads the time on tokio's timer, and nothing
+//! else. It knows nothing of Pipevideo; retries, pacing and polling live in the core.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use pipevideo_core::transport::{SendOptions, Transport};
+//! use pipevideo_reqwest::ReqwestTransport;
+//!
+//! let transport = ReqwestTransport::new()?; // the common case, one line
+//! let request = http::Request::get("https://api.pipevideo.co/v1/engines").body(Vec::new())?;
+//! let response = transport.send(request, SendOptions::new()).await?;
+//! println!("{}", response.status());
+//! # Ok(()) }
+//! ```
+//!
+//! # Bring your own client: proxy, custom CA, timeouts
+//!
+//! Everything about the connection comes from the `reqwest::Client` you hand over with
+//! [`From`]. Start from [`ReqwestTransport::client_builder`], which carries this crate's
+//! defaults (no redirects), and add what you need:
+//!
+//! ```no_run
+//! # fn demo(pem: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! use pipevideo_reqwest::ReqwestTransport;
+//!
+//! let client = ReqwestTransport::client_builder()
+//!     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
+//!     .tls_certs_merge([reqwest::Certificate::from_pem(pem)?])
+//!     .build()?;
+//! let transport = ReqwestTransport::from(client);
+//! # Ok(()) }
+//! ```
+//!
+//! reqwest also honours the `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` environment variables
+//! unless the builder says `.no_proxy()`.
+//!
+//! # Redirects
+//!
+//! The SDK's contract is that a transport does not follow redirects: a `3xx` comes back as a
+//! response, so the `Authorization` header can never be carried to another host behind the
+//! SDK's back, and both transports behave alike. [`ReqwestTransport::new`] and
+//! [`ReqwestTransport::client_builder`] set [`reqwest::redirect::Policy::none`]. A client you
+//! build yourself keeps its own policy: reqwest's default follows up to 10 redirects and drops
+//! `Authorization`, `Cookie` and `Proxy-Authorization` when one leads to another host, port or
+//! scheme (the conformance suite checks this).
+//!
+//! # Features
+//!
+//! - `rustls` (default): TLS through rustls with the aws-lc-rs crypto provider and the
+//!   platform's certificate verifier (reqwest's own `rustls` feature). aws-lc-rs builds from C
+//!   sources with the system C compiler; no cmake or Go is needed on Linux.
+//! - `native-tls`: TLS through the platform library (OpenSSL on Linux, needs `libssl-dev`).
+//! - `http2` (default): HTTP/2 when the server offers it.
+//!
+//! # Runtime
+//!
+//! Every method must run inside a tokio runtime with the time driver enabled (what
+//! `#[tokio::main]` gives). [`now`](Transport::now) reads `tokio::time::Instant`, so a test
+//! runtime with paused time drives the SDK in virtual time.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime};
+
+use pipevideo_core::transport::{
+    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, SendOptions, Transport,
+    TransportError,
+};
+use tokio::io::AsyncWriteExt;
+
+/// A [`Transport`] over a [`reqwest::Client`], on tokio.
+///
+/// Cheap to clone: clones share the client's connection pool.
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+/// The reqwest client could not be built (for example the TLS backend failed to initialise).
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the HTTP client: {0}")]
+pub struct BuildError(#[source] reqwest::Error);
+
+impl ReqwestTransport {
+    /// A transport over a new client with this crate's defaults (see
+    /// [`client_builder`](Self::client_builder)).
+    pub fn new() -> Result<Self, BuildError> {
+        Self::client_builder()
+            .build()
+            .map(Self::from)
+            .map_err(BuildError)
+    }
+
+    /// A `reqwest::ClientBuilder` with this crate's defaults: redirects are not followed.
+    /// Add proxies, certificates or connection settings, build, and pass the client to
+    /// [`From`].
+    pub fn client_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The underlying client back.
+    pub fn into_inner(self) -> reqwest::Client {
+        self.client
+    }
+
+    async fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<reqwest::Response, TransportError> {
+        check_request_headers(request.headers())?;
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| TransportError::invalid_request(describe(&e.without_url())))?;
+        self.client.execute(request).await.map_err(map_error)
+    }
+}
+
+impl From<reqwest::Client> for ReqwestTransport {
+    fn from(client: reqwest::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for ReqwestTransport {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        options: SendOptions,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let attempt = async {
+            let mut response = self.execute(request).await?;
+            let body = read_capped(&mut response, options.body_limit(), None).await?;
+            Ok(into_http(&response, body))
+        };
+        within(options.timeout(), attempt).await
+    }
+
+    async fn download(
+        &self,
+        request: http::Request<Vec<u8>>,
+        sink: &mut dyn ChunkSink,
+        options: DownloadOptions,
+    ) -> Result<http::Response<DownloadBody>, TransportError> {
+        let mut response = within(options.timeout(), self.execute(request)).await?;
+        let idle = options.idle_timeout();
+        if !response.status().is_success() {
+            let body = read_capped(&mut response, options.error_body_limit(), idle).await?;
+            return Ok(into_http(&response, DownloadBody::NotWritten(body)));
+        }
+        if let (Some(max), Some(len)) = (options.max_bytes(), response.content_length())
+            && len > max
+        {
+            return Err(TransportError::body_too_large(max));
+        }
+        let mut written = 0u64;
+        while let Some(chunk) = next_chunk(&mut response, idle).await? {
+            let len = chunk.len() as u64;
+            if let Some(max) = options.max_bytes()
+                && written + len > max
+            {
+                let fits = (max - written) as usize;
+                if fits > 0 {
+                    sink.write_chunk(&chunk[..fits])
+                        .await
+                        .map_err(|e| TransportError::sink(&e))?;
+                }
+                return Err(TransportError::body_too_large(max));
+            }
+            sink.write_chunk(&chunk)
+                .await
+                .map_err(|e| TransportError::sink(&e))?;
+            written += len;
+        }
+        sink.finish().await.map_err(|e| TransportError::sink(&e))?;
+        Ok(into_http(&response, DownloadBody::Written(written)))
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+    }
+
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A [`ChunkSink`] over a tokio [`AsyncWrite`](tokio::io::AsyncWrite), such as a
+/// `tokio::fs::File`: the way to stream a video to disk without blocking the runtime.
+///
+/// [`ChunkSink::finish`] flushes the writer.
+///
+/// ```no_run
+/// # async fn demo(transport: pipevideo_reqwest::ReqwestTransport) -> Result<(), Box<dyn std::error::Error>> {
+/// use pipevideo_core::transport::{DownloadOptions, Transport};
+/// use pipevideo_reqwest::TokioSink;
+///
+/// let mut sink = TokioSink::new(tokio::fs::File::create("video.mp4").await?);
+/// let request = http::Request::get("https://cdn.example/video.mp4").body(Vec::new())?;
+/// transport.download(request, &mut sink, DownloadOptions::new()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TokioSink<W>(W);
+
+impl<W: tokio::io::AsyncWrite + Unpin + Send> TokioSink<W> {
+    /// Wrap a writer.
+    pub fn new(writer: W) -> Self {
+        Self(writer)
+    }
+
+    /// The wrapped writer back.
+    pub fn into_inner(self) -> W {
+        self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl<W: tokio::io::AsyncWrite + Unpin + Send> ChunkSink for TokioSink<W> {
+    async fn write_chunk(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(chunk).await
+    }
+
+    async fn finish(&mut self) -> std::io::Result<()> {
+        self.0.flush().await
+    }
+}
+
+/// Refuse header values that are not visible ASCII (plus space and tab) before anything is
+/// sent. `http` accepts such bytes, reqwest would put them on the wire verbatim, and other
+/// transports cannot carry them at all: one rule for every transport.
+fn check_request_headers(headers: &http::HeaderMap) -> Result<(), TransportError> {
+    for (name, value) in headers {
+        if value.to_str().is_err() {
+            return Err(TransportError::invalid_request(format!(
+                "the value of header `{name}` is not visible ASCII"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn within<T>(
+    timeout: Option<Duration>,
+    future: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, future)
+            .await
+            .map_err(|_| TransportError::timeout(limit))?,
+        None => future.await,
+    }
+}
+
+async fn next_chunk(
+    response: &mut reqwest::Response,
+    idle: Option<Duration>,
+) -> Result<Option<bytes::Bytes>, TransportError> {
+    within(idle, async { response.chunk().await.map_err(map_error) }).await
+}
+
+/// Read the body chunk by chunk, failing as soon as it is known to exceed `limit`.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: u64,
+    idle: Option<Duration>,
+) -> Result<Vec<u8>, TransportError> {
+    if response.content_length().is_some_and(|len| len > limit) {
+        return Err(TransportError::body_too_large(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = next_chunk(response, idle).await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(TransportError::body_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn into_http<B>(response: &reqwest::Response, body: B) -> http::Response<B> {
+    let mut out = http::Response::new(body);
+    *out.status_mut() = response.status();
+    *out.version_mut() = response.version();
+    *out.headers_mut() = response.headers().clone();
+    out
+}
+
+/// Classify a reqwest error by how far the exchange got. The message never contains the URL
+/// (a signed video URL carries its signature in the query).
+fn map_error(error: reqwest::Error) -> TransportError {
+    let error = error.without_url();
+    let message = describe(&error);
+    if error.is_builder() {
+        TransportError::invalid_request(message)
+    } else if error.is_connect() {
+        TransportError::connect(message)
+    } else if error.is_timeout() {
+        TransportError::maybe_sent(message).with_cause(Cause::Timeout)
+    } else if error.is_redirect() {
+        TransportError::new(FailureKind::Permanent, message)
+    } else if error.is_decode() {
+        TransportError::maybe_sent(message).with_cause(Cause::InvalidResponse)
+    } else {
+        TransportError::maybe_sent(message).with_cause(Cause::Io)
+    }
+}
+
+/// The error and its sources, joined. Call on an error stripped of its URL.
+fn describe(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

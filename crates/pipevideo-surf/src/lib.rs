@@ -1,3 +1,422 @@
-//! surf (async-std, smol) transport for the Pipevideo SDK.
+//! The [surf] transport of the Pipevideo SDK, for async-std and smol.
+//!
+//! [`SurfTransport`] implements [`pipevideo_core::transport::Transport`] over a
+//! [`surf::Client`]: it converts between the `http` crate's types and surf's `http-types`,
+//! sleeps on [`async_io::Timer`] (which runs on async-std, smol and tokio alike) and nothing
+//! else. Retries, pacing and polling live in the core.
+//!
+//! # Why this crate exists, and its status
+//!
+//! surf is **unmaintained upstream**: its last release (2.3.2) dates from 2021 and it sits on
+//! `http-types` 2 and `async-h1` 2. It is still the HTTP client that async-std and smol
+//! applications have, and this crate lets them use the SDK without pulling a tokio runtime in.
+//! If you already run tokio, use `pipevideo-reqwest`, the default transport of the `pipevideo`
+//! crate. Both pass the same conformance suite.
+//!
+//! # Backends (features)
+//!
+//! - `h1-client` (default): async-h1 over async-std sockets, TLS through native-tls (OpenSSL on
+//!   Linux; building needs `libssl-dev` and `pkg-config`).
+//! - `curl-client` (opt-in): libcurl through isahc.
+//!
+//! surf's `h1-client-rustls` backend is deliberately not offered: it pulls rustls 0.18,
+//! webpki 0.21 and ring 0.16, which carry published security advisories.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use pipevideo_core::transport::{SendOptions, Transport};
+//! use pipevideo_surf::SurfTransport;
+//!
+//! let transport = SurfTransport::new(); // the common case, one line
+//! let request = http::Request::get("https://api.pipevideo.co/v1/engines").body(Vec::new())?;
+//! let response = transport.send(request, SendOptions::new()).await?;
+//! println!("{}", response.status());
+//! # Ok(()) }
+//! ```
+//!
+//! # Conversions
+//!
+//! Requests and responses are converted faithfully: every header value is kept, repeated
+//! headers stay repeated and in order, and the request's headers are set before its body, so
+//! surf never adds a second `Content-Type` (nor one the request did not have). A request header
+//! value that is not visible ASCII cannot be carried by `http-types`; it fails before anything is
+//! sent with [`Cause::InvalidRequest`].
+//!
+//! # Known limits of the h1 backend
+//!
+//! - A response body delimited only by the connection closing (no `Content-Length`, not
+//!   chunked) reads as empty: async-h1 does not support that HTTP/1.0-style framing. The
+//!   Pipevideo API and video CDNs send `Content-Length` or chunked bodies.
+//! - A response header value beyond ASCII makes http-types panic; the transport catches it and
+//!   reports [`Cause::InvalidResponse`]
+//!   (the panic message still reaches the panic hook, i.e. stderr).
+//! - A body cut off before its `Content-Length` is detected here, since async-h1 would end it
+//!   quietly.
+//!
+//! # Redirects and connection settings
+//!
+//! The client built by [`SurfTransport::new`] has no middleware: redirects are not followed,
+//! a `3xx` comes back as a response (surf's `Redirect` middleware would carry the
+//! `Authorization` header to any host, so do not add it). For a proxy, TLS settings or a
+//! connection timeout, build a `surf::Client` from a `surf::Config` and pass it to [`From`].
+//! surf's own connect timeout defaults to 60 seconds; the per-attempt timeout of
+//! [`SendOptions`] bounds the whole attempt on top.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::future::{Either, select};
+use futures_util::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use pipevideo_core::transport::{
+    Cause, ChunkSink, DownloadBody, DownloadOptions, SendOptions, Transport, TransportError,
+};
+use surf::http as ht;
+
+/// The size of the buffer a body is read through.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A [`Transport`] over a [`surf::Client`], on async-std or smol.
+///
+/// Cheap to clone: clones share the client.
+#[derive(Debug, Clone)]
+pub struct SurfTransport {
+    client: surf::Client,
+}
+
+impl SurfTransport {
+    /// A transport over a new `surf::Client` with no middleware (redirects not followed).
+    pub fn new() -> Self {
+        Self {
+            client: surf::Client::new(),
+        }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &surf::Client {
+        &self.client
+    }
+
+    /// The underlying client back.
+    pub fn into_inner(self) -> surf::Client {
+        self.client
+    }
+
+    async fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<surf::Response, TransportError> {
+        let request = to_surf(request)?;
+        // http-types panics on some malformed responses (a header value beyond ASCII, for
+        // one); a server's bytes must never take the caller's task down.
+        match AssertUnwindSafe(self.client.send(request))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result.map_err(|e| map_error(&e)),
+            Err(_) => Err(TransportError::maybe_sent(
+                "the response could not be parsed (the HTTP library panicked on it)",
+            )
+            .with_cause(Cause::InvalidResponse)),
+        }
+    }
+}
+
+impl Default for SurfTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<surf::Client> for SurfTransport {
+    fn from(client: surf::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for SurfTransport {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        options: SendOptions,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let attempt = async {
+            let mut response = self.execute(request).await?;
+            let head = to_http(&response)?;
+            let mut body = response.take_body();
+            let bytes = read_capped(&mut body, options.body_limit(), None).await?;
+            Ok(head.map(|()| bytes))
+        };
+        within(options.timeout(), attempt).await
+    }
+
+    async fn download(
+        &self,
+        request: http::Request<Vec<u8>>,
+        sink: &mut dyn ChunkSink,
+        options: DownloadOptions,
+    ) -> Result<http::Response<DownloadBody>, TransportError> {
+        let mut response = within(options.timeout(), self.execute(request)).await?;
+        let head = to_http(&response)?;
+        let mut body = response.take_body();
+        let idle = options.idle_timeout();
+        if !head.status().is_success() {
+            let bytes = read_capped(&mut body, options.error_body_limit(), idle).await?;
+            return Ok(head.map(|()| DownloadBody::NotWritten(bytes)));
+        }
+        if let (Some(max), Some(len)) = (options.max_bytes(), body.len())
+            && len as u64 > max
+        {
+            return Err(TransportError::body_too_large(max));
+        }
+        let declared = body.len();
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut written = 0u64;
+        loop {
+            let n = read_some(&mut body, &mut buf, idle).await?;
+            if n == 0 {
+                check_complete(declared, written)?;
+                break;
+            }
+            let chunk = &buf[..n];
+            if let Some(max) = options.max_bytes()
+                && written + n as u64 > max
+            {
+                let fits = (max - written) as usize;
+                if fits > 0 {
+                    sink.write_chunk(&chunk[..fits])
+                        .await
+                        .map_err(|e| TransportError::sink(&e))?;
+                }
+                return Err(TransportError::body_too_large(max));
+            }
+            sink.write_chunk(chunk)
+                .await
+                .map_err(|e| TransportError::sink(&e))?;
+            written += n as u64;
+        }
+        sink.finish().await.map_err(|e| TransportError::sink(&e))?;
+        Ok(head.map(|()| DownloadBody::Written(written)))
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        async_io::Timer::after(duration).await;
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        async_io::Timer::at(deadline).await;
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A [`ChunkSink`] over a `futures-io` [`AsyncWrite`](futures_util::AsyncWrite), such as an
+/// `async_std::fs::File` or a `smol::fs::File`: the way to stream a video to disk without
+/// blocking the executor. [`ChunkSink::finish`] flushes the writer.
+#[derive(Debug)]
+pub struct AsyncWriteSink<W>(W);
+
+impl<W: futures_util::AsyncWrite + Unpin + Send> AsyncWriteSink<W> {
+    /// Wrap a writer.
+    pub fn new(writer: W) -> Self {
+        Self(writer)
+    }
+
+    /// The wrapped writer back.
+    pub fn into_inner(self) -> W {
+        self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl<W: futures_util::AsyncWrite + Unpin + Send> ChunkSink for AsyncWriteSink<W> {
+    async fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.0.write_all(chunk).await
+    }
+
+    async fn finish(&mut self) -> io::Result<()> {
+        self.0.flush().await
+    }
+}
+
+async fn within<T>(
+    timeout: Option<Duration>,
+    future: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    let Some(limit) = timeout else {
+        return future.await;
+    };
+    let future = pin!(future);
+    let timer = pin!(async_io::Timer::after(limit));
+    match select(future, timer).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(TransportError::timeout(limit)),
+    }
+}
+
+async fn read_some(
+    body: &mut ht::Body,
+    buf: &mut [u8],
+    idle: Option<Duration>,
+) -> Result<usize, TransportError> {
+    within(idle, async {
+        body.read(buf).await.map_err(|e| {
+            TransportError::maybe_sent(format!("reading the response body: {e}"))
+                .with_cause(Cause::Io)
+        })
+    })
+    .await
+}
+
+/// async-h1 ends a body at a clean close even when fewer bytes than its `Content-Length`
+/// arrived; a cut-off body must be an error, not a short success.
+fn check_complete(declared: Option<usize>, received: u64) -> Result<(), TransportError> {
+    match declared {
+        Some(len) if (len as u64) > received => Err(TransportError::maybe_sent(format!(
+            "the connection closed after {received} of {len} body bytes"
+        ))
+        .with_cause(Cause::Io)),
+        _ => Ok(()),
+    }
+}
+
+/// Read the body, failing as soon as it is known to exceed `limit`.
+async fn read_capped(
+    body: &mut ht::Body,
+    limit: u64,
+    idle: Option<Duration>,
+) -> Result<Vec<u8>, TransportError> {
+    if body.len().is_some_and(|len| len as u64 > limit) {
+        return Err(TransportError::body_too_large(limit));
+    }
+    let declared = body.len();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = read_some(body, &mut buf, idle).await?;
+        if n == 0 {
+            check_complete(declared, out.len() as u64)?;
+            return Ok(out);
+        }
+        if (out.len() + n) as u64 > limit {
+            return Err(TransportError::body_too_large(limit));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// `http` → `http-types`: method, URL, every header (repeats in order), then the body.
+fn to_surf(request: http::Request<Vec<u8>>) -> Result<ht::Request, TransportError> {
+    let (parts, body) = request.into_parts();
+    let method: ht::Method = parts.method.as_str().parse().map_err(|_| {
+        TransportError::invalid_request(format!("unsupported method {}", parts.method))
+    })?;
+    let url = ht::Url::parse(&parts.uri.to_string())
+        .map_err(|e| TransportError::invalid_request(format!("invalid URL: {e}")))?;
+    let mut out = ht::Request::new(method, url);
+    for (name, value) in &parts.headers {
+        let value = value.to_str().map_err(|_| {
+            TransportError::invalid_request(format!(
+                "the value of header `{name}` is not visible ASCII"
+            ))
+        })?;
+        let name = ht::headers::HeaderName::from_bytes(name.as_str().as_bytes().to_vec())
+            .map_err(|e| TransportError::invalid_request(format!("header `{name}`: {e}")))?;
+        let value = ht::headers::HeaderValue::from_bytes(value.as_bytes().to_vec())
+            .map_err(|e| TransportError::invalid_request(format!("header `{name}`: {e}")))?;
+        out.append_header(name, value);
+    }
+    let had_content_type = parts.headers.contains_key(http::header::CONTENT_TYPE);
+    if !body.is_empty() {
+        // Headers first: `set_body` only adds the body's MIME type when no Content-Type is set.
+        out.set_body(ht::Body::from_bytes(body));
+        if !had_content_type {
+            out.remove_header(ht::headers::CONTENT_TYPE);
+        }
+    }
+    Ok(out)
+}
+
+/// `http-types` → `http`: status, version and every header; the body is read separately.
+fn to_http(response: &surf::Response) -> Result<http::Response<()>, TransportError> {
+    let invalid =
+        |what: String| TransportError::maybe_sent(what).with_cause(Cause::InvalidResponse);
+    let status = http::StatusCode::from_u16(u16::from(response.status()))
+        .map_err(|e| invalid(format!("invalid status: {e}")))?;
+    let mut out = http::Response::new(());
+    *out.status_mut() = status;
+    if let Some(version) = response.version() {
+        *out.version_mut() = match version {
+            ht::Version::Http0_9 => http::Version::HTTP_09,
+            ht::Version::Http1_0 => http::Version::HTTP_10,
+            ht::Version::Http1_1 => http::Version::HTTP_11,
+            ht::Version::Http2_0 => http::Version::HTTP_2,
+            ht::Version::Http3_0 => http::Version::HTTP_3,
+            _ => http::Version::HTTP_11,
+        };
+    }
+    let headers = out.headers_mut();
+    for (name, values) in response.iter() {
+        let name = http::HeaderName::from_bytes(name.as_str().as_bytes())
+            .map_err(|e| invalid(format!("invalid header name: {e}")))?;
+        for value in values.iter() {
+            if name == http::header::DATE && value.as_str().starts_with("date: ") {
+                // async-h1 invents this malformed Date (its own "name: value\r\n" line) when
+                // the server sent none. The server sent none: neither do we.
+                continue;
+            }
+            let value = http::HeaderValue::from_bytes(value.as_str().as_bytes())
+                .map_err(|e| invalid(format!("invalid value of header `{name}`: {e}")))?;
+            headers.append(name.clone(), value);
+        }
+    }
+    Ok(out)
+}
+
+/// Classify a surf error by how far the exchange got.
+///
+/// The h1 backend reports a failure to open a connection (refused, DNS, TLS handshake,
+/// connect timeout) only as the text of its connection pool's error: the type is gone by the
+/// time it reaches us. The conformance suite's refused-connection case pins this down.
+fn map_error(error: &surf::Error) -> TransportError {
+    let message = error.to_string();
+    if message.starts_with("An error occured while creating a new object")
+        || message.starts_with("A timeout occured while creating a new object")
+    {
+        return TransportError::connect(message);
+    }
+    let root: &(dyn std::error::Error + 'static) = error.as_ref();
+    let mut next = Some(root);
+    while let Some(cause) = next {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return map_io(io, message);
+        }
+        next = cause.source();
+    }
+    TransportError::maybe_sent(message).with_cause(Cause::Io)
+}
+
+fn map_io(io: &io::Error, message: String) -> TransportError {
+    match io.kind() {
+        io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::AddrNotAvailable
+        | io::ErrorKind::NetworkUnreachable
+        | io::ErrorKind::HostUnreachable => TransportError::connect(message),
+        io::ErrorKind::TimedOut => TransportError::maybe_sent(message).with_cause(Cause::Timeout),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            TransportError::maybe_sent(message).with_cause(Cause::InvalidResponse)
+        }
+        _ => TransportError::maybe_sent(message).with_cause(Cause::Io),
+    }
+}
