@@ -476,3 +476,43 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Whatever valid request is built, the encoded body decodes back to the same request.
+    #[test]
+    fn encoded_bodies_decode_back(
+        model in "[a-z]{1,8}/[a-z0-9.-]{1,8}",
+        prompt in "\\PC{0,40}[a-z]\\PC{0,40}",
+        instructions in proptest::option::of("[a-zA-Z ]{0,20}[a-z]"),
+        canvas in proptest::option::of((1u32..8192, 1u32..8192)),
+        ratio in proptest::option::of((1u32..100, 1u32..100)),
+        order in proptest::collection::vec("[a-z]{1,10}", 0..3),
+        messages in any::<bool>(),
+        duration in proptest::option::of(1u32..600),
+    ) {
+        let enc = encoder("https://api.pipevideo.co/v1");
+        let input: Input = if messages {
+            Input::Messages(vec![Message::user([
+                ContentPart::text(prompt.clone()),
+                ContentPart::image("https://example.com/a.png"),
+            ])])
+        } else {
+            prompt.clone().into()
+        };
+        let mut req = CreateResponse::new(model.clone(), input);
+        if let Some(i) = &instructions { req = req.instructions(i.clone()); }
+        if let Some((w, h)) = canvas { req = req.canvas(w, h); }
+        if let Some((w, h)) = ratio { req = req.aspect_ratio(format!("{w}:{h}")); }
+        if !order.is_empty() { req = req.provider_order(order.clone()); }
+        let http_req = enc.create_response(&req, None).unwrap();
+        let back: CreateResponse = serde_json::from_slice(http_req.body()).unwrap();
+        prop_assert_eq!(back, req);
+
+        let mut legacy = CreateGeneration::new(model, prompt);
+        if let Some(d) = duration { legacy = legacy.duration(d); }
+        if let Some((w, h)) = ratio { legacy = legacy.aspect_ratio(format!("{w}:{h}")); }
+        let http_req = enc.create_generation(&legacy, None).unwrap();
+        let back: CreateGeneration = serde_json::from_slice(http_req.body()).unwrap();
+        prop_assert_eq!(back, legacy);
+    }
+}
