@@ -177,7 +177,10 @@ impl Ctx {
             if requests == 1 { "" } else { "s" },
         );
         if troubles > 0 {
-            summary.push_str(&format!(", {troubles} retried after a fault"));
+            summary.push_str(&format!(
+                ", {troubles} met a fault and {} retried",
+                if troubles == 1 { "was" } else { "were" }
+            ));
         }
         summary.push(')');
         self.ui.result(&summary);
@@ -187,11 +190,12 @@ impl Ctx {
         let mut saved = Value::Null;
         if let Some(path) = &flags.output {
             let bytes = self.save(&generation, path).await?;
-            self.ui.result(&format!(
-                "saved  {} ({}, {bytes} bytes)",
-                path.display(),
-                HumanBytes(bytes)
-            ));
+            let size = if bytes < 1024 {
+                format!("{bytes} bytes")
+            } else {
+                format!("{}, {bytes} bytes", HumanBytes(bytes))
+            };
+            self.ui.result(&format!("saved  {} ({size})", path.display()));
             saved = json!({ "path": path.display().to_string(), "bytes": bytes });
         }
         self.ui.json(&json!({

@@ -377,6 +377,10 @@ fn faults_on_and_the_video_still_arrives() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(is_mp4(&std::fs::read(&out).unwrap()));
     assert!(r.stderr.contains("with faults on 40% of requests"), "{}", r.stderr);
+    // The fault draws are seeded: with seed 3 the create itself is answered 429 first, and the
+    // person watching sees the SDK hold and retry.
+    assert!(r.stderr.contains("↻ POST /v1/responses: 429 Too Many Requests"), "{}", r.stderr);
+    assert!(r.stdout.contains("met a fault and"), "{}", r.stdout);
 }
 
 #[test]
@@ -466,8 +470,8 @@ fn no_wait_then_wait_then_get_resume_one_generation() {
     let id = reference.strip_prefix("responses:").unwrap();
     let r = run(pipevideo().args(common).args(["get", id]), &[&key]);
     assert_eq!(r.code, 0, "a bare id is a responses id");
-    let r = run(pipevideo().args(common).args(["get", "--legacy", id]), &[&key]);
-    assert_eq!(r.code, 3, "not a legacy generation: 404");
+    let r = run(pipevideo().args(common).args(["get", "--legacy", "gen_doesnotexist"]), &[&key]);
+    assert_eq!(r.code, 3, "no such generation: 404");
     assert!(r.stderr.contains("404"), "{}", r.stderr);
 }
 
