@@ -340,7 +340,7 @@ impl<G: Snapshot> Poller<G> {
     ) -> Self {
         let mut p = Self::start(reference, policy, now, Duration::ZERO, rng);
         let first = p.policy.schedule.next_poll(Duration::ZERO, 0, &mut p.rng);
-        p.next_poll = Some(p.clamp_to_deadline(now + first, now));
+        p.next_poll = p.clamp_to_deadline(now + first, now, now);
         p
     }
 
@@ -585,22 +585,23 @@ impl<G: Snapshot> Poller<G> {
             Bound::NoLaterThan(t) => (at.min(t), now),
             Bound::NotBefore(t) => (at.max(t), now.max(t)),
         };
-        self.next_poll = Some(self.clamp_to_deadline(at, earliest));
+        self.next_poll = self.clamp_to_deadline(at, earliest, sent_at);
     }
 
     /// A poll wanted after the deadline becomes a last look just before it (never before
-    /// `earliest`).
-    fn clamp_to_deadline(&self, at: Instant, earliest: Instant) -> Instant {
+    /// `earliest`), unless the poll sent at `sent` already was that last look: then no poll,
+    /// and the deadline ends the wait.
+    fn clamp_to_deadline(&self, at: Instant, earliest: Instant, sent: Instant) -> Option<Instant> {
         let at = at.max(earliest);
-        if at >= self.deadline {
-            let last = self
-                .deadline
-                .checked_sub(LAST_LOOK)
-                .unwrap_or(self.deadline);
-            last.max(earliest)
-        } else {
-            at
+        if at < self.deadline {
+            return Some(at);
         }
+        let last = self
+            .deadline
+            .checked_sub(LAST_LOOK)
+            .unwrap_or(self.deadline)
+            .max(earliest);
+        (last > sent && last < self.deadline).then_some(last)
     }
 
     fn finish(&mut self, kind: OutcomeKind<G>) {
