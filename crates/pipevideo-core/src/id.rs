@@ -25,8 +25,9 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
 
 /// The id of a generation (`gen_…`), checked so that it can never change the request path.
 ///
-/// Refused: the empty string, and ids containing `/`, `?`, `#`, `%`, `..`, whitespace or control
-/// characters. Whatever passes is still percent-encoded by [`GenerationId::path_segment`].
+/// Refused: the empty string, a lone `.`, and ids containing `/`, `?`, `#`, `%`, `\`, `..`,
+/// whitespace or control characters (a `.` or `..` segment would be normalised away).
+/// Whatever passes is still percent-encoded by [`GenerationId::path_segment`].
 ///
 /// ```
 /// use pipevideo_core::{GenerationId, IdError};
@@ -58,6 +59,9 @@ impl GenerationId {
         let id: String = id.into();
         if id.is_empty() {
             return Err(IdError::Empty);
+        }
+        if id == "." {
+            return Err(IdError::Forbidden { what: "a lone `.`" });
         }
         if id.contains("..") {
             return Err(IdError::Forbidden { what: "`..`" });

@@ -39,7 +39,9 @@ impl Status {
     pub fn from_wire(s: &str) -> Self {
         match s {
             "pending" | "queued" => Self::Queued,
-            "processing" | "in_progress" => Self::Running,
+            // `running` is this SDK's own word (what `Display` and `Serialize` print), so that
+            // what the SDK writes reads back.
+            "processing" | "in_progress" | "running" => Self::Running,
             "completed" => Self::Completed,
             "failed" => Self::Failed,
             other => Self::Unknown(other.to_owned()),

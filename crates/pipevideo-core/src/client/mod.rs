@@ -6,7 +6,7 @@
 //! 1. The client's [`Pacer`] says when the request may go (the key's request limit, and any
 //!    hold a 429 put on the whole client); a send that could not start before the call's
 //!    deadline is not waited for.
-//! 2. The request is encoded by the [`RequestEncoder`](crate::codec::RequestEncoder) and sent
+//! 2. The request is encoded by the [`RequestEncoder`] and sent
 //!    with a per-attempt timeout cut to the deadline.
 //! 3. The outcome goes to the call's [`RetryState`], which answers done, retry at `T`, or give
 //!    up; the client sleeps until `T` and goes back to 1.
