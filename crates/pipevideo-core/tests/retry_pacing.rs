@@ -115,10 +115,10 @@ proptest! {
         let mut sent = Vec::with_capacity(gaps_ms.len());
         for (i, gap) in gaps_ms.iter().enumerate() {
             now += Duration::from_millis(*gap);
-            if let Some((at, len)) = hold {
-                if at == i {
-                    pacer.hold_until(now + Duration::from_millis(len));
-                }
+            if let Some((at, len)) = hold
+                && at == i
+            {
+                pacer.hold_until(now + Duration::from_millis(len));
             }
             let at = pacer.next_send_at(now);
             prop_assert!(at >= now);

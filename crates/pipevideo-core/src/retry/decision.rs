@@ -443,6 +443,7 @@ impl RetryState {
     /// Judges the outcome of the attempt that just ended at `now`. Takes retry tokens from the
     /// client's `budget` when it decides to retry (and refunds them on success); draws jitter
     /// from `rng`. Allocates nothing.
+    #[must_use = "the decision says whether to retry, when, or why to stop"]
     pub fn decide(
         &mut self,
         outcome: Outcome,

@@ -214,10 +214,10 @@ impl Pacer {
             return at;
         }
         // The sliding log: once `limit` sends are logged, the oldest must leave the window.
-        if self.log.len() >= self.log_len() {
-            if let Some(&oldest) = self.log.front() {
-                at = at.max(oldest + self.policy.window);
-            }
+        if self.log.len() >= self.log_len()
+            && let Some(&oldest) = self.log.front()
+        {
+            at = at.max(oldest + self.policy.window);
         }
         // The GCRA smoother: conforming once `tat - (burst - 1) * interval` is reached.
         if let Some(tat) = self.tat {
