@@ -238,7 +238,7 @@ pub async fn closed_mid_body_is_maybe_sent<T: Transport>(transport: &T) {
     let server = Server::start(|_: &Recorded| {
         let mut bytes = head(200, "OK", &[("content-length", b"1000")]);
         bytes.extend_from_slice(&[b'{'; 100]);
-        Reply::Raw(bytes)
+        Reply::Close(bytes)
     });
     let err = transport
         .send(get(&server.url("/")), SendOptions::new())
@@ -292,7 +292,7 @@ pub async fn declared_oversized_body_is_refused_at_once<T: Transport>(transport:
     let server = Server::start(|_: &Recorded| {
         let mut bytes = head(200, "OK", &[("content-length", b"10000000000")]);
         bytes.extend_from_slice(&[b'x'; 64 * 1024]);
-        Reply::Raw(bytes)
+        Reply::Close(bytes)
     });
     let options = SendOptions::new().with_body_limit(1024 * 1024);
     let err = transport

@@ -41,9 +41,12 @@ impl Recorded {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Reply {
-    /// Write these bytes verbatim, then close. A `Content-Length` larger than what follows
-    /// stages a body cut off by a clean close.
+    /// Write these bytes verbatim and keep the connection open for the next request
+    /// (keep-alive).
     Raw(Vec<u8>),
+    /// Write these bytes verbatim, then close (FIN). A `Content-Length` larger than what
+    /// follows stages a body cut off by a clean close.
+    Close(Vec<u8>),
     /// Wait, then act out the inner reply.
     After(Duration, Box<Reply>),
     /// Write these bytes, then reset the connection (RST, not FIN).
@@ -72,7 +75,7 @@ pub enum Reply {
     },
 }
 
-/// A response with `Content-Length` and `Connection: close` added after `headers`.
+/// A response with `Content-Length` added after `headers`.
 pub fn response(status: u16, reason: &str, headers: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
     let mut out = head(status, reason, headers);
     // `head` ends with the blank line; insert Content-Length before it.
@@ -82,7 +85,7 @@ pub fn response(status: u16, reason: &str, headers: &[(&str, &[u8])], body: &[u8
     out
 }
 
-/// A status line and headers (plus `Connection: close`) ending with the blank line.
+/// A status line and headers ending with the blank line.
 pub fn head(status: u16, reason: &str, headers: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
     for (name, value) in headers {
@@ -91,7 +94,7 @@ pub fn head(status: u16, reason: &str, headers: &[(&str, &[u8])]) -> Vec<u8> {
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
     out
 }
 
@@ -191,21 +194,29 @@ pub fn refused_url() -> String {
 
 fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
-    let Some(request) = read_request(&mut reader)? else {
-        return Ok(());
-    };
-    let reply = (shared.script)(&request);
-    shared
-        .requests
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(request);
-    act(stream, reply, shared)
+    loop {
+        let Some(request) = read_request(&mut reader)? else {
+            return Ok(());
+        };
+        let reply = (shared.script)(&request);
+        shared
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(request);
+        if let Reply::Raw(bytes) = &reply {
+            let mut stream = &stream;
+            stream.write_all(bytes)?;
+            stream.flush()?;
+            continue;
+        }
+        return act(stream, reply, shared);
+    }
 }
 
 fn act(mut stream: TcpStream, reply: Reply, shared: &Shared) -> io::Result<()> {
     match reply {
-        Reply::Raw(bytes) => {
+        Reply::Raw(bytes) | Reply::Close(bytes) => {
             stream.write_all(&bytes)?;
             stream.flush()?;
             stream.shutdown(std::net::Shutdown::Write)?;

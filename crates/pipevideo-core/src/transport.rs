@@ -313,8 +313,9 @@ impl DownloadOptions {
         self
     }
 
-    /// Fail with [`Cause::BodyTooLarge`] once more than `max` bytes arrived. Bytes up to the
-    /// cap have already reached the sink by then.
+    /// Fail with [`Cause::BodyTooLarge`] when the body is over `max` bytes: before writing
+    /// anything when the response announces its length, else once the cap is crossed, with
+    /// exactly `max` bytes in the sink by then.
     #[must_use]
     pub const fn with_max_bytes(mut self, max: u64) -> Self {
         self.max_bytes = Some(max);

@@ -52,6 +52,10 @@
 //!   (the panic message still reaches the panic hook, i.e. stderr).
 //! - A body cut off before its `Content-Length` is detected here, since async-h1 would end it
 //!   quietly.
+//! - A connection the server asked to close (`Connection: close`) may still go back to the
+//!   pool; the next request on it then fails with "connection closed", reported as
+//!   [`FailureKind::MaybeSent`](pipevideo_core::transport::FailureKind::MaybeSent), which the
+//!   retry engine retries for reads and for creates (they carry an idempotency key).
 //!
 //! # Redirects and connection settings
 //!
