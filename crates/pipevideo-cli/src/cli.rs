@@ -51,9 +51,10 @@ pub(crate) struct Cli {
     )]
     pub(crate) api_key: Option<ApiKey>,
 
-    /// API base URL [default: https://api.pipevideo.co/v1].
+    /// The API base URL (the help text names the production default).
     #[arg(
         long,
+        help = "API base URL [default: https://api.pipevideo.co/v1]",
         global = true,
         env = "PIPEVIDEO_API_URL",
         value_name = "URL",
@@ -264,7 +265,7 @@ fn parse_time_scale(s: &str) -> Result<f64, String> {
     let scale: f64 = s
         .parse()
         .map_err(|_| format!("`{s}` is not a number (try 0.05 or 1)"))?;
-    if !scale.is_finite() || scale < 0.001 || scale > 100.0 {
+    if !scale.is_finite() || !(0.001..=100.0).contains(&scale) {
         return Err("the time scale must be between 0.001 and 100".into());
     }
     Ok(scale)

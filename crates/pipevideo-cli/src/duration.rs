@@ -76,7 +76,7 @@ pub(crate) fn human(d: Duration) -> String {
         format!("{secs:.1} s")
     } else if secs < 3600.0 {
         let s = d.as_secs();
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             format!("{} min", s / 60)
         } else {
             format!("{} min {} s", s / 60, s % 60)

@@ -139,15 +139,18 @@ pub(crate) async fn open(
         })?;
         // With --emulator only a key typed on the command line replaces the demo key: a
         // production key in PIPEVIDEO_API_KEY means nothing to the emulator.
-        let key = match (&cli.api_key, key_from_command_line) {
-            (Some(key), true) => key.clone(),
-            _ => ApiKey::new(emulator.demo_key()).map_err(|e| {
-                Failure::new(exit::API, "emulator", format!("The emulator's demo key was refused: {e}."))
-            })?,
+        let (key, whose) = match (&cli.api_key, key_from_command_line) {
+            (Some(key), true) => (key.clone(), "the key given with --api-key"),
+            _ => (
+                ApiKey::new(emulator.demo_key()).map_err(|e| {
+                    Failure::new(exit::API, "emulator", format!("The emulator's demo key was refused: {e}."))
+                })?,
+                "its demo key",
+            ),
         };
         let faults = cli.emulator_faults.is_some();
         ui.note(&format!(
-            "Using the built-in emulator at {} with its demo key; time runs ×{scale} (a one-minute \
+            "Using the built-in emulator at {} with {whose}; time runs ×{scale} (a one-minute \
              job takes about {}){}. It lives only as long as this command.",
             emulator.base_url(),
             crate::duration::human(Duration::from_secs(55).mul_f64(scale)),
