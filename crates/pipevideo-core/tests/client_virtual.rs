@@ -614,3 +614,24 @@ fn the_driver_never_exceeds_the_pacing_limit_in_any_window() {
         }
     }
 }
+
+#[test]
+fn a_body_over_the_cap_is_a_typed_error_and_not_retried() {
+    let (client, server, _clock) = setup_with(|b| b.body_limit(16));
+    let err = block_on(client.create(&prompt())).unwrap_err();
+    let Error::Create(create) = &err else {
+        panic!("{err:?}")
+    };
+    let Error::Transport(t) = create.error() else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        t.cause(),
+        pipevideo_core::transport::Cause::BodyTooLarge { limit: 16 }
+    );
+    assert_eq!(
+        server.log().len(),
+        1,
+        "the same answer would be too large again"
+    );
+}

@@ -766,10 +766,6 @@ impl<T: Transport> Client<T> {
             let now = transport.now();
             // 3. Decide.
             let (outcome, value) = self.judge(result, &decode);
-            if let Outcome::Failed(FailureKind::Permanent) = outcome {
-                // A body over the cap or an invalid request: nothing a retry can change.
-                return value;
-            }
             let decision = {
                 let mut shared = lock(&self.inner.shared);
                 let Shared {

@@ -489,6 +489,9 @@ impl RetryState {
                 500 | 502 | 503 | 504 => (asked, self.kind.may_replay(), budget.retry_cost()),
                 _ => return Verdict::GiveUp(R::NotRetryable),
             },
+            // A body over the cap, an invalid request, a failing sink: the same attempt would
+            // fail the same way.
+            Outcome::Failed(FailureKind::Permanent) => return Verdict::GiveUp(R::NotRetryable),
             Outcome::Failed(FailureKind::NotSent) => (ServerDelay::NONE, true, budget.retry_cost()),
             Outcome::Failed(_) => (
                 ServerDelay::NONE,

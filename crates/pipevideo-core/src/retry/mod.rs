@@ -12,6 +12,7 @@
 //! | 500, 502, 503, 504 | backoff with jitter (longer if a `Retry-After` asks) | give up: [`GiveUpReason::NotIdempotent`] |
 //! | transport failure, not sent | backoff with jitter | same: it never reached the server |
 //! | transport failure, maybe sent | backoff with jitter | give up: [`GiveUpReason::NotIdempotent`] |
+//! | transport failure, permanent (body over the cap, invalid request, failing sink) | give up: [`GiveUpReason::NotRetryable`] | same |
 //!
 //! - **429.** The delay is the later of the body's `data.retry_after` and a `Retry-After` header
 //!   (delta-seconds or any RFC 9110 HTTP-date, relative to the response's `Date`), see
