@@ -149,10 +149,11 @@ proptest! {
         };
         prop_assert!(now <= deadline);
         prop_assert!(wakeups_at_or_after_deadline <= 1);
-        if let Some(s) = &outcome.last_status {
-            if !s.is_terminal() {
-                prop_assert!(!matches!(outcome.kind, OutcomeKind::Completed(_) | OutcomeKind::Failed(_)));
-            }
+        // Only a terminal status ends a wait with the generation.
+        match &outcome.kind {
+            OutcomeKind::Completed(_) => prop_assert_eq!(&outcome.last_status, &Some(Status::Completed)),
+            OutcomeKind::Failed(_) => prop_assert_eq!(&outcome.last_status, &Some(Status::Failed)),
+            _ => {}
         }
     }
 

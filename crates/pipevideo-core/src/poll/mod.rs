@@ -1,7 +1,76 @@
 //! Waiting for a generation: the sans-IO [`Poller`], the adaptive [`PollSchedule`], the
 //! [`Fleet`] scheduler for many generations on one key, and a virtual-time [`sim`]ulator.
 //!
-//! (module docs being written)
+//! Everything here decides and nothing acts: time comes in as `now`, jitter from an RNG the
+//! caller seeds, and the caller (the client driver, or a test) sends the requests and sleeps.
+//!
+//! # The run loop
+//!
+//! A [`Poller`] is driven like quinn's or str0m's state machines:
+//!
+//! 1. Create it with [`Poller::new`] when the create call returns (or [`Poller::resume`] for
+//!    a generation created earlier: the first poll goes out at once).
+//! 2. If [`Poller::poll_outcome`] returns an [`Outcome`], the wait is over.
+//! 3. Drain [`Poller::poll_event`]: status changes and poll attempts ([`Event`]), for a UI or
+//!    a log (the client exposes them as a `Stream`).
+//! 4. If [`Poller::poll_transmit`] returns a [`Transmit`], send that retrieve request (through
+//!    the retry engine), map its result to `Result<G, PollFailure>`, feed it to
+//!    [`Poller::handle_response`], and go to 2.
+//! 5. Otherwise sleep until [`Poller::poll_timeout`], call [`Poller::handle_timeout`] with the
+//!    time now, and go to 2.
+//!
+//! The instant from `poll_timeout` is exactly actionable: at it, a poll is due or the wait
+//! ends, so the loop never spins and never oversleeps. See [`Poller`] for a `no_run` example
+//! and [`Fleet`] for the same loop over many generations sharing one request budget.
+//!
+//! # The rules of a wait
+//!
+//! * Every wait ends: completed, failed, deadline exceeded, cancelled, unauthorized, not
+//!   found or a fatal error ([`OutcomeKind`]); every outcome carries the [`GenerationRef`]
+//!   and the last status seen, so it can be resumed.
+//! * `completed` and `failed` end it; an unknown status never does.
+//! * 429, 5xx and transport failures (after the retry engine's own retries for that call)
+//!   never end it; no poll goes out before a 429's `retry_after`, and a `retry_after` that
+//!   ends after the deadline ends the wait at once, saying when the server would have
+//!   accepted the request.
+//! * 401 ends it at once; 404 is tolerated for [`WaitPolicy::DEFAULT_NOT_FOUND_GRACE`]
+//!   (10 s) after creation, re-checked every second, then ends it.
+//! * The deadline ([`WaitPolicy::DEFAULT_DEADLINE`], 10 min from the start of the wait) is
+//!   mandatory; a last look goes out just before it when the schedule would skip past it.
+//!
+//! # The schedule, measured
+//!
+//! [`AdaptiveSchedule`] polls where the generation is likely to finish: the interval is
+//! proportional to `1/sqrt(hazard)` of the expected duration (lognormal, median 55 s,
+//! sigma 0.35; learnable per model and engine with [`DurationLearner`]). On the default
+//! workload, from `cargo run --release -p pipevideo-core --example poll-simulation`
+//! (10,000 generations per row, seed 2026; the adaptive rows paced by the SDK's default
+//! pacer, the baselines sending whenever their schedule says):
+//!
+//! | schedule | polls / generation | delay p50 | p95 | max | 429s |
+//! |---|---|---|---|---|---|
+//! | **adaptive, default (peak interval 1.5 s)** | **18.8** | **0.95 s** | **2.14 s** | 17.5 s | 0 |
+//! | adaptive, peak 0.4 s, paced at 100/min | 58.6 | 0.29 s | 0.72 s | 4.7 s | 0 |
+//! | adaptive, peak 7 s | 5.8 | 4.2 s | 8.6 s | 65 s | 0 |
+//! | fixed 0.5 s | 107.9 | 0.32 s | 8.2 s | 10.5 s | 6,295 |
+//! | fixed 3 s | 20.0 | 1.49 s | 2.85 s | 3.0 s | 0 |
+//! | exponential 1 s ×2, cap 60 s | 6.3 | 20.0 s | 57.1 s | 60 s | 0 |
+//! | official client (3 s, gives up at 55 s) | — | — | — | — | gives up on 52% |
+//!
+//! The one knob, [`AdaptiveSchedule::with_peak_interval`], trades cost for latency: for each
+//! baseline a setting above spends no more polls with a lower p50 and p95. The test suite
+//! asserts these goals on fixed seeds.
+//!
+//! # Many generations on one key
+//!
+//! A [`Fleet`] shares the key's budget (a [`Pacer`](crate::retry::pacing::Pacer), 90
+//! requests per minute by default) among its generations and polls first the one with the
+//! largest expected accrued detection delay. With 500 generations created at once it never
+//! receives a 429 (the pacer's sliding log guarantees it) and finds them with a median delay
+//! within about 1.6× of an oracle that polls each generation exactly once, the moment after it
+//! completes.
+//!
+//! [`GenerationRef`]: crate::GenerationRef
 
 mod distribution;
 mod fleet;

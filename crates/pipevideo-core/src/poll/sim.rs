@@ -31,29 +31,48 @@ use crate::{Flavor, GenerationId, GenerationRef, Status};
 /// How long the simulated generations take.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Workload {
-    /// The distribution of durations.
-    pub durations: LogNormal,
-    /// A fraction of generations that take `factor` times longer: `(fraction, factor)`.
-    pub heavy_tail: Option<(f64, f64)>,
+    durations: LogNormal,
+    /// `(fraction, factor)`: a fraction of generations take `factor` times longer.
+    heavy_tail: Option<(f64, f64)>,
 }
 
 impl Default for Workload {
     /// Lognormal, median 55 s, sigma 0.35, no heavy tail.
     fn default() -> Self {
-        Self {
-            durations: LogNormal::PIPEVIDEO,
-            heavy_tail: None,
-        }
+        Self::new(LogNormal::PIPEVIDEO)
     }
 }
 
 impl Workload {
+    /// Durations drawn from `durations`.
+    pub fn new(durations: LogNormal) -> Self {
+        Self {
+            durations,
+            heavy_tail: None,
+        }
+    }
+
     /// The default workload where 5% of generations take 3× longer (stuck renders, queues).
     pub fn heavy_tailed() -> Self {
-        Self {
-            heavy_tail: Some((0.05, 3.0)),
-            ..Self::default()
-        }
+        Self::default().with_heavy_tail(0.05, 3.0)
+    }
+
+    /// A `fraction` (clamped into `0..=1`) of generations take `factor` (at least 1) times
+    /// longer.
+    #[must_use]
+    pub fn with_heavy_tail(mut self, fraction: f64, factor: f64) -> Self {
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        let factor = if factor.is_finite() {
+            factor.max(1.0)
+        } else {
+            1.0
+        };
+        self.heavy_tail = Some((fraction, factor));
+        self
     }
 
     fn sample(&self, rng: &mut impl Rng) -> f64 {
