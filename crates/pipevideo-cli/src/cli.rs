@@ -43,6 +43,7 @@ pub(crate) struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "PIPEVIDEO_API_KEY",
         hide_env_values = true,
         value_name = "KEY",
@@ -56,7 +57,9 @@ pub(crate) struct Cli {
         long,
         help = "API base URL [default: https://api.pipevideo.co/v1]",
         global = true,
+        help_heading = "Global options",
         env = "PIPEVIDEO_API_URL",
+        hide_env_values = true,
         value_name = "URL",
         value_parser = parse_base_url,
         conflicts_with = "emulator"
@@ -64,26 +67,26 @@ pub(crate) struct Cli {
     pub(crate) base_url: Option<BaseUrl>,
 
     /// Your application's name, sent as `X-Application-Name` (at most 256 characters).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "NAME")]
     pub(crate) app_name: Option<String>,
 
     /// Print one JSON document on stdout instead of text (errors too).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) json: bool,
 
     /// Log what the SDK does to stderr (-v info, -vv debug, -vvv trace; RUST_LOG overrides).
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = ArgAction::Count)]
     pub(crate) verbose: u8,
 
     /// Run against a built-in emulator on a loopback port, with its demo key: no account, no
     /// network.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) emulator: bool,
 
     /// Real seconds per emulated second [default with --emulator: 0.05, a one-minute job in
     /// 3 s; 1 shows it in real time]. Also tells the client the clock of an emulator started
     /// separately (`cargo run -p pipevideo-emulator -- --time-scale S`) and given with --base-url.
-    #[arg(long, global = true, value_name = "SCALE", value_parser = parse_time_scale)]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "SCALE", value_parser = parse_time_scale)]
     pub(crate) emulator_time_scale: Option<f64>,
 
     /// Make the emulator misbehave (500s, 429s, cut connections, broken bodies) with this
@@ -91,6 +94,7 @@ pub(crate) struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         value_name = "RATE",
         num_args = 0..=1,
         require_equals = true,
@@ -101,7 +105,7 @@ pub(crate) struct Cli {
     pub(crate) emulator_faults: Option<f64>,
 
     /// Seed of the emulator (ids, durations, faults), for reproducible runs.
-    #[arg(long, global = true, value_name = "N", requires = "emulator")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "N", requires = "emulator")]
     pub(crate) emulator_seed: Option<u64>,
 
     #[command(subcommand)]

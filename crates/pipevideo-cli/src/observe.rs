@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use pipevideo_core::ApiError;
 use pipevideo_core::transport::{
-    ChunkSink, DownloadBody, DownloadOptions, SendOptions, Transport, TransportError,
+    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, SendOptions, Transport,
+    TransportError,
 };
 
 use crate::duration::human;
@@ -67,14 +68,28 @@ impl<T: Transport> Transport for Observed<T> {
                     && serde_json::from_slice::<serde::de::IgnoredAny>(response.body()).is_err()
                 {
                     self.ui.trouble(&format!(
-                        "{what}: HTTP {} with a broken body; the SDK retries if that is safe",
+                        "{what}: HTTP {} with a cut-off body; the SDK retries only if that is safe",
                         status.as_u16()
                     ));
                 }
             }
-            Err(e) => self.ui.trouble(&format!(
-                "{what}: {e}; the SDK retries if that is safe"
-            )),
+            Err(e) => {
+                let happened = match e.cause() {
+                    Cause::Connect => "could not connect",
+                    Cause::Timeout => "timed out",
+                    Cause::Io => "the connection was cut mid-answer",
+                    Cause::InvalidResponse => "the answer was not valid HTTP",
+                    _ => "failed",
+                };
+                let next = match e.kind() {
+                    FailureKind::NotSent => "the SDK retries",
+                    FailureKind::MaybeSent => {
+                        "it may have arrived, so the SDK retries only if that is safe (a read, or a create with its idempotency key)"
+                    }
+                    _ => "a retry cannot help",
+                };
+                self.ui.trouble(&format!("{what}: {happened}; {next}"));
+            }
         }
         result
     }
