@@ -23,7 +23,8 @@ use super::LogNormal;
 ///     learner.observe("lottie/kimi", Duration::from_secs(secs));
 /// }
 /// let prior = learner.prior("lottie/kimi");
-/// assert!(prior.median() > Duration::from_secs(90));
+/// // Blended with the prior (weighted as 10 observations): between 55 s and the ~125 s seen.
+/// assert!(prior.median() > Duration::from_secs(80) && prior.median() < Duration::from_secs(125));
 /// let schedule = AdaptiveSchedule::default().with_prior(prior);
 /// // Keys never seen use the prior.
 /// assert_eq!(learner.prior("other").median(), Duration::from_secs(55));
@@ -102,5 +103,40 @@ impl DurationLearner {
         };
         let var = (w * p_second + n * o_second) / (w + n);
         LogNormal::from_log_params(mu, var.sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{SeedableRng, rngs::SmallRng};
+
+    #[test]
+    fn learns_a_slower_model_and_keeps_keys_apart() {
+        let truth = LogNormal::new(Duration::from_secs(120), 0.2).unwrap();
+        let mut rng = SmallRng::seed_from_u64(8);
+        let mut learner = DurationLearner::default();
+        for _ in 0..2_000 {
+            learner.observe("slow", Duration::from_secs_f64(truth.sample_secs(&mut rng)));
+        }
+        let learned = learner.prior("slow");
+        assert!(
+            (learned.median().as_secs_f64() - 120.0).abs() < 5.0,
+            "{learned:?}"
+        );
+        assert!((learned.sigma() - 0.2).abs() < 0.05, "{learned:?}");
+        assert_eq!(learner.observations("slow"), 2_000);
+        assert_eq!(learner.prior("fast"), LogNormal::PIPEVIDEO);
+        learner.observe("zero", Duration::ZERO);
+        assert_eq!(learner.observations("zero"), 0);
+    }
+
+    #[test]
+    fn the_number_of_keys_is_bounded() {
+        let mut learner = DurationLearner::default();
+        for i in 0..DurationLearner::MAX_KEYS + 10 {
+            learner.observe(&format!("k{i}"), Duration::from_secs(50));
+        }
+        assert_eq!(learner.keys.len(), DurationLearner::MAX_KEYS);
     }
 }
