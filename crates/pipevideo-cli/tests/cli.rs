@@ -541,3 +541,42 @@ fn an_emulator_run_is_fast() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
 }
+
+#[test]
+fn a_429_asking_too_long_says_what_the_server_asked_and_exits_3() {
+    let emu = emulator(91);
+    // 600 emulated seconds are 12 real seconds at this scale: beyond what the client waits for
+    // one call, so it gives up at once instead of sleeping.
+    emu.push_fault(FaultRule::new(Fault::rate_limited(600.0)).path("/v1/usage").times(5));
+    let key = emu.demo_key().to_owned();
+    let r = run(
+        pipevideo()
+            .args(["--base-url", &emu.base_url(), "--api-key", &key, "--emulator-time-scale", SCALE])
+            .arg("usage"),
+        &[&key],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("429 Too Many Requests"), "{}", r.stderr);
+    assert!(r.stderr.contains("the server asked to wait 12.0 s"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: Wait a minute"), "{}", r.stderr);
+    assert_eq!(emu.requests().len(), 1, "no retry was slept for");
+}
+
+#[test]
+fn a_429_within_reach_is_waited_out() {
+    let emu = emulator(92);
+    emu.push_fault(FaultRule::new(Fault::rate_limited(10.0)).path("/v1/usage").times(1));
+    let key = emu.demo_key().to_owned();
+    let r = run(
+        pipevideo()
+            .args(["--base-url", &emu.base_url(), "--api-key", &key, "--emulator-time-scale", SCALE])
+            .arg("usage"),
+        &[&key],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("the server asked to wait 200 ms"), "{}", r.stderr);
+    let log = emu.requests();
+    assert_eq!(log.len(), 2);
+    let gap = log[1].elapsed_ms - log[0].elapsed_ms;
+    assert!(gap >= 200, "the retry went {gap} ms after the 429, before the 200 ms asked");
+}
