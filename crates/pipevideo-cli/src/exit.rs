@@ -155,15 +155,20 @@ pub(crate) fn classify(error: &Error, stage: Stage, elapsed: Duration) -> Failur
         Error::GaveUp(gave_up) => {
             let give_up = gave_up.give_up();
             let last_api = gave_up.last_error().and_then(Error::as_api);
+            let kept = if give_up.attempts() > 1 {
+                "kept answering"
+            } else {
+                "answered"
+            };
             let what = match last_api {
                 Some(api) if api.status().as_u16() == 429 => format!(
-                    "the server kept answering 429 Too Many Requests ({})",
-                    api.message()
+                    "the server {kept} 429 Too Many Requests ({})",
+                    api.message().trim_end_matches('.')
                 ),
                 Some(api) => format!(
-                    "the server kept failing (last: HTTP {} {})",
+                    "the server {kept} HTTP {} ({})",
                     api.status().as_u16(),
-                    api.message()
+                    api.message().trim_end_matches('.')
                 ),
                 None => match gave_up.last_error() {
                     Some(e) => format!("the last attempt failed: {e}"),
@@ -190,9 +195,10 @@ pub(crate) fn classify(error: &Error, stage: Stage, elapsed: Duration) -> Failur
                     "gave_up"
                 },
                 format!(
-                    "Could not {}: {what}; the SDK made {} attempt(s) over {} and stopped because {why}.",
+                    "Could not {}: {what}; the SDK made {} attempt{} over {} and stopped because {why}.",
                     stage.doing(),
                     give_up.attempts(),
+                    if give_up.attempts() == 1 { "" } else { "s" },
                     human(elapsed)
                 ),
             );
@@ -368,5 +374,76 @@ fn lower_first(s: &str) -> String {
     match chars.next() {
         Some(c) => c.to_lowercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, StatusCode};
+    use pipevideo_core::{ApiError, ApiKeyError};
+
+    use super::*;
+
+    fn api(status: u16, body: &str) -> Error {
+        ApiError::from_response(
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+        )
+        .into()
+    }
+
+    fn classify_api(status: u16, message: &str) -> Failure {
+        let body = serde_json::json!({ "message": message }).to_string();
+        classify(&api(status, &body), Stage::Create, Duration::ZERO)
+    }
+
+    #[test]
+    fn each_api_error_gets_its_sentence_and_hint() {
+        let f = classify_api(401, "API key has expired");
+        assert_eq!((f.code, f.kind, f.http_status), (API, "unauthorized", Some(401)));
+        assert!(f.message.contains("API key has expired"), "{}", f.message);
+        assert!(f.hint.unwrap().contains("Create a new key"));
+
+        let f = classify_api(401, "Invalid API key");
+        assert!(f.hint.unwrap().contains("no spaces or newlines"));
+
+        let f = classify_api(400, "Insufficient credits: balance is 0");
+        assert_eq!(f.kind, "insufficient_credits");
+        assert!(f.hint.unwrap().contains("Top up"));
+
+        let f = classify_api(400, "Unknown model: nope");
+        assert_eq!(f.kind, "bad_request");
+        assert!(f.hint.unwrap().contains("pipevideo engines"));
+
+        let f = classify_api(404, "Generation not found");
+        assert_eq!((f.kind, f.http_status), ("not_found", Some(404)));
+
+        let body = r#"{"message":"Rate limit exceeded. Please try again later.","data":{"retry_after":42}}"#;
+        let f = classify(&api(429, body), Stage::Usage, Duration::ZERO);
+        assert_eq!(f.kind, "rate_limited");
+        assert!(f.message.contains("asked to wait 42.0 s"), "{}", f.message);
+
+        let f = classify(&api(502, "<html>bad gateway</html>"), Stage::Usage, Duration::ZERO);
+        assert_eq!((f.code, f.kind), (API, "server_error"));
+        assert!(f.message.contains("HTTP 502"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_refused_key_is_bad_usage_and_says_why() {
+        let e: Error = ApiKeyError::Whitespace { position: 3 }.into();
+        let f = classify(&e, Stage::Create, Duration::ZERO);
+        assert_eq!(f.code, USAGE);
+        assert!(f.message.contains("before any request"), "{}", f.message);
+        assert!(f.message.contains("whitespace"), "{}", f.message);
+    }
+
+    #[test]
+    fn codes_are_distinct_and_documented() {
+        let codes = [OK, GENERATION_FAILED, USAGE, API, DEADLINE, DOWNLOAD, INTERRUPTED];
+        for (i, a) in codes.iter().enumerate() {
+            assert!(codes[i + 1..].iter().all(|b| a != b), "{a} is used twice");
+            assert!(CODES_HELP.contains(&format!("\n  {a} ")), "{a} is not in the help");
+        }
     }
 }

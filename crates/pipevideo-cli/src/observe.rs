@@ -56,11 +56,11 @@ impl<T: Transport> Transport for Observed<T> {
                         })
                         .unwrap_or_else(|| "no wait given".into());
                     self.ui.trouble(&format!(
-                        "{what}: 429 Too Many Requests ({asked}); the SDK holds every request until then"
+                        "{what}: 429 Too Many Requests ({asked}); no request of this client goes out before then"
                     ));
                 } else if status.is_server_error() {
                     self.ui.trouble(&format!(
-                        "{what}: HTTP {} {}; the SDK backs off and retries",
+                        "{what}: HTTP {} {}; the SDK backs off before retrying",
                         status.as_u16(),
                         status.canonical_reason().unwrap_or("")
                     ));
