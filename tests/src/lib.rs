@@ -18,7 +18,7 @@ pub mod server;
 /// is a path to a function `fn(impl Future<Output = ()>)` that runs a future to completion on
 /// the executor under test.
 ///
-/// ```ignore
+/// ```text
 /// pipevideo_tests::transport_conformance! {
 ///     transport: pipevideo_surf::SurfTransport::new(),
 ///     block_on: async_std::task::block_on,
