@@ -106,11 +106,18 @@ pub(crate) fn engine_lines(c: &EngineCatalog) -> Vec<String> {
         }
         for m in &e.models {
             let rate = |r: Option<f64>| r.map_or_else(|| "?".to_owned(), |r| format!("${r:.2}"));
+            // The schema is undocumented: also read any numeric `input…`/`output…` field.
+            let guess = |prefix: &str| {
+                m.extra
+                    .iter()
+                    .find(|(k, v)| k.starts_with(prefix) && v.is_number())
+                    .and_then(|(_, v)| v.as_f64())
+            };
             lines.push(format!(
                 "  {:<28} {} / M input tokens, {} / M output tokens",
                 m.id.as_deref().unwrap_or("?"),
-                rate(m.input_per_million),
-                rate(m.output_per_million)
+                rate(m.input_per_million.or_else(|| guess("input"))),
+                rate(m.output_per_million.or_else(|| guess("output")))
             ));
         }
     }
@@ -161,12 +168,14 @@ pub(crate) fn model_detail_lines(d: &ModelDetail) -> Vec<String> {
             n(metrics.completed_requests),
             n(metrics.failed_requests)
         ));
-        lines.push(format!(
-            "latency    p50 {}, p95 {}, mean {}",
-            ms(metrics.p50_latency_ms),
-            ms(metrics.p95_latency_ms),
-            ms(metrics.avg_latency_ms)
-        ));
+        if metrics.p50_latency_ms.is_some() || metrics.avg_latency_ms.is_some() {
+            lines.push(format!(
+                "latency    p50 {}, p95 {}, mean {}",
+                ms(metrics.p50_latency_ms),
+                ms(metrics.p95_latency_ms),
+                ms(metrics.avg_latency_ms)
+            ));
+        }
     }
     lines
 }

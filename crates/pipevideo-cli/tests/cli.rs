@@ -511,6 +511,7 @@ fn usage_engines_and_models() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("hyperframes"), "{}", r.stdout);
     assert!(r.stdout.contains("moonshotai/kimi-k2.5"), "{}", r.stdout);
+    assert!(r.stdout.contains("$0.60 / M input tokens"), "rates are read: {}", r.stdout);
 
     let r = run(pipevideo().args(common).arg("models"), &[&key]);
     assert_eq!(r.code, 0, "{}", r.stderr);
