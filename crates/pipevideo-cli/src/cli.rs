@@ -67,7 +67,12 @@ pub(crate) struct Cli {
     pub(crate) base_url: Option<BaseUrl>,
 
     /// Your application's name, sent as `X-Application-Name` (at most 256 characters).
-    #[arg(long, global = true, help_heading = "Global options", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub(crate) app_name: Option<String>,
 
     /// Print one JSON document on stdout instead of text (errors too).
@@ -105,7 +110,13 @@ pub(crate) struct Cli {
     pub(crate) emulator_faults: Option<f64>,
 
     /// Seed of the emulator (ids, durations, faults), for reproducible runs.
-    #[arg(long, global = true, help_heading = "Global options", value_name = "N", requires = "emulator")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "N",
+        requires = "emulator"
+    )]
     pub(crate) emulator_seed: Option<u64>,
 
     #[command(subcommand)]
@@ -152,7 +163,12 @@ pub(crate) struct GenerateArgs {
     pub(crate) aspect_ratio: Option<String>,
 
     /// Canvas width in pixels (with --height).
-    #[arg(long, value_name = "PX", requires = "height", conflicts_with = "legacy")]
+    #[arg(
+        long,
+        value_name = "PX",
+        requires = "height",
+        conflicts_with = "legacy"
+    )]
     pub(crate) width: Option<u32>,
 
     /// Canvas height in pixels (with --width).
@@ -307,11 +323,12 @@ mod tests {
 
     #[test]
     fn fault_rate_needs_equals_so_the_subcommand_is_not_eaten() {
-        let cli = Cli::try_parse_from(["pipevideo", "--emulator", "--emulator-faults", "usage"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["pipevideo", "--emulator", "--emulator-faults", "usage"]).unwrap();
         assert_eq!(cli.emulator_faults, Some(0.2));
-        let cli = Cli::try_parse_from(["pipevideo", "--emulator", "--emulator-faults=0.5", "usage"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["pipevideo", "--emulator", "--emulator-faults=0.5", "usage"])
+                .unwrap();
         assert_eq!(cli.emulator_faults, Some(0.5));
     }
 

@@ -105,7 +105,18 @@ mod tests {
 
     #[test]
     fn refuses_nonsense_with_a_reason() {
-        for bad in ["", "0", "0s", "-5s", "abc", "10x", "m", "5 parsecs", "1e400", "9999h"] {
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "-5s",
+            "abc",
+            "10x",
+            "m",
+            "5 parsecs",
+            "1e400",
+            "9999h",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(parse("10x").unwrap_err().contains("unknown unit `x`"));

@@ -130,13 +130,19 @@ pub(crate) fn classify(error: &Error, stage: Stage, elapsed: Duration) -> Failur
         Error::Decode(e) => Failure::new(
             API,
             "decode",
-            format!("Could not {}: the server's answer could not be read ({e}).", stage.doing()),
+            format!(
+                "Could not {}: the server's answer could not be read ({e}).",
+                stage.doing()
+            ),
         )
         .hint("The API may have changed; run again with -vv and report the output."),
         Error::Transport(e) => Failure::new(
             API,
             "network",
-            format!("Could not {}: no usable answer from the server ({e}).", stage.doing()),
+            format!(
+                "Could not {}: no usable answer from the server ({e}).",
+                stage.doing()
+            ),
         )
         .hint("Check your network, proxy and --base-url (or PIPEVIDEO_API_URL), then try again."),
         Error::Create(create) => {
@@ -227,7 +233,11 @@ pub(crate) fn classify(error: &Error, stage: Stage, elapsed: Duration) -> Failur
             ))
             .reference(Some(reference))
         }
-        other => Failure::new(API, "error", format!("Could not {}: {other}.", stage.doing())),
+        other => Failure::new(
+            API,
+            "error",
+            format!("Could not {}: {other}.", stage.doing()),
+        ),
     }
 }
 
@@ -401,7 +411,10 @@ mod tests {
     #[test]
     fn each_api_error_gets_its_sentence_and_hint() {
         let f = classify_api(401, "API key has expired");
-        assert_eq!((f.code, f.kind, f.http_status), (API, "unauthorized", Some(401)));
+        assert_eq!(
+            (f.code, f.kind, f.http_status),
+            (API, "unauthorized", Some(401))
+        );
         assert!(f.message.contains("API key has expired"), "{}", f.message);
         assert!(f.hint.unwrap().contains("Create a new key"));
 
@@ -424,7 +437,11 @@ mod tests {
         assert_eq!(f.kind, "rate_limited");
         assert!(f.message.contains("asked to wait 42.0 s"), "{}", f.message);
 
-        let f = classify(&api(502, "<html>bad gateway</html>"), Stage::Usage, Duration::ZERO);
+        let f = classify(
+            &api(502, "<html>bad gateway</html>"),
+            Stage::Usage,
+            Duration::ZERO,
+        );
         assert_eq!((f.code, f.kind), (API, "server_error"));
         assert!(f.message.contains("HTTP 502"), "{}", f.message);
     }
@@ -440,10 +457,21 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_and_documented() {
-        let codes = [OK, GENERATION_FAILED, USAGE, API, DEADLINE, DOWNLOAD, INTERRUPTED];
+        let codes = [
+            OK,
+            GENERATION_FAILED,
+            USAGE,
+            API,
+            DEADLINE,
+            DOWNLOAD,
+            INTERRUPTED,
+        ];
         for (i, a) in codes.iter().enumerate() {
             assert!(codes[i + 1..].iter().all(|b| a != b), "{a} is used twice");
-            assert!(CODES_HELP.contains(&format!("\n  {a} ")), "{a} is not in the help");
+            assert!(
+                CODES_HELP.contains(&format!("\n  {a} ")),
+                "{a} is not in the help"
+            );
         }
     }
 }

@@ -80,7 +80,9 @@ pub(crate) fn usage_lines(u: &Usage) -> Vec<String> {
             lines.push(format!(
                 "  {}  {:<9}  {}  {}  {}  {}",
                 r.id,
-                r.status.as_ref().map_or_else(|| "?".to_owned(), ToString::to_string),
+                r.status
+                    .as_ref()
+                    .map_or_else(|| "?".to_owned(), ToString::to_string),
                 r.model_name.as_deref().unwrap_or("?"),
                 r.engine.as_deref().unwrap_or("?"),
                 r.cost_cents.map_or_else(|| "-".to_owned(), dollars),
@@ -95,7 +97,10 @@ pub(crate) fn usage_lines(u: &Usage) -> Vec<String> {
 /// `engines` as lines.
 pub(crate) fn engine_lines(c: &EngineCatalog) -> Vec<String> {
     if c.engines.is_empty() {
-        return vec!["The server listed no engines this CLI could read; --json shows the raw answer.".to_owned()];
+        return vec![
+            "The server listed no engines this CLI could read; --json shows the raw answer."
+                .to_owned(),
+        ];
     }
     let mut lines = Vec::new();
     for e in &c.engines {
@@ -141,7 +146,10 @@ pub(crate) fn model_list_lines(l: &ModelList) -> Vec<String> {
             format!(
                 "{:<28} {:<28} providers: {}",
                 m.slug,
-                m.display_name.as_deref().or(m.name.as_deref()).unwrap_or(""),
+                m.display_name
+                    .as_deref()
+                    .or(m.name.as_deref())
+                    .unwrap_or(""),
                 routes(m)
             )
         })
@@ -161,7 +169,8 @@ pub(crate) fn model_detail_lines(d: &ModelDetail) -> Vec<String> {
     lines.push(format!("providers  {}", routes(m)));
     if let Some(metrics) = &d.metrics {
         let n = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
-        let ms = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{:.1} s", v / 1000.0));
+        let ms =
+            |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{:.1} s", v / 1000.0));
         lines.push(format!(
             "requests   {} total, {} completed, {} failed",
             n(metrics.total_requests),

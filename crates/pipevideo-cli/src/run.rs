@@ -71,7 +71,10 @@ fn reference(args: &RefArgs) -> Result<GenerationRef, Failure> {
         (_, Some(id)) => GenerationId::new(id.trim())
             .map(|id| GenerationRef::new(Flavor::Legacy, id))
             .map_err(|e| bad(e.to_string())),
-        (Some(r), None) => r.trim().parse().map_err(|e: pipevideo_core::RefParseError| bad(e.to_string())),
+        (Some(r), None) => r
+            .trim()
+            .parse()
+            .map_err(|e: pipevideo_core::RefParseError| bad(e.to_string())),
         (None, None) => Err(bad("none was given".into())),
     }
 }
@@ -166,8 +169,9 @@ impl Ctx {
         started: Instant,
     ) -> Result<i32, Failure> {
         let (polls, waited) = self.ui.end_wait();
-        let generation = result
-            .map_err(|e| classify(&e, Stage::Wait, started.elapsed()).reference(Some(reference.clone())))?;
+        let generation = result.map_err(|e| {
+            classify(&e, Stage::Wait, started.elapsed()).reference(Some(reference.clone()))
+        })?;
         let requests = self.ui.requests();
         let troubles = self.ui.troubles();
         let mut summary = format!(
@@ -195,7 +199,8 @@ impl Ctx {
             } else {
                 format!("{}, {bytes} bytes", HumanBytes(bytes))
             };
-            self.ui.result(&format!("saved  {} ({size})", path.display()));
+            self.ui
+                .result(&format!("saved  {} ({size})", path.display()));
             saved = json!({ "path": path.display().to_string(), "bytes": bytes });
         }
         self.ui.json(&json!({
@@ -216,8 +221,9 @@ impl Ctx {
     /// Streams the video into `path` (through `path.part`, renamed when complete).
     async fn save(&self, generation: &Generation, path: &Path) -> Result<u64, Failure> {
         let reference = generation.reference().clone();
-        let local = |e: std::io::Error, what: &str| {
-            Failure::new(
+        let local =
+            |e: std::io::Error, what: &str| {
+                Failure::new(
                 exit::DOWNLOAD,
                 "download",
                 format!("The generation completed, but {what} {}: {e}.", path.display()),
@@ -226,7 +232,7 @@ impl Ctx {
                 "Pick another --output path, then run `pipevideo wait {reference} --output FILE`."
             ))
             .reference(Some(reference.clone()))
-        };
+            };
         let part = part_path(path);
         let file = tokio::fs::File::create(&part)
             .await
@@ -257,7 +263,10 @@ impl Ctx {
                 return Err(interrupted);
             }
         };
-        sink.file.flush().await.map_err(|e| local(e, "could not write"))?;
+        sink.file
+            .flush()
+            .await
+            .map_err(|e| local(e, "could not write"))?;
         drop(sink);
         tokio::fs::rename(&part, path)
             .await
@@ -305,7 +314,11 @@ impl Ctx {
     async fn engines(&self) -> Result<i32, Failure> {
         let started = Instant::now();
         let catalog = self
-            .interruptible(self.session.client.engines(), None, "while reading the engines")
+            .interruptible(
+                self.session.client.engines(),
+                None,
+                "while reading the engines",
+            )
             .await?
             .map_err(|e| classify(&e, Stage::Catalogue, started.elapsed()))?;
         for line in output::engine_lines(&catalog) {
@@ -364,7 +377,10 @@ async fn drive(
 }
 
 fn responses_request(args: &GenerateArgs) -> Result<CreateResponse, Failure> {
-    let model = args.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned());
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MODEL.to_owned());
     let input = if args.images.is_empty() && args.videos.is_empty() {
         Input::from(args.prompt.as_str())
     } else {
@@ -447,20 +463,30 @@ fn check_output(path: &Path) -> Result<(), Failure> {
         _ => Path::new("."),
     };
     let refuse = |why: String| {
-        Failure::new(exit::USAGE, "usage", format!("--output {}: {why}.", path.display()))
-            .hint("Nothing was created; pick a path in an existing directory.")
+        Failure::new(
+            exit::USAGE,
+            "usage",
+            format!("--output {}: {why}.", path.display()),
+        )
+        .hint("Nothing was created; pick a path in an existing directory.")
     };
     if path.is_dir() {
         return Err(refuse("is a directory".into()));
     }
     if !dir.is_dir() {
-        return Err(refuse(format!("the directory {} does not exist", dir.display())));
+        return Err(refuse(format!(
+            "the directory {} does not exist",
+            dir.display()
+        )));
     }
     Ok(())
 }
 
 fn part_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".part");
     path.with_file_name(name)
 }

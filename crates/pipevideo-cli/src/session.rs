@@ -64,14 +64,18 @@ impl Clock {
         }
         let ms = Duration::from_millis;
         let secs = Duration::from_secs;
-        let pacing = PacingPolicy::default()
-            .with_window(scaled(PacingPolicy::DEFAULT_WINDOW, scale, ms(1)));
-        let prior = LogNormal::new(scaled(secs(55), scale, ms(10)), 0.35)
-            .unwrap_or(LogNormal::PIPEVIDEO);
+        let pacing =
+            PacingPolicy::default().with_window(scaled(PacingPolicy::DEFAULT_WINDOW, scale, ms(1)));
+        let prior =
+            LogNormal::new(scaled(secs(55), scale, ms(10)), 0.35).unwrap_or(LogNormal::PIPEVIDEO);
         let schedule = AdaptiveSchedule::default().with_prior(prior);
         let schedule = schedule
             .clone()
-            .with_peak_interval(scaled(AdaptiveSchedule::DEFAULT_PEAK_INTERVAL, scale, ms(10)))
+            .with_peak_interval(scaled(
+                AdaptiveSchedule::DEFAULT_PEAK_INTERVAL,
+                scale,
+                ms(10),
+            ))
             .and_then(|s| s.with_first_poll(scaled(secs(4), scale, ms(10))))
             .unwrap_or(schedule);
         let wait = WaitPolicy::default()
@@ -117,7 +121,11 @@ pub(crate) async fn open(
     let mut attribution = Attribution::new();
     if let Some(name) = &cli.app_name {
         attribution = attribution.app_name(name).map_err(|e| {
-            Failure::new(exit::USAGE, "usage", format!("--app-name was refused: {e}."))
+            Failure::new(
+                exit::USAGE,
+                "usage",
+                format!("--app-name was refused: {e}."),
+            )
         })?;
     }
 
@@ -132,10 +140,18 @@ pub(crate) async fn open(
             builder = builder.random_faults(RandomFaults::chaos(seed, rate));
         }
         let emulator = builder.start().await.map_err(|e| {
-            Failure::new(exit::API, "emulator", format!("The emulator could not start: {e}."))
+            Failure::new(
+                exit::API,
+                "emulator",
+                format!("The emulator could not start: {e}."),
+            )
         })?;
         let base = BaseUrl::parse(&emulator.base_url()).map_err(|e| {
-            Failure::new(exit::API, "emulator", format!("The emulator's URL was refused: {e}."))
+            Failure::new(
+                exit::API,
+                "emulator",
+                format!("The emulator's URL was refused: {e}."),
+            )
         })?;
         // With --emulator only a key typed on the command line replaces the demo key: a
         // production key in PIPEVIDEO_API_KEY means nothing to the emulator.
@@ -143,7 +159,11 @@ pub(crate) async fn open(
             (Some(key), true) => (key.clone(), "the key given with --api-key"),
             _ => (
                 ApiKey::new(emulator.demo_key()).map_err(|e| {
-                    Failure::new(exit::API, "emulator", format!("The emulator's demo key was refused: {e}."))
+                    Failure::new(
+                        exit::API,
+                        "emulator",
+                        format!("The emulator's demo key was refused: {e}."),
+                    )
                 })?,
                 "its demo key",
             ),
@@ -169,9 +189,8 @@ pub(crate) async fn open(
         let key = match (&cli.api_key, need) {
             (Some(key), _) => key.clone(),
             // `GET /v1/engines` is sent without the key; the builder still wants one.
-            (None, KeyNeed::NotNeeded) => ApiKey::new("pv_unused").map_err(|e| {
-                Failure::new(exit::USAGE, "usage", format!("{e}"))
-            })?,
+            (None, KeyNeed::NotNeeded) => ApiKey::new("pv_unused")
+                .map_err(|e| Failure::new(exit::USAGE, "usage", format!("{e}")))?,
             (None, KeyNeed::Required) => {
                 return Err(Failure::new(
                     exit::USAGE,

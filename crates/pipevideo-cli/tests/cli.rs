@@ -96,10 +96,7 @@ fn fetch(url: &str) -> Vec<u8> {
     let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
     let body = response[split + 4..].to_vec();
-    if let Some(len) = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-    {
+    if let Some(len) = head.lines().find_map(|l| l.strip_prefix("content-length:")) {
         assert_eq!(len.trim().parse::<usize>().unwrap(), body.len());
     }
     body
@@ -116,7 +113,14 @@ fn the_readme_command_saves_a_valid_mp4() {
     let key = demo_key_for_seed(11);
     let r = run(
         pipevideo()
-            .args(["--emulator", "--emulator-seed", "11", "generate", "A cat on a beach", "--output"])
+            .args([
+                "--emulator",
+                "--emulator-seed",
+                "11",
+                "generate",
+                "A cat on a beach",
+                "--output",
+            ])
             .arg(&out),
         &[&key],
     );
@@ -125,8 +129,16 @@ fn the_readme_command_saves_a_valid_mp4() {
     assert!(is_mp4(&video), "not an MP4");
     assert!(!dir.path().join("cat.mp4.part").exists());
     assert!(r.stdout.contains("completed in"), "{}", r.stdout);
-    assert!(r.stdout.contains(&format!("{} bytes", video.len())), "{}", r.stdout);
-    assert!(r.stderr.contains("pipevideo wait responses:gen_"), "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("{} bytes", video.len())),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("pipevideo wait responses:gen_"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -138,7 +150,14 @@ fn generate_without_output_prints_the_video_url_and_the_file_matches_what_is_ser
     let base = emu.base_url();
     let r = run(
         pipevideo()
-            .args(["--base-url", &base, "--api-key", &key, "--emulator-time-scale", SCALE])
+            .args([
+                "--base-url",
+                &base,
+                "--api-key",
+                &key,
+                "--emulator-time-scale",
+                SCALE,
+            ])
             .args(["generate", "A paper plane over Lisbon"]),
         &[&key],
     );
@@ -163,7 +182,14 @@ fn generate_without_output_prints_the_video_url_and_the_file_matches_what_is_ser
         .to_owned();
     let r = run(
         pipevideo()
-            .args(["--base-url", &base, "--api-key", &key, "--emulator-time-scale", SCALE])
+            .args([
+                "--base-url",
+                &base,
+                "--api-key",
+                &key,
+                "--emulator-time-scale",
+                SCALE,
+            ])
             .args(["--json", "wait", &reference, "--output"])
             .arg(&out),
         &[&key],
@@ -184,7 +210,15 @@ fn json_output_is_one_document() {
     let key = demo_key_for_seed(12);
     let r = run(
         pipevideo()
-            .args(["--emulator", "--emulator-seed", "12", "--json", "generate", "A cat", "-o"])
+            .args([
+                "--emulator",
+                "--emulator-seed",
+                "12",
+                "--json",
+                "generate",
+                "A cat",
+                "-o",
+            ])
             .arg(&out),
         &[&key],
     );
@@ -217,7 +251,11 @@ fn exit_code_1_when_the_generation_fails() {
         &[&key],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("error: Generation responses:gen_"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("error: Generation responses:gen_"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("failed"), "{}", r.stderr);
     assert!(r.stderr.contains("hint: "), "{}", r.stderr);
 }
@@ -226,17 +264,29 @@ fn exit_code_1_when_the_generation_fails() {
 fn exit_code_2_for_bad_usage() {
     let r = run(pipevideo().args(["generate"]), &[]);
     assert_eq!(r.code, 2);
-    let r = run(pipevideo().args(["--emulator", "generate", "x", "--timeout", "soon"]), &[]);
+    let r = run(
+        pipevideo().args(["--emulator", "generate", "x", "--timeout", "soon"]),
+        &[],
+    );
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--timeout"), "{}", r.stderr);
     let r = run(pipevideo().args(["usage"]), &[]);
     assert_eq!(r.code, 2, "no key at all");
     assert!(r.stderr.contains("PIPEVIDEO_API_KEY") && r.stderr.contains("--emulator"));
     let r = run(
-        pipevideo().args(["--emulator", "generate", "x", "--output", "/nonexistent/dir/x.mp4"]),
+        pipevideo().args([
+            "--emulator",
+            "generate",
+            "x",
+            "--output",
+            "/nonexistent/dir/x.mp4",
+        ]),
         &[],
     );
-    assert_eq!(r.code, 2, "an --output that cannot work is refused before creating");
+    assert_eq!(
+        r.code, 2,
+        "an --output that cannot work is refused before creating"
+    );
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
 }
 
@@ -246,7 +296,13 @@ fn exit_code_3_and_the_hint_for_an_expired_key() {
     let expired = emu.expired_key().to_owned();
     let demo = emu.demo_key().to_owned();
     let r = run(
-        pipevideo().args(["--base-url", &emu.base_url(), "--api-key", &expired, "usage"]),
+        pipevideo().args([
+            "--base-url",
+            &emu.base_url(),
+            "--api-key",
+            &expired,
+            "usage",
+        ]),
         &[&expired, &demo],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -258,7 +314,15 @@ fn exit_code_3_and_the_hint_for_an_expired_key() {
     assert_eq!(emu.requests()[0].status, 401);
 
     let r = run(
-        pipevideo().args(["--base-url", &emu.base_url(), "--api-key", &expired, "--json", "generate", "x"]),
+        pipevideo().args([
+            "--base-url",
+            &emu.base_url(),
+            "--api-key",
+            &expired,
+            "--json",
+            "generate",
+            "x",
+        ]),
         &[&expired, &demo],
     );
     assert_eq!(r.code, 3);
@@ -274,7 +338,14 @@ fn exit_code_3_with_a_top_up_hint_when_credits_run_out() {
     let emu = emulator(32);
     let broke = emu.no_credits_key().to_owned();
     let r = run(
-        pipevideo().args(["--base-url", &emu.base_url(), "--api-key", &broke, "generate", "x"]),
+        pipevideo().args([
+            "--base-url",
+            &emu.base_url(),
+            "--api-key",
+            &broke,
+            "generate",
+            "x",
+        ]),
         &[&broke],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -300,8 +371,17 @@ fn exit_code_4_when_the_timeout_passes_first_with_the_resume_command() {
         &[&key],
     );
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(r.stderr.contains("did not finish within 1.0 s"), "{}", r.stderr);
-    assert!(r.stderr.contains("resume with `pipevideo wait responses:gen_"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did not finish within 1.0 s"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("resume with `pipevideo wait responses:gen_"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -313,14 +393,29 @@ fn exit_code_5_when_the_video_cannot_be_downloaded() {
     let out = dir.path().join("v.mp4");
     let r = run(
         pipevideo()
-            .args(["--base-url", &emu.base_url(), "--api-key", &key, "--emulator-time-scale", SCALE])
+            .args([
+                "--base-url",
+                &emu.base_url(),
+                "--api-key",
+                &key,
+                "--emulator-time-scale",
+                SCALE,
+            ])
             .args(["generate", "x", "--output"])
             .arg(&out),
         &[&key],
     );
     assert_eq!(r.code, 5, "{}", r.stderr);
-    assert!(r.stderr.contains("The generation completed, but"), "{}", r.stderr);
-    assert!(r.stderr.contains("pipevideo wait responses:gen_"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("The generation completed, but"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("pipevideo wait responses:gen_"),
+        "{}",
+        r.stderr
+    );
     assert!(!out.exists() && !dir.path().join("v.mp4.part").exists());
 }
 
@@ -328,7 +423,13 @@ fn exit_code_5_when_the_video_cannot_be_downloaded() {
 fn exit_code_130_on_ctrl_c_with_the_resume_command() {
     let key = demo_key_for_seed(16);
     let mut child = pipevideo()
-        .args(["--emulator", "--emulator-seed", "16", "--emulator-time-scale", "1"])
+        .args([
+            "--emulator",
+            "--emulator-seed",
+            "16",
+            "--emulator-time-scale",
+            "1",
+        ])
         .args(["generate", "A cat that takes a minute"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -338,7 +439,10 @@ fn exit_code_130_on_ctrl_c_with_the_resume_command() {
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen}"
+        );
         seen.push_str(&line);
         if line.starts_with("Created ") {
             break;
@@ -354,12 +458,23 @@ fn exit_code_130_on_ctrl_c_with_the_resume_command() {
     stderr.read_to_string(&mut rest).unwrap();
     seen.push_str(&rest);
     let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     let code = child.wait().unwrap().code();
     assert_no_secret(&stdout, &seen, &[&key]);
     assert_eq!(code, Some(130), "{seen}");
-    assert!(seen.contains("Interrupted while waiting for responses:gen_"), "{seen}");
-    assert!(seen.contains("resume with `pipevideo wait responses:gen_"), "{seen}");
+    assert!(
+        seen.contains("Interrupted while waiting for responses:gen_"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("resume with `pipevideo wait responses:gen_"),
+        "{seen}"
+    );
 }
 
 #[test]
@@ -369,17 +484,31 @@ fn faults_on_and_the_video_still_arrives() {
     let key = demo_key_for_seed(3);
     let r = run(
         pipevideo()
-            .args(["--emulator", "--emulator-seed", "3", "--emulator-faults=0.4"])
+            .args([
+                "--emulator",
+                "--emulator-seed",
+                "3",
+                "--emulator-faults=0.4",
+            ])
             .args(["generate", "A cat on a beach", "--output"])
             .arg(&out),
         &[&key],
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(is_mp4(&std::fs::read(&out).unwrap()));
-    assert!(r.stderr.contains("with faults on 40% of requests"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("with faults on 40% of requests"),
+        "{}",
+        r.stderr
+    );
     // The fault draws are seeded: with seed 3 the create itself is answered 429 first, and the
     // person watching sees the SDK hold and retry.
-    assert!(r.stderr.contains("↻ POST /v1/responses: 429 Too Many Requests"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("↻ POST /v1/responses: 429 Too Many Requests"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.contains("met a fault and"), "{}", r.stdout);
 }
 
@@ -391,7 +520,14 @@ fn a_key_with_a_space_is_refused_before_any_request() {
     let inner = format!("{} {}", &real[..10], &real[10..]);
     for bad in [&spaced, &inner] {
         let r = run(
-            pipevideo().args(["--base-url", &emu.base_url(), "--api-key", bad, "generate", "x"]),
+            pipevideo().args([
+                "--base-url",
+                &emu.base_url(),
+                "--api-key",
+                bad,
+                "generate",
+                "x",
+            ]),
             &[&real, bad],
         );
         assert_eq!(r.code, 2, "{}", r.stderr);
@@ -407,7 +543,11 @@ fn a_key_with_a_space_is_refused_before_any_request() {
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("whitespace"), "{}", r.stderr);
-    assert!(emu.requests().is_empty(), "a request was sent: {:?}", emu.requests());
+    assert!(
+        emu.requests().is_empty(),
+        "a request was sent: {:?}",
+        emu.requests()
+    );
 }
 
 #[test]
@@ -428,11 +568,20 @@ fn argument_errors_never_echo_the_key() {
         vec!["--api-key", key, "generate", "--help"],
     ];
     for args in cases {
-        let r = run(pipevideo().args(&args), &[key, "pv_01234 56789abcdef", "pv_dash key"]);
-        assert!(r.code != 0 || args.contains(&"--help"), "{args:?} succeeded?");
+        let r = run(
+            pipevideo().args(&args),
+            &[key, "pv_01234 56789abcdef", "pv_dash key"],
+        );
+        assert!(
+            r.code != 0 || args.contains(&"--help"),
+            "{args:?} succeeded?"
+        );
     }
     // The environment variable's value is never shown in --help either.
-    let r = run(pipevideo().env("PIPEVIDEO_API_KEY", key).arg("--help"), &[key]);
+    let r = run(
+        pipevideo().env("PIPEVIDEO_API_KEY", key).arg("--help"),
+        &[key],
+    );
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("PIPEVIDEO_API_KEY"));
 }
@@ -451,17 +600,39 @@ fn no_wait_then_wait_then_get_resume_one_generation() {
     let emu = emulator(51);
     let key = emu.demo_key().to_owned();
     let base = emu.base_url();
-    let common = ["--base-url", base.as_str(), "--api-key", key.as_str(), "--emulator-time-scale", SCALE];
-    let r = run(pipevideo().args(common).args(["generate", "A cat", "--no-wait"]), &[&key]);
+    let common = [
+        "--base-url",
+        base.as_str(),
+        "--api-key",
+        key.as_str(),
+        "--emulator-time-scale",
+        SCALE,
+    ];
+    let r = run(
+        pipevideo()
+            .args(common)
+            .args(["generate", "A cat", "--no-wait"]),
+        &[&key],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let reference = r.stdout.trim().to_owned();
-    assert!(reference.starts_with("responses:gen_"), "stdout is only the reference: {reference}");
+    assert!(
+        reference.starts_with("responses:gen_"),
+        "stdout is only the reference: {reference}"
+    );
 
     let r = run(pipevideo().args(common).args(["wait", &reference]), &[&key]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains(&format!("{reference} completed")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("{reference} completed")),
+        "{}",
+        r.stdout
+    );
 
-    let r = run(pipevideo().args(common).args(["--json", "get", &reference]), &[&key]);
+    let r = run(
+        pipevideo().args(common).args(["--json", "get", &reference]),
+        &[&key],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = json(&r.stdout);
     assert_eq!(doc["generation"]["status"], "completed");
@@ -470,7 +641,12 @@ fn no_wait_then_wait_then_get_resume_one_generation() {
     let id = reference.strip_prefix("responses:").unwrap();
     let r = run(pipevideo().args(common).args(["get", id]), &[&key]);
     assert_eq!(r.code, 0, "a bare id is a responses id");
-    let r = run(pipevideo().args(common).args(["get", "--legacy", "gen_doesnotexist"]), &[&key]);
+    let r = run(
+        pipevideo()
+            .args(common)
+            .args(["get", "--legacy", "gen_doesnotexist"]),
+        &[&key],
+    );
     assert_eq!(r.code, 3, "no such generation: 404");
     assert!(r.stderr.contains("404"), "{}", r.stderr);
 }
@@ -483,13 +659,25 @@ fn legacy_generate_works_end_to_end() {
     let r = run(
         pipevideo()
             .args(["--emulator", "--emulator-seed", "52", "--json"])
-            .args(["generate", "A cat", "--legacy", "--aspect-ratio", "16:9", "--output"])
+            .args([
+                "generate",
+                "A cat",
+                "--legacy",
+                "--aspect-ratio",
+                "16:9",
+                "--output",
+            ])
             .arg(&out),
         &[&key],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = json(&r.stdout);
-    assert!(doc["reference"].as_str().unwrap().starts_with("legacy:gen_"));
+    assert!(
+        doc["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("legacy:gen_")
+    );
     assert!(is_mp4(&std::fs::read(&out).unwrap()));
 }
 
@@ -511,12 +699,21 @@ fn usage_engines_and_models() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("hyperframes"), "{}", r.stdout);
     assert!(r.stdout.contains("moonshotai/kimi-k2.5"), "{}", r.stdout);
-    assert!(r.stdout.contains("$0.60 / M input tokens"), "rates are read: {}", r.stdout);
+    assert!(
+        r.stdout.contains("$0.60 / M input tokens"),
+        "rates are read: {}",
+        r.stdout
+    );
 
     let r = run(pipevideo().args(common).arg("models"), &[&key]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("google/veo-3.1"), "{}", r.stdout);
-    let r = run(pipevideo().args(common).args(["--json", "models", "google/veo-3.1"]), &[&key]);
+    let r = run(
+        pipevideo()
+            .args(common)
+            .args(["--json", "models", "google/veo-3.1"]),
+        &[&key],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(json(&r.stdout)["model"]["model"]["slug"], "google/veo-3.1");
 }
@@ -525,11 +722,22 @@ fn usage_engines_and_models() {
 fn verbose_logs_never_contain_the_key() {
     let key = demo_key_for_seed(71);
     let r = run(
-        pipevideo().args(["--emulator", "--emulator-seed", "71", "-vvv", "generate", "A cat"]),
+        pipevideo().args([
+            "--emulator",
+            "--emulator-seed",
+            "71",
+            "-vvv",
+            "generate",
+            "A cat",
+        ]),
         &[&key],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("DEBUG") || r.stderr.contains("TRACE"), "no tracing output:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("DEBUG") || r.stderr.contains("TRACE"),
+        "no tracing output:\n{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -538,9 +746,16 @@ fn an_emulator_run_is_fast() {
     // on the real-time schedule would take about a minute).
     let key = demo_key_for_seed(81);
     let started = std::time::Instant::now();
-    let r = run(pipevideo().args(["--emulator", "--emulator-seed", "81", "generate", "A cat"]), &[&key]);
+    let r = run(
+        pipevideo().args(["--emulator", "--emulator-seed", "81", "generate", "A cat"]),
+        &[&key],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -548,17 +763,32 @@ fn a_429_asking_too_long_says_what_the_server_asked_and_exits_3() {
     let emu = emulator(91);
     // 600 emulated seconds are 12 real seconds at this scale: beyond what the client waits for
     // one call, so it gives up at once instead of sleeping.
-    emu.push_fault(FaultRule::new(Fault::rate_limited(600.0)).path("/v1/usage").times(5));
+    emu.push_fault(
+        FaultRule::new(Fault::rate_limited(600.0))
+            .path("/v1/usage")
+            .times(5),
+    );
     let key = emu.demo_key().to_owned();
     let r = run(
         pipevideo()
-            .args(["--base-url", &emu.base_url(), "--api-key", &key, "--emulator-time-scale", SCALE])
+            .args([
+                "--base-url",
+                &emu.base_url(),
+                "--api-key",
+                &key,
+                "--emulator-time-scale",
+                SCALE,
+            ])
             .arg("usage"),
         &[&key],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("429 Too Many Requests"), "{}", r.stderr);
-    assert!(r.stderr.contains("the server asked to wait 12.0 s"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the server asked to wait 12.0 s"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("hint: Wait a minute"), "{}", r.stderr);
     assert_eq!(emu.requests().len(), 1, "no retry was slept for");
 }
@@ -566,18 +796,36 @@ fn a_429_asking_too_long_says_what_the_server_asked_and_exits_3() {
 #[test]
 fn a_429_within_reach_is_waited_out() {
     let emu = emulator(92);
-    emu.push_fault(FaultRule::new(Fault::rate_limited(10.0)).path("/v1/usage").times(1));
+    emu.push_fault(
+        FaultRule::new(Fault::rate_limited(10.0))
+            .path("/v1/usage")
+            .times(1),
+    );
     let key = emu.demo_key().to_owned();
     let r = run(
         pipevideo()
-            .args(["--base-url", &emu.base_url(), "--api-key", &key, "--emulator-time-scale", SCALE])
+            .args([
+                "--base-url",
+                &emu.base_url(),
+                "--api-key",
+                &key,
+                "--emulator-time-scale",
+                SCALE,
+            ])
             .arg("usage"),
         &[&key],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("the server asked to wait 200 ms"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the server asked to wait 200 ms"),
+        "{}",
+        r.stderr
+    );
     let log = emu.requests();
     assert_eq!(log.len(), 2);
     let gap = log[1].elapsed_ms - log[0].elapsed_ms;
-    assert!(gap >= 200, "the retry went {gap} ms after the 429, before the 200 ms asked");
+    assert!(
+        gap >= 200,
+        "the retry went {gap} ms after the 429, before the 200 ms asked"
+    );
 }
