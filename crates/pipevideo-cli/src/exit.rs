@@ -333,14 +333,14 @@ fn wait_failure(wait: &WaitError) -> Failure {
         WaitErrorKind::Unauthorized { message } => Failure::new(
             API,
             "unauthorized",
-            format!("The API key was refused while waiting for {r} (401: {}).", message.trim_end_matches('.')),
+            format!("The API key was refused while waiting for {r} ({}).", message.trim_end_matches('.')),
         )
         .hint(format!("Check the key (no spaces or newlines; not revoked), then {}", lower_first(&resume)))
         .status(401),
         WaitErrorKind::NotFound { message } => Failure::new(
             API,
             "not_found",
-            format!("Generation {r} was not found (404: {}).", message.trim_end_matches('.')),
+            format!("Generation {r} was not found ({}).", message.trim_end_matches('.')),
         )
         .hint("Check the reference: it must belong to this key's organization, and legacy ids need --legacy.")
         .status(404),

@@ -38,6 +38,13 @@ pub(crate) async fn run(
         _ => KeyNeed::Required,
     };
     let session = session::open(&cli, key_from_command_line, need, &ui).await?;
+    if cli.emulator && matches!(cli.command, Command::Get(_) | Command::Wait(_)) {
+        ui.note(
+            "Note: --emulator starts a fresh emulator that knows no earlier generation. To come \
+             back to one, run the emulator on its own (cargo run -p pipevideo-emulator) and point \
+             --base-url (or PIPEVIDEO_API_URL) at it.",
+        );
+    }
     let ctx = Ctx {
         session,
         ui,
