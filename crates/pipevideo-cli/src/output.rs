@@ -29,6 +29,15 @@ pub(crate) fn generation_json(g: &Generation) -> Value {
     })
 }
 
+/// What the generation cost in US dollars, if the server said.
+pub(crate) fn cost_usd(g: &Generation) -> Option<f64> {
+    match g.body() {
+        GenerationBody::Responses(b) => b.usage.as_ref().and_then(|u| u.cost_usd),
+        GenerationBody::Legacy(b) => b.cost_cents.map(|c| c / 100.0),
+        _ => None,
+    }
+}
+
 /// A generation as lines.
 pub(crate) fn generation_lines(g: &Generation) -> Vec<String> {
     let mut lines = vec![
@@ -40,6 +49,9 @@ pub(crate) fn generation_lines(g: &Generation) -> Vec<String> {
     }
     if let Some(url) = g.video_url() {
         lines.push(format!("video      {url}"));
+    }
+    if let Some(cost) = cost_usd(g) {
+        lines.push(format!("cost       ${cost:.2}"));
     }
     if let Some(f) = g.failure() {
         lines.push(format!("failure    {} ({})", f.message, f.cause));

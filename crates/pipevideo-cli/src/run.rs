@@ -181,8 +181,11 @@ impl Ctx {
         })?;
         let requests = self.ui.requests();
         let troubles = self.ui.troubles();
+        let cost = output::cost_usd(&generation)
+            .map(|c| format!(", cost ${c:.2}"))
+            .unwrap_or_default();
         let mut summary = format!(
-            "{reference} completed in {} ({polls} poll{}, {requests} HTTP request{}",
+            "{reference} completed in {}{cost} ({polls} poll{}, {requests} HTTP request{}",
             human(waited),
             if polls == 1 { "" } else { "s" },
             if requests == 1 { "" } else { "s" },
@@ -215,6 +218,7 @@ impl Ctx {
             "reference": reference.to_string(),
             "status": generation.status().as_str(),
             "video_url": generation.video_url(),
+            "cost_usd": output::cost_usd(&generation),
             "output": saved,
             "polls": polls,
             "elapsed_seconds": round3(started.elapsed()),

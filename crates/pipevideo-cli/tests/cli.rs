@@ -231,6 +231,10 @@ fn json_output_is_one_document() {
     assert_eq!(doc["generation"]["reference"], reference);
     assert_eq!(doc["generation"]["body"]["status"], "completed");
     assert!(doc["polls"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        doc["cost_usd"], 0.12,
+        "the emulator's price of a generation"
+    );
     let bytes = std::fs::metadata(&out).unwrap().len();
     assert_eq!(doc["output"]["bytes"].as_u64(), Some(bytes));
     // No spinner, no notes: stderr is empty with --json on success.
