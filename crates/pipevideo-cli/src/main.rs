@@ -7,6 +7,7 @@
 //! runs the whole job against a built-in emulator (no key, no network) in a few seconds. Against
 //! the real API, pass the key with `--api-key` or `PIPEVIDEO_API_KEY`. `pipevideo --help` lists
 //! the commands and the exit codes.
+#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod cli;
