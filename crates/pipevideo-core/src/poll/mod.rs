@@ -65,10 +65,21 @@
 //!
 //! A [`Fleet`] shares the key's budget (a [`Pacer`](crate::retry::pacing::Pacer), 90
 //! requests per minute by default) among its generations and polls first the one with the
-//! largest expected accrued detection delay. With 500 generations created at once it never
-//! receives a 429 (the pacer's sliding log guarantees it) and finds them with a median delay
-//! within about 1.6× of an oracle that polls each generation exactly once, the moment after it
-//! completes.
+//! largest expected accrued detection delay. Small fleets poll each generation on its own
+//! schedule; with 500 generations created at once on 90 requests per minute it never receives
+//! a 429 (the pacer's sliding log guarantees it), spends about 1.2 polls per generation (so
+//! nearly every poll finds a finished generation) and finds them with a median delay of about
+//! 1.6× (worst case 1.4×) that of an oracle that knows every completion time and polls each
+//! generation exactly once, the first moment the budget allows after it completes. The gap is
+//! what not knowing costs, not wasted requests.
+//!
+//! | fleet (default schedule, pacer 90/min) | polls / generation | delay p50 | p95 | max | 429s |
+//! |---|---|---|---|---|---|
+//! | N = 1 | 18.7 | 0.94 s | 2.10 s | 13 s | 0 |
+//! | N = 3 | 18.4 | 1.44 s | 3.44 s | 11 s | 0 |
+//! | N = 50 | 3.5 | 12.2 s | 29.7 s | 39 s | 0 |
+//! | N = 500 | 1.18 | 165 s | 313 s | 338 s | 0 |
+//! | N = 500, oracle bound | 1 | 103 s | 233 s | 240 s | — |
 //!
 //! [`GenerationRef`]: crate::GenerationRef
 
