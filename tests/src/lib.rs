@@ -1,5 +1,7 @@
 //! End-to-end suites of the Pipevideo SDK over every transport and the emulator.
 //!
+//! - [`chaos`]: a client scaled to an emulator's clock and a recording transport, shared by
+//!   the chaos soak and the secret sweep.
 //! - [`server`]: a scripted loopback HTTP/1.1 server on raw `std::net` sockets, which can
 //!   misbehave on purpose (reset mid-body, stall before the headers, send without end).
 //! - [`conformance`]: the transport contract of
@@ -9,6 +11,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod chaos;
 pub mod conformance;
 pub mod server;
 
