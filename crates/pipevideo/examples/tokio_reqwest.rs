@@ -1,0 +1,94 @@
+//! Create a video, show its progress, wait for it and download it: tokio + reqwest.
+//!
+//! With `PIPEVIDEO_API_URL` and `PIPEVIDEO_API_KEY` set, this talks to that server. Without
+//! `PIPEVIDEO_API_URL`, it starts the local emulator in-process with time running 100× fast
+//! (a one-minute generation takes about half a second) and points the client at it, so it runs
+//! anywhere, CI included:
+//!
+//! ```sh
+//! cargo run -p pipevideo --example tokio_reqwest
+//! ```
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use pipevideo::poll::{AdaptiveSchedule, Event, LogNormal, PollSchedule, WaitPolicy};
+use pipevideo::retry::pacing::PacingPolicy;
+use pipevideo::{ApiKey, BaseUrl, Client, ReqwestTransport, TokioSink, model::CreateResponse};
+use pipevideo_emulator::Emulator;
+
+/// How fast the in-process emulator's clock runs: 0.01 = a minute lasts 0.6 s.
+const TIME_SCALE: f64 = 0.01;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let transport = ReqwestTransport::new()?;
+    // Keep the emulator alive until the end of `main`.
+    let (client, _emulator) = if std::env::var_os("PIPEVIDEO_API_URL").is_some() {
+        (Client::builder(transport).from_env()?.build()?, None)
+    } else {
+        let emulator = Emulator::builder().time_scale(TIME_SCALE).start().await?;
+        println!(
+            "no PIPEVIDEO_API_URL: using a local emulator at {}",
+            emulator.base_url()
+        );
+        let client = scaled(Client::builder(transport), TIME_SCALE)
+            .base_url(BaseUrl::parse(&emulator.base_url())?)
+            .api_key(ApiKey::new(emulator.demo_key())?)
+            .build()?;
+        (client, Some(emulator))
+    };
+
+    let request = CreateResponse::new("moonshotai/kimi-k2.5", "A paper plane over Lisbon at dawn");
+    let handle = client.create(&request).await?;
+    // The reference exists before any waiting: store it, and `client.wait(&reference)` resumes.
+    println!("created {}", handle.reference());
+
+    // Subscribe before waiting; the stream ends when the wait does.
+    let mut progress = handle.progress();
+    let printer = tokio::spawn(async move {
+        while let Some(event) = progress.next().await {
+            if let Event::StatusChanged { to, elapsed, .. } = event {
+                println!("  {to} after {:.1} s", elapsed.as_secs_f64());
+            }
+        }
+    });
+    let video = handle.wait().await?;
+    printer.await?;
+
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("video.mp4");
+    let file = tokio::fs::File::create(&path).await?;
+    let mut sink = TokioSink::new(file);
+    let written = client.download(&video, &mut sink).await?;
+    let size = tokio::fs::metadata(&path).await?.len();
+    println!(
+        "downloaded {written} bytes to {} ({size} bytes on disk)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// The client's clock, scaled to the emulator's: the rate-limit window (60 s) and the expected
+/// generation time the poll schedule follows (median 55 s) shrink by `scale`.
+fn scaled<T: pipevideo::transport::Transport>(
+    builder: pipevideo::client::ClientBuilder<T>,
+    scale: f64,
+) -> pipevideo::client::ClientBuilder<T> {
+    let floor = Duration::from_millis(10);
+    let pacing = PacingPolicy::default().with_window(PacingPolicy::DEFAULT_WINDOW.mul_f64(scale));
+    let prior = LogNormal::new(Duration::from_secs(55).mul_f64(scale).max(floor), 0.35)
+        .unwrap_or(LogNormal::PIPEVIDEO);
+    let schedule = AdaptiveSchedule::default().with_prior(prior);
+    let schedule = schedule
+        .clone()
+        .with_peak_interval(
+            AdaptiveSchedule::DEFAULT_PEAK_INTERVAL
+                .mul_f64(scale)
+                .max(floor),
+        )
+        .and_then(|s| s.with_first_poll(Duration::from_secs(4).mul_f64(scale).max(floor)))
+        .unwrap_or(schedule);
+    let wait = WaitPolicy::default().with_schedule(PollSchedule::from(schedule));
+    builder.pacing(pacing).wait_policy(wait)
+}
