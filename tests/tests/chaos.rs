@@ -619,10 +619,10 @@ async fn soak<T: Transport + Clone + std::fmt::Debug>(
     };
     let mut windows_checked = 0;
     for (i, refused) in ours.iter().enumerate() {
-        if !refused
+        if refused
             .fault
             .as_ref()
-            .is_some_and(|f| f.kind == "rate_limited")
+            .is_none_or(|f| f.kind != "rate_limited")
         {
             continue;
         }
