@@ -73,6 +73,10 @@ pub const API_KEY_ENV: &str = "PIPEVIDEO_API_KEY";
 /// The environment variable that overrides the base URL (the official client's name for it).
 pub const API_URL_ENV: &str = "PIPEVIDEO_API_URL";
 
+/// A webhook event does not carry a whole [`Generation`] (its body, model, usage…), so
+/// `from_webhook` keeps the default `None`: after a terminal webhook the wait fetches the
+/// finished generation once (one `GET`, not a polling loop), and returns that, with a fresh
+/// signed video URL.
 impl Snapshot for Generation {
     fn status(&self) -> Status {
         Generation::status(self).clone()
@@ -130,6 +134,9 @@ struct Shared {
     /// Retry state of the polls of each generation, kept across polls so that a run of
     /// failures backs off; reset by a successful poll.
     poll_retry: HashMap<GenerationRef, RetryState>,
+    /// Waits asleep until their next timeout: a webhook wakes them so that the fetch it made
+    /// due goes out now rather than at the next scheduled poll.
+    sleepers: Vec<oneshot::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -312,6 +319,7 @@ impl<T: Transport> ClientBuilder<T> {
                     fleet: Fleet::new(),
                     waits: HashMap::new(),
                     poll_retry: HashMap::new(),
+                    sleepers: Vec::new(),
                 }),
             }),
         })
@@ -668,6 +676,48 @@ impl<T: Transport> Client<T> {
         self.wait_inner(reference.clone(), options, false).await
     }
 
+    /// Feeds a verified webhook event to the waits of this client: a `completed` or `failed`
+    /// event ends the wait on that generation (matched by id; the event carries no flavour)
+    /// without continuing its polling loop. Returns whether a wait was on that generation;
+    /// events for other generations are ignored.
+    ///
+    /// **One fetch.** A webhook does not carry the whole [`Generation`], so the wait then
+    /// retrieves it once (a single `GET`, through the shared pacing, ahead of any other poll)
+    /// and returns that, with a fresh signed video URL; a failed generation ends the wait with
+    /// [`WaitErrorKind::Failed`] as a failed poll does. Other statuses only update the last
+    /// status seen. Pair it with [`WaitPolicy::with_webhooks`] on the client's wait policy so
+    /// that polling only runs as a rare safety net.
+    ///
+    /// Holding a [`WebhookEvent`](crate::webhook::WebhookEvent) proves it was verified
+    /// ([`Verifier`](crate::webhook::Verifier)); deduplicate deliveries before or after, as
+    /// you like: a repeated event is harmless here.
+    ///
+    /// ```no_run
+    /// # async fn demo<T: pipevideo_core::transport::Transport>(
+    /// #     client: pipevideo_core::client::Client<T>,
+    /// #     verifier: pipevideo_core::webhook::Verifier,
+    /// #     headers: http::HeaderMap, body: Vec<u8>,
+    /// # ) {
+    /// // In the webhook route (while other tasks are in `handle.wait()`):
+    /// if let Ok(event) = verifier.verify(&headers, &body, std::time::SystemTime::now()) {
+    ///     client.handle_webhook(&event);
+    /// }
+    /// # }
+    /// ```
+    pub fn handle_webhook(&self, event: &crate::webhook::WebhookEvent) -> bool {
+        let now = self.inner.transport.now();
+        let mut shared = lock(&self.inner.shared);
+        let found = shared.fleet.handle_webhook(now, event).is_ok();
+        dispatch(&mut shared);
+        if found {
+            for sleeper in shared.sleepers.drain(..) {
+                let _ = sleeper.send(());
+            }
+        }
+        tracing::debug!(generation = %event.generation_id(), status = %event.status(), found, "webhook");
+        found
+    }
+
     /// Stops every wait on `reference` ([`WaitErrorKind::Cancelled`]). Returns whether a wait
     /// was running.
     pub fn cancel_wait(&self, reference: &GenerationRef) -> bool {
@@ -911,7 +961,7 @@ impl<T: Transport> Client<T> {
                 return finish(outcome, deadline);
             }
             let now = transport.now();
-            let action = {
+            let (action, nudged) = {
                 let mut shared = lock(&self.inner.shared);
                 shared.fleet.handle_timeout(now);
                 let Shared { fleet, pacer, .. } = &mut *shared;
@@ -920,7 +970,12 @@ impl<T: Transport> Client<T> {
                     None => Either::Right(fleet.poll_timeout(pacer)),
                 };
                 dispatch(&mut shared);
-                action
+                // Registered under the same lock as the decision, so a webhook arriving
+                // after it always wakes this wait.
+                let (nudge, nudged) = oneshot::channel();
+                shared.sleepers.retain(|tx| !tx.is_canceled());
+                shared.sleepers.push(nudge);
+                (action, nudged)
             };
             match action {
                 Either::Left(target) => {
@@ -944,7 +999,11 @@ impl<T: Transport> Client<T> {
                     };
                     let sleep = std::pin::pin!(transport.sleep_until(wake));
                     let cancelled = std::pin::pin!(cancel.cancelled());
-                    let woken = future::select(sleep, future::select(&mut rx, cancelled)).await;
+                    let woken = future::select(
+                        future::select(sleep, nudged),
+                        future::select(&mut rx, cancelled),
+                    )
+                    .await;
                     if let Either::Right((Either::Left((Ok(outcome), _)), _)) = woken {
                         return finish(outcome, deadline);
                     }

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::{Event, Outcome, PollFailure, Poller, Snapshot, Transmit, WaitPolicy};
-use crate::GenerationRef;
 use crate::retry::pacing::Pacer;
+use crate::webhook::WebhookEvent;
+use crate::{GenerationId, GenerationRef};
 
 /// A misuse of the [`Fleet`] API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +20,10 @@ pub enum FleetError {
     /// The generation is not (or no longer) in this fleet.
     #[error("{0} is not in the fleet")]
     Unknown(GenerationRef),
+    /// A webhook event is about a generation no wait in this fleet is on (created elsewhere,
+    /// or its wait already ended). Usually safe to ignore.
+    #[error("no wait in the fleet is on generation {0}")]
+    NoWaitFor(GenerationId),
 }
 
 /// A progress [`Event`] of one generation of a [`Fleet`].
@@ -248,6 +253,32 @@ impl<G: Snapshot> Fleet<G> {
         self.jobs[i].handle_response(now, result);
         self.settle(i);
         Ok(())
+    }
+
+    /// A verified webhook event: routed by generation id (the event carries no flavour) to the
+    /// wait on that generation; see [`Poller::handle_webhook`] for what it does there. A
+    /// terminal event ends the wait (its outcome is in [`Fleet::poll_outcome`]) or, for a
+    /// snapshot type the event cannot stand for, makes one fetch of it due at once, ahead of
+    /// every other due poll.
+    ///
+    /// # Errors
+    /// [`FleetError::NoWaitFor`] when no wait in the fleet is on that generation: the caller
+    /// may ignore it (a delivery for a generation created elsewhere, or a retry after the wait
+    /// ended).
+    pub fn handle_webhook(&mut self, now: Instant, event: &WebhookEvent) -> Result<(), FleetError> {
+        let mut found = false;
+        // From the back: `settle` swap-removes, moving only jobs already visited.
+        for i in (0..self.jobs.len()).rev() {
+            if self.jobs[i].reference().id() == event.generation_id() {
+                found |= self.jobs[i].handle_webhook(now, event);
+                self.settle(i);
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(FleetError::NoWaitFor(event.generation_id().clone()))
+        }
     }
 
     /// Stops waiting on one generation ([`OutcomeKind::Cancelled`](super::OutcomeKind)).

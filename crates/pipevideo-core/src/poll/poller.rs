@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 use super::{Event, FailureKind, PollSchedule};
+use crate::webhook::WebhookEvent;
 use crate::{GenerationRef, Status};
 
 /// A value the poller can wait on: anything that tells a generation's [`Status`].
@@ -23,11 +24,28 @@ use crate::{GenerationRef, Status};
 pub trait Snapshot {
     /// The status this snapshot reports.
     fn status(&self) -> Status;
+
+    /// The snapshot a verified webhook event stands for, if one can be built from the event
+    /// alone. The default is `None`: the event does not carry everything this type holds, so
+    /// after a terminal event the poller asks for **one fetch** of the finished generation
+    /// instead of inventing it (see [`Poller::handle_webhook`]). [`Status`] returns the
+    /// event's status, so a `Poller<Status>` ends on the event itself.
+    fn from_webhook(reference: &GenerationRef, event: &WebhookEvent) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = (reference, event);
+        None
+    }
 }
 
 impl Snapshot for Status {
     fn status(&self) -> Status {
         self.clone()
+    }
+
+    fn from_webhook(_reference: &GenerationRef, event: &WebhookEvent) -> Option<Self> {
+        Some(event.status().clone())
     }
 }
 
@@ -93,11 +111,31 @@ pub enum WaitPolicyError {
 ///
 /// The deadline counts from the start of the wait ([`Poller::new`]/[`Poller::resume`]), not
 /// from creation, so a resumed wait gets a full deadline again.
+///
+/// # With webhooks: polling as a safety net
+///
+/// When webhook deliveries are fed to the wait ([`Poller::handle_webhook`], or the client's
+/// `handle_webhook`), [`WaitPolicy::with_webhooks`]`(true)` replaces the schedule with one poll
+/// every [`WaitPolicy::WEBHOOK_SAFETY_NET`] (60 s): the webhook ends the wait, and the rare
+/// polls only catch a delivery that never arrives (endpoint down, Svix giving up). A lost
+/// webhook then costs at most 60 s of latency; a 55 s generation whose webhook arrives costs no
+/// poll at all (plus one fetch for a client that needs the full generation). The deadline
+/// still ends the wait, with a last look just before it.
+///
+/// ```
+/// use std::time::Duration;
+/// use pipevideo_core::poll::WaitPolicy;
+/// let policy = WaitPolicy::default().with_webhooks(true);
+/// assert!(policy.expects_webhooks());
+/// assert_eq!(WaitPolicy::WEBHOOK_SAFETY_NET, Duration::from_secs(60));
+/// assert_eq!(policy.deadline(), WaitPolicy::DEFAULT_DEADLINE);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaitPolicy {
     deadline: Duration,
     schedule: PollSchedule,
     not_found_grace: Duration,
+    webhooks: bool,
 }
 
 impl Default for WaitPolicy {
@@ -106,6 +144,7 @@ impl Default for WaitPolicy {
             deadline: Self::DEFAULT_DEADLINE,
             schedule: PollSchedule::default(),
             not_found_grace: Self::DEFAULT_NOT_FOUND_GRACE,
+            webhooks: false,
         }
     }
 }
@@ -125,11 +164,37 @@ impl WaitPolicy {
         Ok(self)
     }
 
+    /// The interval of the safety-net schedule of [`WaitPolicy::with_webhooks`]: 60 s. Long
+    /// enough that a generation of typical length (median 55 s) is not polled before its
+    /// webhook arrives, short enough that a lost delivery costs at most a minute.
+    pub const WEBHOOK_SAFETY_NET: Duration = Duration::from_secs(60);
+
     /// Sets the schedule.
     #[must_use]
     pub fn with_schedule(mut self, schedule: PollSchedule) -> Self {
         self.schedule = schedule;
         self
+    }
+
+    /// Whether webhook deliveries are expected to end the wait. `true` replaces the schedule
+    /// with the safety net (one poll every [`WaitPolicy::WEBHOOK_SAFETY_NET`], no jitter);
+    /// `false` restores the default adaptive schedule. Set a custom schedule afterwards with
+    /// [`WaitPolicy::with_schedule`] if you want a different safety net.
+    #[must_use]
+    pub fn with_webhooks(mut self, expected: bool) -> Self {
+        self.webhooks = expected;
+        self.schedule = if expected {
+            PollSchedule::fixed(Self::WEBHOOK_SAFETY_NET)
+                .expect("the safety-net interval is far above the minimum")
+        } else {
+            PollSchedule::default()
+        };
+        self
+    }
+
+    /// Whether [`WaitPolicy::with_webhooks`] was set.
+    pub fn expects_webhooks(&self) -> bool {
+        self.webhooks
     }
 
     /// Sets how long after creation a 404 is taken for "not visible yet" (zero: never).
@@ -325,6 +390,9 @@ pub struct Poller<G> {
     /// Time since creation at which a poll last saw the generation unfinished.
     last_alive: Duration,
     finished: bool,
+    /// The terminal status a webhook announced when `G` could not be built from the event:
+    /// the next poll is the one fetch of the finished generation, due at once.
+    webhook_terminal: Option<Status>,
     outcome: Option<Outcome<G>>,
     events: VecDeque<Event>,
     rng: SmallRng,
@@ -378,6 +446,7 @@ impl<G: Snapshot> Poller<G> {
             last_status: None,
             last_alive: Duration::ZERO,
             finished: false,
+            webhook_terminal: None,
             outcome: None,
             events: VecDeque::new(),
             rng: SmallRng::from_rng(rng),
@@ -485,14 +554,7 @@ impl<G: Snapshot> Poller<G> {
         match result {
             Ok(generation) => {
                 let status = generation.status();
-                if self.last_status.as_ref() != Some(&status) {
-                    self.events.push_back(Event::StatusChanged {
-                        from: self.last_status.take(),
-                        to: status.clone(),
-                        elapsed: self.elapsed(now),
-                    });
-                    self.last_status = Some(status.clone());
-                }
+                self.note_status(now, &status);
                 match status {
                     Status::Completed => self.finish(OutcomeKind::Completed(generation)),
                     Status::Failed => self.finish(OutcomeKind::Failed(generation)),
@@ -548,8 +610,81 @@ impl<G: Snapshot> Poller<G> {
         true
     }
 
-    // The webhook work (issue #8) adds `handle_webhook` here: a verified terminal event ends
-    // the wait through `finish`, exactly as a terminal poll does.
+    /// A verified webhook event. Returns whether it was about this wait's generation (same
+    /// generation id; the event carries no flavour) while the wait was running; any other
+    /// event is ignored.
+    ///
+    /// - `completed` or `failed`: ends the wait **without continuing the polling loop**. If
+    ///   `G` can be built from the event ([`Snapshot::from_webhook`], e.g. [`Status`]), the
+    ///   wait ends now with [`OutcomeKind::Completed`]/[`OutcomeKind::Failed`] and no further
+    ///   poll. Otherwise (the client's full `Generation`), exactly one fetch of the finished
+    ///   generation becomes due at once, whatever the schedule, and its answer ends the wait
+    ///   as a terminal poll does; it is counted in [`Poller::polls`]. Should that read still
+    ///   say "running" (the API lagging behind its own webhook), it is repeated within a
+    ///   second until it agrees, the deadline still bounding the wait.
+    /// - Any other status (including unknown ones): only updates the last status seen.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant, SystemTime};
+    /// use rand::{SeedableRng, rngs::SmallRng};
+    /// use pipevideo_core::{Status, poll::{OutcomeKind, Poller, WaitPolicy}};
+    /// use pipevideo_core::webhook::{Verifier, WebhookSecret, sign};
+    ///
+    /// let secret = WebhookSecret::new("whsec_c2VjcmV0")?;
+    /// let body = br#"{"eventType":"video.generation.completed","generationId":"gen_1","status":"completed","outputUrl":"https://v"}"#;
+    /// let sent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_827_200);
+    /// let signed = sign(&secret, "msg_1", sent, body);
+    /// let event = Verifier::new(secret).verify_headers(signed.as_headers(), body, sent)?;
+    ///
+    /// let start = Instant::now();
+    /// let policy = WaitPolicy::default().with_webhooks(true);
+    /// let mut poller = Poller::<Status>::new("responses:gen_1".parse()?, policy, start, &mut SmallRng::seed_from_u64(1));
+    /// assert!(poller.handle_webhook(start + Duration::from_secs(50), &event));
+    /// let outcome = poller.poll_outcome().expect("the webhook ended the wait");
+    /// assert!(matches!(outcome.kind, OutcomeKind::Completed(Status::Completed)));
+    /// assert_eq!(outcome.polls, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handle_webhook(&mut self, now: Instant, event: &WebhookEvent) -> bool {
+        if self.finished || event.generation_id() != self.reference.id() {
+            return false;
+        }
+        let status = event.status().clone();
+        self.note_status(now, &status);
+        if matches!(status, Status::Completed | Status::Failed) {
+            match G::from_webhook(&self.reference, event) {
+                Some(generation) if status == Status::Completed => {
+                    self.finish(OutcomeKind::Completed(generation));
+                }
+                Some(generation) => self.finish(OutcomeKind::Failed(generation)),
+                None => {
+                    self.webhook_terminal = Some(status);
+                    // A poll in flight will bring the answer; otherwise fetch at once.
+                    if self.in_flight.is_none() {
+                        self.next_poll = Some(now);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether a terminal webhook arrived and the one fetch of the finished generation is
+    /// pending (only for snapshot types that cannot be built from an event).
+    pub fn awaits_webhook_fetch(&self) -> bool {
+        !self.finished && self.webhook_terminal.is_some()
+    }
+
+    fn note_status(&mut self, now: Instant, status: &Status) {
+        if self.last_status.as_ref() != Some(status) {
+            self.events.push_back(Event::StatusChanged {
+                from: self.last_status.take(),
+                to: status.clone(),
+                elapsed: self.elapsed(now),
+            });
+            self.last_status = Some(status.clone());
+        }
+    }
 
     /// How the wait ended, once. `None` while it runs (and after the outcome was taken).
     #[must_use]
@@ -566,6 +701,10 @@ impl<G: Snapshot> Poller<G> {
     /// The detection delay this generation has accrued by `now`, in expectation (seconds):
     /// what polling it now would save. The fleet scheduler polls the largest first.
     pub(crate) fn urgency(&self, now: Instant) -> f64 {
+        if self.webhook_terminal.is_some() {
+            // The generation is known to be finished: this fetch finds it for sure.
+            return f64::INFINITY;
+        }
         let prior = self.policy.schedule.prior();
         prior.expected_accrued_delay(
             self.last_alive.as_secs_f64(),
@@ -574,6 +713,11 @@ impl<G: Snapshot> Poller<G> {
     }
 
     fn schedule_next(&mut self, now: Instant, sent_at: Instant, bound: Bound) {
+        // After a terminal webhook, fetch again soon rather than on the (safety-net) schedule.
+        let bound = match (bound, self.webhook_terminal.is_some()) {
+            (Bound::Schedule, true) => Bound::NoLaterThan(now + Duration::from_secs(1)),
+            (bound, _) => bound,
+        };
         let elapsed_at_send = self.elapsed(sent_at);
         let wanted = self
             .policy
