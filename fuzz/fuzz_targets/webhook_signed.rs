@@ -92,9 +92,9 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!matches!(s.as_str(), "completed" | "failed"));
             }
         }
-        Err(VerifyError::Body { path, .. }) => {
+        Err(VerifyError::Body { .. }) => {
+            // (The path may be empty: a JSON key `""` prints as nothing. Found by this target.)
             assert!(distance <= Verifier::DEFAULT_TOLERANCE);
-            assert!(!path.is_empty());
         }
         Err(VerifyError::TooOld { .. } | VerifyError::TooNew { .. }) => {
             assert!(

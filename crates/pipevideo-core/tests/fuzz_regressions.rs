@@ -188,3 +188,26 @@ fn error_bodies_with_deep_nesting_are_typed() {
     let err = codec::decode_generation(Flavor::Responses, &resp).unwrap_err();
     assert!(matches!(err, pipevideo_core::Error::Decode(_)), "{err:?}");
 }
+
+/// Found by `fuzz/webhook_signed` (its harness wrongly expected a non-empty path): an
+/// authentic body whose bad value sits under the JSON key `""` is a typed `Body` error whose
+/// path is that empty key, not a panic.
+#[test]
+fn webhook_body_error_under_an_empty_key_is_typed() {
+    let secret = WebhookSecret::from_bytes(vec![2; 24]).unwrap();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_827_200);
+    let body = b"{\"ee ventType\":\"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xffvi\xb6eo.generated\",\
+\"\":\"pro\x01\x01vider timeout\":\"\xff\xff\xff\xff\xff\xff\xff\xffvi\xb6eo\"}";
+    let signed = sign(&secret, "msg_1", at, body);
+    let err = Verifier::new(secret)
+        .verify_headers(signed.as_headers(), body, at)
+        .unwrap_err();
+    let VerifyError::Body { message, .. } = &err else {
+        panic!("expected a body error, got {err:?}");
+    };
+    assert!(message.starts_with("control character"), "{message}");
+    assert!(
+        err.to_string()
+            .starts_with("the webhook body is not the documented event JSON at `")
+    );
+}
