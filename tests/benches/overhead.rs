@@ -1,0 +1,235 @@
+//! The SDK's per-call overhead over its raw transport.
+//!
+//! The same sequential GETs of one retrieve response from a loopback server, through
+//! `Client<T>::retrieve` (A) and through the bare HTTP library (B: send, read the body, decode it
+//! with `serde_json`), for reqwest on tokio and for surf on async-std. The arms run interleaved in
+//! batches (A, B, A, B, ...) so that drift of the machine hits both alike; the result is the
+//! ratio of the median batch time of A to that of B. Pacing is off (`PacingPolicy::unlimited`):
+//! this measures the SDK's own work (encoding, the retry engine's bookkeeping, typed decoding,
+//! tracing spans), not a deliberate wait. Goal: ≤ 1.03.
+//!
+//! ```sh
+//! cargo bench -p pipevideo-tests --bench overhead
+//! ```
+//!
+//! `OVERHEAD_REQUESTS` (default 10000) sets the requests per arm and transport.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use pipevideo_core::client::Client;
+use pipevideo_core::retry::pacing::PacingPolicy;
+use pipevideo_core::transport::Transport;
+use pipevideo_core::{ApiKey, BaseUrl, GenerationRef};
+use pipevideo_reqwest::ReqwestTransport;
+use pipevideo_surf::SurfTransport;
+
+const KEY: &str = "pv_bench_0123456789abcdef";
+const ID: &str = "gen_benchbenchbenchbench01";
+const BATCH: usize = 250;
+
+fn body() -> Vec<u8> {
+    format!(
+        r#"{{"id":"{ID}","object":"response","status":"completed","model":"moonshotai/kimi-k2.5","engine":"hyperframes","provider":"pipevideo","created_at":1764000000,"completed_at":1764000055,"output":[{{"type":"message","id":"{ID}_msg","role":"assistant","content":[{{"type":"output_text","text":"Your video is ready."}},{{"type":"output_video","video_url":"https://cdn.pipevideo.co/files/{ID}.mp4?expires=1764003655&signature=abcdef0123456789","mime_type":"video/mp4","expires_at":1764003655}}]}}],"video_url":"https://cdn.pipevideo.co/files/{ID}.mp4?expires=1764003655&signature=abcdef0123456789","usage":{{"input_tokens":12,"output_tokens":0,"total_tokens":12,"cost_usd":0.12}}}}"#
+    )
+    .into_bytes()
+}
+
+/// A minimal keep-alive HTTP/1.1 server answering every request with the same JSON body.
+fn serve() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let body = body();
+    let mut reply = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    reply.extend_from_slice(&body);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let reply = reply.clone();
+            std::thread::spawn(move || connection(stream, &reply));
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn connection(stream: TcpStream, reply: &[u8]) {
+    let _ = stream.set_nodelay(true);
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        // Read the head up to the blank line; GETs carry no body.
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+        }
+        if writer.write_all(reply).is_err() {
+            return;
+        }
+    }
+}
+
+fn client<T: Transport>(transport: T, origin: &str) -> Client<T> {
+    Client::builder(transport)
+        .base_url(BaseUrl::parse(&format!("{origin}/v1")).expect("url"))
+        .api_key(ApiKey::new(KEY).expect("key"))
+        .pacing(PacingPolicy::unlimited())
+        .seed(1)
+        .build()
+        .expect("client")
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+struct Result {
+    sdk: Vec<Duration>,
+    bare: Vec<Duration>,
+}
+
+impl Result {
+    fn report(&self, name: &str, per_arm: usize) {
+        let (a, b) = (median(self.sdk.clone()), median(self.bare.clone()));
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / BATCH as f64;
+        println!(
+            "{name}: {per_arm} requests per arm, batches of {BATCH}; per request median: SDK {:.1} µs, bare {:.1} µs; ratio {:.3}",
+            per(a),
+            per(b),
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+}
+
+async fn run<FA, FB>(
+    per_arm: usize,
+    mut sdk: impl FnMut() -> FA,
+    mut bare: impl FnMut() -> FB,
+) -> Result
+where
+    FA: std::future::Future<Output = ()>,
+    FB: std::future::Future<Output = ()>,
+{
+    // Warm up both: connections, allocator, caches.
+    for _ in 0..BATCH {
+        sdk().await;
+        bare().await;
+    }
+    let mut result = Result {
+        sdk: Vec::new(),
+        bare: Vec::new(),
+    };
+    for _ in 0..per_arm / BATCH {
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            sdk().await;
+        }
+        result.sdk.push(start.elapsed());
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            bare().await;
+        }
+        result.bare.push(start.elapsed());
+    }
+    result
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything else (e.g. a filter) is ignored.
+    let per_arm: usize = std::env::var("OVERHEAD_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let origin = serve();
+    let url = format!("{origin}/v1/responses/{ID}");
+    let reference: GenerationRef = format!("responses:{ID}").parse().expect("reference");
+    let expected = body();
+
+    // reqwest on tokio (current thread, as in most request handlers' own task).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let reqwest_result = rt.block_on(async {
+        let transport = ReqwestTransport::new().expect("reqwest");
+        let raw = transport.client().clone();
+        let sdk = client(transport, &origin);
+        let (reference, url, expected) = (&reference, &url, &expected);
+        run(
+            per_arm,
+            || {
+                let sdk = &sdk;
+                async move {
+                    let generation = sdk.retrieve(reference).await.expect("retrieve");
+                    assert!(generation.video_url().is_some());
+                }
+            },
+            || {
+                let raw = &raw;
+                async move {
+                    let response = raw
+                        .get(url.as_str())
+                        .header("authorization", format!("Bearer {KEY}"))
+                        .header("accept", "application/json")
+                        .header("user-agent", "pipevideo-rs/0.1.0")
+                        .send()
+                        .await
+                        .expect("send");
+                    assert!(response.status().is_success());
+                    let bytes = response.bytes().await.expect("body");
+                    assert_eq!(bytes.len(), expected.len());
+                    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+                    assert!(value["video_url"].is_string());
+                }
+            },
+        )
+        .await
+    });
+    reqwest_result.report("reqwest (tokio)", per_arm);
+
+    // surf on async-std.
+    let surf_result = async_std::task::block_on(async {
+        let transport = SurfTransport::new();
+        let raw = transport.client().clone();
+        let sdk = client(transport, &origin);
+        let (reference, url, expected) = (&reference, &url, &expected);
+        run(
+            per_arm,
+            || {
+                let sdk = &sdk;
+                async move {
+                    let generation = sdk.retrieve(reference).await.expect("retrieve");
+                    assert!(generation.video_url().is_some());
+                }
+            },
+            || {
+                let raw = &raw;
+                async move {
+                    let mut response = raw
+                        .get(url.as_str())
+                        .header("authorization", format!("Bearer {KEY}"))
+                        .header("accept", "application/json")
+                        .header("user-agent", "pipevideo-rs/0.1.0")
+                        .await
+                        .expect("send");
+                    assert!(response.status().is_success());
+                    let bytes = response.body_bytes().await.expect("body");
+                    assert_eq!(bytes.len(), expected.len());
+                    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+                    assert!(value["video_url"].is_string());
+                }
+            },
+        )
+        .await
+    });
+    surf_result.report("surf (async-std)", per_arm);
+}
