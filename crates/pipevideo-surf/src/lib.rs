@@ -57,6 +57,14 @@
 //!   [`FailureKind::MaybeSent`](pipevideo_core::transport::FailureKind::MaybeSent), which the
 //!   retry engine retries for reads and for creates (they carry an idempotency key).
 //!
+//! - **Do not turn on `TRACE` logging for `async_h1`.** async-h1 logs every request it encodes
+//!   at `TRACE` through the `log` crate, headers included, so `Authorization: Bearer <key>`
+//!   would reach your logs. This SDK cannot redact another crate's log records; filter the
+//!   target out (e.g. `RUST_LOG=async_h1=info` with env_logger, or a `log` filter on the
+//!   `async_h1` target). The secret sweep in the repository's `tests/tests/secrets.rs` checks
+//!   every other log line and the SDK's own tracing output for the key. The reqwest transport
+//!   has no such record.
+//!
 //! # Redirects and connection settings
 //!
 //! The client built by [`SurfTransport::new`] has no middleware: redirects are not followed,
