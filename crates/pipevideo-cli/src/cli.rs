@@ -1,12 +1,14 @@
 //! The command line: clap structures, and the value parsers that keep the key out of errors.
 
 use std::ffi::OsStr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgGroup, Args, Parser, Subcommand};
+use pipevideo_core::webhook::WebhookSecret;
 use pipevideo_core::{ApiKey, BaseUrl};
 
 use crate::exit;
@@ -141,6 +143,113 @@ pub(crate) enum Command {
         /// A model slug, e.g. `google/veo-3.1`.
         slug: Option<String>,
     },
+    /// Verify webhook deliveries (Svix-signed), by hand or on a local endpoint. No API key
+    /// needed.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+/// `webhook …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhookCommand {
+    /// Verify one delivery: the body on stdin, the three headers as flags. Prints the event
+    /// as JSON, or why it was rejected (exit code 6).
+    Verify(VerifyArgs),
+    /// Serve a local HTTP endpoint that verifies each delivery, answers 2xx (verified) or 4xx
+    /// (rejected), skips Svix's retries of a delivery already seen, and prints one line per
+    /// delivery (one JSON object per line with --json).
+    Listen(ListenArgs),
+}
+
+/// `webhook verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) secret: SecretFlag,
+
+    /// The `svix-id` (or `webhook-id`) header value.
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: String,
+
+    /// The `svix-timestamp` header value (Unix seconds).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) timestamp: String,
+
+    /// The `svix-signature` header value (`v1,<base64>`, several space-separated).
+    #[arg(long, value_name = "SIGNATURE", allow_hyphen_values = true)]
+    pub(crate) signature: String,
+
+    /// How far the timestamp may be from this machine's clock, either way.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
+    pub(crate) tolerance: Duration,
+}
+
+/// `webhook listen`.
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    #[command(flatten)]
+    pub(crate) secret: SecretFlag,
+
+    /// The port to listen on (0: any free port, printed on stderr).
+    #[arg(long, value_name = "PORT")]
+    pub(crate) port: u16,
+
+    /// The address to listen on (loopback by default; 0.0.0.0 exposes it to the network).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub(crate) bind: IpAddr,
+
+    /// Stop after this many verified deliveries (retries of one delivery count once).
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
+
+    /// How far a delivery's timestamp may be from this machine's clock, either way.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
+    pub(crate) tolerance: Duration,
+}
+
+/// The endpoint secret of the webhook commands.
+#[derive(Debug, Args)]
+pub(crate) struct SecretFlag {
+    /// The endpoint's signing secret (`whsec_…`). Never printed.
+    #[arg(
+        long = "secret",
+        env = "PIPEVIDEO_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = SecretParser,
+        allow_hyphen_values = true
+    )]
+    pub(crate) secret: WebhookSecret,
+}
+
+/// Parses `--secret` (and `PIPEVIDEO_WEBHOOK_SECRET`) with errors that never contain the value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SecretParser;
+
+impl TypedValueParser for SecretParser {
+    type Value = WebhookSecret;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<WebhookSecret, clap::Error> {
+        let refuse = |why: String| {
+            clap::Error::raw(
+                ErrorKind::InvalidValue,
+                format!(
+                    "the webhook secret (from --secret or PIPEVIDEO_WEBHOOK_SECRET) was refused: \
+                     {why}\n"
+                ),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("it is not valid UTF-8".into()))?;
+        WebhookSecret::new(text).map_err(|e| refuse(e.to_string()))
+    }
 }
 
 /// `generate`.
@@ -319,6 +428,27 @@ mod tests {
         assert!(text.contains("whitespace"), "{text}");
         assert!(!text.contains("pv_secret"), "{text}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_refused_webhook_secret_is_never_echoed() {
+        for secret in ["whsec_not base64!", "nope_c2VjcmV0c2VjcmV0"] {
+            let err = Cli::try_parse_from([
+                "pipevideo",
+                "webhook",
+                "listen",
+                "--port",
+                "0",
+                "--secret",
+                secret,
+            ])
+            .unwrap_err();
+            let text = err.render().to_string();
+            assert!(text.contains("webhook secret"), "{text}");
+            assert!(!text.contains(secret), "{text}");
+            assert!(!text.contains("c2VjcmV0"), "{text}");
+            assert_eq!(err.exit_code(), 2);
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub(crate) const API: i32 = 3;
 pub(crate) const DEADLINE: i32 = 4;
 /// The video could not be downloaded or written to the `--output` file.
 pub(crate) const DOWNLOAD: i32 = 5;
+/// `webhook verify`: the delivery was rejected (bad signature, stale timestamp, bad body…).
+pub(crate) const WEBHOOK_REJECTED: i32 = 6;
 /// Interrupted with Ctrl-C (128 + SIGINT).
 pub(crate) const INTERRUPTED: i32 = 130;
 
@@ -33,6 +35,7 @@ Exit codes:
   3    the API refused the request (400, 401, 404) or kept failing until the SDK gave up
   4    --timeout passed first; the generation keeps running: pipevideo wait <ref>
   5    the video could not be downloaded or saved
+  6    webhook verify: the delivery was rejected (the reason is printed)
   130  interrupted (Ctrl-C); resume with: pipevideo wait <ref>";
 
 /// A command's failure, ready to print: one sentence, a hint, the generation if any.

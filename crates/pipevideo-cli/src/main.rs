@@ -18,6 +18,7 @@ mod output;
 mod run;
 mod session;
 mod ui;
+mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::cli::{
     Cli, Command, DEFAULT_LEGACY_MODEL, DEFAULT_MODEL, GenerateArgs, RefArgs, WaitFlags,
+    WebhookCommand,
 };
 use crate::duration::human;
 use crate::exit::{self, Failure, Stage, classify};
@@ -33,6 +34,13 @@ pub(crate) async fn run(
     ui: Arc<Ui>,
     cancel: CancelToken,
 ) -> Result<i32, Failure> {
+    // The webhook commands need no key and no client.
+    if let Command::Webhook(command) = cli.command {
+        return match command {
+            WebhookCommand::Verify(args) => crate::webhook::verify(args, &ui, cli.json),
+            WebhookCommand::Listen(args) => crate::webhook::listen(args, cli.json, cancel).await,
+        };
+    }
     let need = match cli.command {
         Command::Engines => KeyNeed::NotNeeded,
         _ => KeyNeed::Required,
@@ -60,6 +68,12 @@ pub(crate) async fn run(
         Command::Usage => ctx.usage().await,
         Command::Engines => ctx.engines().await,
         Command::Models { slug } => ctx.models(slug.as_deref()).await,
+        // Dispatched above, before the session; kept total without a panic.
+        Command::Webhook(_) => Err(Failure::new(
+            exit::USAGE,
+            "usage",
+            "The webhook commands run without a session.",
+        )),
     }
 }
 
