@@ -710,9 +710,7 @@ impl<T: Transport> Client<T> {
         let found = shared.fleet.handle_webhook(now, event).is_ok();
         dispatch(&mut shared);
         if found {
-            for sleeper in shared.sleepers.drain(..) {
-                let _ = sleeper.send(());
-            }
+            wake_sleepers(&mut shared);
         }
         tracing::debug!(generation = %event.generation_id(), status = %event.status(), found, "webhook");
         found
@@ -724,6 +722,7 @@ impl<T: Transport> Client<T> {
         let mut shared = lock(&self.inner.shared);
         let found = shared.fleet.cancel(reference);
         dispatch(&mut shared);
+        wake_sleepers(&mut shared);
         found
     }
 
@@ -991,6 +990,7 @@ impl<T: Transport> Client<T> {
                     // (deadline, cancel): then the answer is no longer needed.
                     let _ = shared.fleet.handle_response(now, &target, result);
                     dispatch(&mut shared);
+                    wake_sleepers(&mut shared);
                 }
                 Either::Right(wake) => {
                     let Some(wake) = wake else {
@@ -1108,6 +1108,7 @@ impl<T> Drop for Registration<'_, T> {
             shared.poll_retry.remove(self.reference);
             dispatch(&mut shared);
             shared.waits.remove(self.reference);
+            wake_sleepers(&mut shared);
         }
     }
 }
@@ -1133,7 +1134,18 @@ impl<T: Transport> Drop for InFlight<'_, T> {
                 }),
             );
             dispatch(&mut shared);
+            wake_sleepers(&mut shared);
         }
+    }
+}
+
+/// Wakes every sleeping wait so that it recomputes when to wake: called whenever the fleet
+/// changed other than through the sleeper's own decision (a poll answered, a poll or wait
+/// abandoned, a webhook). Without it, a wait that went to sleep while its generation's poll was
+/// in flight in another wait's loop would sleep until its deadline.
+fn wake_sleepers(shared: &mut Shared) {
+    for sleeper in shared.sleepers.drain(..) {
+        let _ = sleeper.send(());
     }
 }
 
