@@ -16,11 +16,16 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Connections the server accepted: both arms should keep theirs alive.
+static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 use std::time::{Duration, Instant};
 
 use pipevideo_core::client::Client;
+use pipevideo_core::codec::RequestEncoder;
 use pipevideo_core::retry::pacing::PacingPolicy;
-use pipevideo_core::transport::Transport;
+use pipevideo_core::transport::{SendOptions, Transport};
 use pipevideo_core::{ApiKey, BaseUrl, GenerationRef};
 use pipevideo_reqwest::ReqwestTransport;
 use pipevideo_surf::SurfTransport;
@@ -49,6 +54,7 @@ fn serve() -> String {
     reply.extend_from_slice(&body);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
+            CONNECTIONS.fetch_add(1, Ordering::Relaxed);
             let reply = reply.clone();
             std::thread::spawn(move || connection(stream, &reply));
         }
@@ -95,11 +101,13 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 struct Result {
     sdk: Vec<Duration>,
     bare: Vec<Duration>,
+    transport: Vec<Duration>,
 }
 
 impl Result {
     fn report(&self, name: &str, per_arm: usize) {
         let (a, b) = (median(self.sdk.clone()), median(self.bare.clone()));
+        let c = median(self.transport.clone());
         let per = |d: Duration| d.as_secs_f64() * 1e6 / BATCH as f64;
         println!(
             "{name}: {per_arm} requests per arm, batches of {BATCH}; per request median: SDK {:.1} µs, bare {:.1} µs; ratio {:.3}",
@@ -107,26 +115,35 @@ impl Result {
             per(b),
             a.as_secs_f64() / b.as_secs_f64()
         );
+        println!(
+            "  diagnosis: Transport::send alone {:.1} µs per request, ratio {:.3} to bare",
+            per(c),
+            c.as_secs_f64() / b.as_secs_f64()
+        );
     }
 }
 
-async fn run<FA, FB>(
+async fn run<FA, FB, FC>(
     per_arm: usize,
     mut sdk: impl FnMut() -> FA,
     mut bare: impl FnMut() -> FB,
+    mut transport: impl FnMut() -> FC,
 ) -> Result
 where
     FA: std::future::Future<Output = ()>,
     FB: std::future::Future<Output = ()>,
+    FC: std::future::Future<Output = ()>,
 {
-    // Warm up both: connections, allocator, caches.
+    // Warm up all arms: connections, allocator, caches.
     for _ in 0..BATCH {
         sdk().await;
         bare().await;
+        transport().await;
     }
     let mut result = Result {
         sdk: Vec::new(),
         bare: Vec::new(),
+        transport: Vec::new(),
     };
     for _ in 0..per_arm / BATCH {
         let start = Instant::now();
@@ -139,8 +156,68 @@ where
             bare().await;
         }
         result.bare.push(start.elapsed());
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            transport().await;
+        }
+        result.transport.push(start.elapsed());
     }
     result
+}
+
+/// The third arm, for finding where overhead lives: the SDK's `Transport::send` alone (the
+/// same request the client sends, no retry engine, no typed decoding), then `serde_json`.
+async fn via_transport<T: Transport>(transport: &T, request: &http::Request<Vec<u8>>) {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    let response = transport
+        .send(
+            copy,
+            SendOptions::new().with_timeout(Duration::from_secs(30)),
+        )
+        .await
+        .expect("send");
+    assert!(response.status().is_success());
+    let value: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
+    assert!(value["video_url"].is_string());
+}
+
+/// CPU cost of the client's own steps, per call, without any I/O: building the request and
+/// decoding the body into the typed `Generation`, against decoding into a `serde_json::Value`.
+fn diagnose_cpu(origin: &str, reference: &GenerationRef) {
+    const N: u32 = 20_000;
+    let encoder = RequestEncoder::new(
+        BaseUrl::parse(&format!("{origin}/v1")).expect("url"),
+        ApiKey::new(KEY).expect("key"),
+    )
+    .expect("encoder");
+    let response = http::Response::new(body());
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..N {
+            f();
+        }
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+    };
+    let encode = time(&mut || {
+        std::hint::black_box(encoder.clone().retrieve(reference).expect("request"));
+    });
+    let typed = time(&mut || {
+        std::hint::black_box(
+            pipevideo_core::codec::decode_generation(reference.flavor(), &response)
+                .expect("decode"),
+        );
+    });
+    let value = time(&mut || {
+        std::hint::black_box(
+            serde_json::from_slice::<serde_json::Value>(response.body()).expect("json"),
+        );
+    });
+    println!(
+        "cpu per call: encoder clone + retrieve request {encode:.2} µs; typed decode {typed:.2} µs; serde_json::Value decode {value:.2} µs"
+    );
 }
 
 fn main() {
@@ -153,6 +230,15 @@ fn main() {
     let url = format!("{origin}/v1/responses/{ID}");
     let reference: GenerationRef = format!("responses:{ID}").parse().expect("reference");
     let expected = body();
+    let request = RequestEncoder::new(
+        BaseUrl::parse(&format!("{origin}/v1")).expect("url"),
+        ApiKey::new(KEY).expect("key"),
+    )
+    .expect("encoder")
+    .retrieve(&reference)
+    .expect("request");
+
+    diagnose_cpu(&origin, &reference);
 
     // reqwest on tokio (current thread, as in most request handlers' own task).
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -162,6 +248,7 @@ fn main() {
     let reqwest_result = rt.block_on(async {
         let transport = ReqwestTransport::new().expect("reqwest");
         let raw = transport.client().clone();
+        let adapter = transport.clone();
         let sdk = client(transport, &origin);
         let (reference, url, expected) = (&reference, &url, &expected);
         run(
@@ -191,15 +278,21 @@ fn main() {
                     assert!(value["video_url"].is_string());
                 }
             },
+            || via_transport(&adapter, &request),
         )
         .await
     });
     reqwest_result.report("reqwest (tokio)", per_arm);
+    println!(
+        "  connections so far: {}",
+        CONNECTIONS.load(Ordering::Relaxed)
+    );
 
     // surf on async-std.
     let surf_result = async_std::task::block_on(async {
         let transport = SurfTransport::new();
         let raw = transport.client().clone();
+        let adapter = transport.clone();
         let sdk = client(transport, &origin);
         let (reference, url, expected) = (&reference, &url, &expected);
         run(
@@ -228,8 +321,13 @@ fn main() {
                     assert!(value["video_url"].is_string());
                 }
             },
+            || via_transport(&adapter, &request),
         )
         .await
     });
     surf_result.report("surf (async-std)", per_arm);
+    println!(
+        "  connections so far: {}",
+        CONNECTIONS.load(Ordering::Relaxed)
+    );
 }
