@@ -74,7 +74,8 @@ pub struct FleetEvent {
 /// use pipevideo_core::poll::{Fleet, PollFailure, WaitPolicy};
 /// use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
 ///
-/// # fn retrieve(_: &GenerationRef) -> Result<Status, PollFailure> { unimplemented!() }
+/// # // Stands for your HTTP call: encode, send, decode.
+/// # fn retrieve(_: &GenerationRef) -> Result<Status, PollFailure> { Ok(Status::Completed) }
 /// # fn sleep_until(_: Instant) {}
 /// let mut rng = SmallRng::seed_from_u64(1);
 /// let mut pacer = Pacer::new(PacingPolicy::default());

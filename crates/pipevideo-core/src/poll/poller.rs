@@ -348,7 +348,8 @@ const LAST_LOOK: Duration = Duration::from_secs(1);
 /// use pipevideo_core::{GenerationRef, Status};
 /// use pipevideo_core::poll::{PollFailure, Poller, WaitPolicy};
 ///
-/// # fn retrieve(_: &GenerationRef) -> Result<Status, PollFailure> { unimplemented!() }
+/// # // Stands for your HTTP call: encode, send, decode.
+/// # fn retrieve(_: &GenerationRef) -> Result<Status, PollFailure> { Ok(Status::Completed) }
 /// # fn sleep_until(_: Instant) {}
 /// let reference: GenerationRef = "responses:gen_abc123xyz".parse()?;
 /// let mut rng = SmallRng::seed_from_u64(1);
