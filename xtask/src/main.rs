@@ -15,6 +15,7 @@ mod ci;
 mod exec;
 mod git;
 mod release;
+mod soak;
 mod workspace;
 
 use std::fmt;
@@ -65,6 +66,9 @@ commands:
         bump the versions, move CHANGELOG.md's Unreleased notes, commit \"Release X.Y.Z\" and tag
         vX.Y.Z; with --execute --publish also publish to crates.io (needs CARGO_REGISTRY_TOKEN).
         --no-package skips the packaging check (xtask's own tests; never for a real release).
+  soak [--generations N]
+        the long chaos soak: N generations (default 10000) per transport against the emulator
+        with random faults, in a release build (CI runs a few hundred inside `cargo test`).
   bump-check [<base>]
         fail when a publishable crate changed since <base> (default: the last vX.Y.Z tag) while
         its version still equals <base>'s and CHANGELOG.md's Unreleased section is empty.
@@ -121,6 +125,16 @@ fn run(args: Vec<String>) -> Result<()> {
                     package,
                 },
             )
+        }
+        "soak" => {
+            let generations = match args.value_of("--generations")? {
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| Error(format!("--generations takes a whole number, not `{n}`")))?,
+                None => soak::DEFAULT_GENERATIONS,
+            };
+            args.finish()?;
+            soak::run(&root, generations)
         }
         "bump-check" => {
             let base = args.next_positional()?;
