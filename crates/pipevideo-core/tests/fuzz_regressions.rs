@@ -211,3 +211,124 @@ fn webhook_body_error_under_an_empty_key_is_typed() {
             .starts_with("the webhook body is not the documented event JSON at `")
     );
 }
+
+// Found by probing the wait settings at their extremes and by the `poller`/`fleet` fuzz targets.
+
+#[test]
+fn absurd_wait_settings_are_refused_not_overflowed() {
+    use pipevideo_core::poll::{
+        AdaptiveSchedule, PollSchedule, ScheduleError, WaitPolicy, WaitPolicyError,
+    };
+    assert_eq!(
+        WaitPolicy::default()
+            .with_deadline(Duration::MAX)
+            .unwrap_err(),
+        WaitPolicyError::TooLong(Duration::MAX)
+    );
+    assert!(
+        WaitPolicy::default()
+            .with_deadline(WaitPolicy::MAX_DEADLINE)
+            .is_ok()
+    );
+    assert!(matches!(
+        PollSchedule::fixed(Duration::MAX),
+        Err(ScheduleError::TooLong { .. })
+    ));
+    assert!(matches!(
+        PollSchedule::exponential(Duration::MAX, 10.0, Duration::MAX),
+        Err(ScheduleError::TooLong { .. })
+    ));
+    assert!(matches!(
+        AdaptiveSchedule::default().with_first_poll(Duration::MAX),
+        Err(ScheduleError::TooLong { .. })
+    ));
+    assert!(matches!(
+        AdaptiveSchedule::default().with_peak_interval(Duration::MAX),
+        Err(ScheduleError::TooLong { .. })
+    ));
+    // A resumed wait on a generation of absurd age starts and polls at once.
+    let t0 = Instant::now();
+    let mut p = pipevideo_core::poll::Poller::<pipevideo_core::Status>::resume(
+        "gen_1".parse().unwrap(),
+        WaitPolicy::default(),
+        t0,
+        Duration::MAX,
+        &mut SmallRng::seed_from_u64(0),
+    );
+    assert!(p.poll_transmit(t0).is_some());
+}
+
+#[test]
+fn a_poller_keeps_a_429_window_across_later_answers() {
+    use pipevideo_core::Status;
+    use pipevideo_core::poll::{PollFailure, Poller, WaitPolicy};
+    let t0 = Instant::now();
+    let mut p = Poller::<Status>::new(
+        "gen_1".parse().unwrap(),
+        WaitPolicy::default(),
+        t0,
+        &mut SmallRng::seed_from_u64(0),
+    );
+    let first = p.poll_timeout().unwrap();
+    assert!(p.poll_transmit(first).is_some());
+    let hold = first + Duration::from_secs(30);
+    p.handle_response(
+        first,
+        Err(PollFailure::Transient {
+            not_before: Some(hold),
+            message: "429".into(),
+        }),
+    );
+    // A late answer (say, of an abandoned poll) must not pull the next poll into the window.
+    p.handle_response(first + Duration::from_secs(1), Ok(Status::Queued));
+    let next = p.poll_timeout().unwrap();
+    assert!(next >= hold, "next poll {:?} before the hold", next - first);
+    assert!(p.poll_transmit(hold - Duration::from_millis(1)).is_none());
+}
+
+#[test]
+fn a_late_429_still_holds_the_whole_fleet() {
+    use pipevideo_core::Status;
+    use pipevideo_core::poll::{Fleet, PollFailure, WaitPolicy};
+    let t0 = Instant::now();
+    let mut rng = SmallRng::seed_from_u64(0);
+    let mut pacer = Pacer::new(PacingPolicy::unlimited());
+    let mut fleet = Fleet::<Status>::new();
+    let a: pipevideo_core::GenerationRef = "gen_a".parse().unwrap();
+    let b: pipevideo_core::GenerationRef = "gen_b".parse().unwrap();
+    fleet
+        .insert_resumed(
+            a.clone(),
+            WaitPolicy::default(),
+            t0,
+            Duration::from_secs(50),
+            &mut rng,
+        )
+        .unwrap();
+    fleet
+        .insert_resumed(
+            b.clone(),
+            WaitPolicy::default(),
+            t0,
+            Duration::from_secs(50),
+            &mut rng,
+        )
+        .unwrap();
+    let sent = fleet.poll_transmit(t0, &mut pacer).unwrap();
+    assert!(fleet.cancel(&sent.reference));
+    let hold = t0 + Duration::from_secs(30);
+    let late = fleet.handle_response(
+        t0,
+        &sent.reference,
+        Err(PollFailure::Transient {
+            not_before: Some(hold),
+            message: "429".into(),
+        }),
+    );
+    assert!(late.is_err(), "the generation had left the fleet");
+    assert!(
+        fleet.poll_transmit(t0, &mut pacer).is_none(),
+        "inside the 429 window"
+    );
+    assert!(fleet.poll_transmit(hold, &mut pacer).is_some());
+}

@@ -240,10 +240,8 @@ impl<G: Snapshot> Fleet<G> {
         reference: &GenerationRef,
         result: Result<G, PollFailure>,
     ) -> Result<(), FleetError> {
-        let &i = self
-            .index
-            .get(reference)
-            .ok_or_else(|| FleetError::Unknown(reference.clone()))?;
+        // A 429 holds the whole fleet (the limit is per key), even when it answers a poll of a
+        // generation that has left the fleet meanwhile.
         if let Err(PollFailure::Transient {
             not_before: Some(t),
             ..
@@ -251,6 +249,10 @@ impl<G: Snapshot> Fleet<G> {
         {
             self.held_until = Some(self.held_until.map_or(*t, |h| h.max(*t)));
         }
+        let &i = self
+            .index
+            .get(reference)
+            .ok_or_else(|| FleetError::Unknown(reference.clone()))?;
         self.jobs[i].handle_response(now, result);
         self.settle(i);
         Ok(())

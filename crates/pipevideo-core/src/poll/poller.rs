@@ -99,6 +99,9 @@ pub enum WaitPolicyError {
     /// The deadline must be positive.
     #[error("the wait deadline must be positive")]
     ZeroDeadline,
+    /// The deadline must be at most [`WaitPolicy::MAX_DEADLINE`] (a week).
+    #[error("the wait deadline must be at most a week, got {0:?}")]
+    TooLong(Duration),
 }
 
 /// How to wait: the deadline, the schedule and the grace for a 404 after creation.
@@ -160,9 +163,17 @@ impl WaitPolicy {
         if deadline.is_zero() {
             return Err(WaitPolicyError::ZeroDeadline);
         }
+        if deadline > Self::MAX_DEADLINE {
+            return Err(WaitPolicyError::TooLong(deadline));
+        }
         self.deadline = deadline;
         Ok(self)
     }
+
+    /// The longest wait deadline accepted: a week. Generations take about a minute; a longer
+    /// deadline is a mistake (e.g. `Duration::MAX` meant as "forever"), and refusing it keeps
+    /// instant arithmetic from overflowing.
+    pub const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
     /// The interval of the safety-net schedule of [`WaitPolicy::with_webhooks`]: 60 s. Long
     /// enough that a generation of typical length (median 55 s) is not polled before its
@@ -394,6 +405,9 @@ pub struct Poller<G> {
     /// The terminal status a webhook announced when `G` could not be built from the event:
     /// the next poll is the one fetch of the finished generation, due at once.
     webhook_terminal: Option<Status>,
+    /// The latest instant a 429 asked this wait not to poll before; kept across later answers
+    /// so that no poll goes out inside the window.
+    server_hold: Option<Instant>,
     outcome: Option<Outcome<G>>,
     events: VecDeque<Event>,
     rng: SmallRng,
@@ -434,7 +448,10 @@ impl<G: Snapshot> Poller<G> {
         age: Duration,
         rng: &mut impl Rng,
     ) -> Self {
+        // The deadline is at most a week (`WaitPolicy::MAX_DEADLINE`); an age beyond a year is
+        // as good as "long ago" and is capped so that it cannot overflow.
         let deadline = now + policy.deadline;
+        let age = age.min(Duration::from_secs(365 * 24 * 60 * 60));
         Self {
             reference,
             policy,
@@ -448,6 +465,7 @@ impl<G: Snapshot> Poller<G> {
             last_alive: Duration::ZERO,
             finished: false,
             webhook_terminal: None,
+            server_hold: None,
             outcome: None,
             events: VecDeque::new(),
             rng: SmallRng::from_rng(rng),
@@ -725,11 +743,18 @@ impl<G: Snapshot> Poller<G> {
             .schedule
             .next_poll(elapsed_at_send, self.polls, &mut self.rng);
         let at = self.started + wanted.saturating_sub(self.age);
-        let (at, earliest) = match bound {
+        if let Bound::NotBefore(t) = bound {
+            self.server_hold = Some(self.server_hold.map_or(t, |h| h.max(t)));
+        }
+        let (mut at, mut earliest) = match bound {
             Bound::Schedule => (at, now),
             Bound::NoLaterThan(t) => (at.min(t), now),
             Bound::NotBefore(t) => (at.max(t), now.max(t)),
         };
+        if let Some(hold) = self.server_hold {
+            at = at.max(hold);
+            earliest = earliest.max(hold);
+        }
         self.next_poll = self.clamp_to_deadline(at, earliest, sent_at);
     }
 

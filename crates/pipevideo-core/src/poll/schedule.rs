@@ -18,6 +18,14 @@ pub enum ScheduleError {
         /// The value given.
         got: Duration,
     },
+    /// An interval must be at most [`MAX_INTERVAL`] (one day).
+    #[error("the {what} must be at most one day, got {got:?}")]
+    TooLong {
+        /// Which interval.
+        what: &'static str,
+        /// The value given.
+        got: Duration,
+    },
     /// A growth factor must be finite and in `1.0..=10.0`.
     #[error("the growth factor must be a finite number in 1.0..=10.0, got {0}")]
     Factor(f64),
@@ -28,9 +36,15 @@ pub enum ScheduleError {
 
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The longest interval a schedule accepts: one day. Longer ones are refused rather than left
+/// to overflow instant arithmetic (a wait's deadline is at most a week anyway).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
 fn check(what: &'static str, got: Duration) -> Result<Duration, ScheduleError> {
     if got < MIN_INTERVAL {
         Err(ScheduleError::TooShort { what, got })
+    } else if got > MAX_INTERVAL {
+        Err(ScheduleError::TooLong { what, got })
     } else {
         Ok(got)
     }
