@@ -553,23 +553,30 @@ fn idempotency_key_too_long_or_empty() {
 }
 
 #[test]
-fn webhook_header_not_ascii() {
+fn webhook_header_not_utf8() {
     let secret = WebhookSecret::new("whsec_c2VjcmV0").unwrap();
     let mut headers = HeaderMap::new();
-    headers.insert(
-        "svix-id",
-        HeaderValue::from_bytes("msg_é".as_bytes()).unwrap(),
-    );
+    headers.insert("svix-id", HeaderValue::from_bytes(b"msg_\xff").unwrap());
     headers.insert("svix-timestamp", HeaderValue::from_static("1709827200"));
     headers.insert("svix-signature", HeaderValue::from_static("v1,c2ln"));
-    let e = Verifier::new(secret)
+    let e = Verifier::new(secret.clone())
         .verify(&headers, b"{}", SystemTime::UNIX_EPOCH)
         .unwrap_err();
     assert_eq!(e, VerifyError::UnreadableHeader("svix-id"));
     assert_eq!(
         e.to_string(),
-        "the `svix-id` webhook header is not visible ASCII text"
+        "the `svix-id` webhook header is not UTF-8 text"
     );
+    // A UTF-8 id that is not ASCII is read (as `sign` and `WebhookHeaders::new` accept it) and
+    // judged by its signature like any other.
+    headers.insert(
+        "svix-id",
+        HeaderValue::from_bytes("msg_é".as_bytes()).unwrap(),
+    );
+    let e = Verifier::new(secret)
+        .verify(&headers, b"{}", SystemTime::UNIX_EPOCH)
+        .unwrap_err();
+    assert_eq!(e, VerifyError::NoMatchingSignature);
 }
 
 // ---------------------------------------------------------------------------------------------

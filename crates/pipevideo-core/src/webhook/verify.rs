@@ -57,7 +57,7 @@ impl<'a> WebhookHeaders<'a> {
     ///
     /// # Errors
     /// [`VerifyError::MissingHeader`] when one is absent under both names or empty, and
-    /// [`VerifyError::UnreadableHeader`] when its value is not visible ASCII.
+    /// [`VerifyError::UnreadableHeader`] when its value is not UTF-8 text.
     pub fn from_header_map(headers: &'a HeaderMap) -> Result<Self, VerifyError> {
         Ok(Self {
             id: lookup(headers, ID)?,
@@ -89,9 +89,10 @@ fn lookup<'a>(headers: &'a HeaderMap, names: [&'static str; 2]) -> Result<&'a st
     else {
         return Err(VerifyError::MissingHeader(names[0]));
     };
-    let value = value
-        .to_str()
-        .map_err(|_| VerifyError::UnreadableHeader(name))?;
+    // UTF-8 rather than `to_str`'s visible ASCII: an id `sign` accepts (and `WebhookHeaders::new`
+    // takes as a string) must read back from a header map too.
+    let value =
+        std::str::from_utf8(value.as_bytes()).map_err(|_| VerifyError::UnreadableHeader(name))?;
     if value.is_empty() {
         return Err(VerifyError::MissingHeader(name));
     }
@@ -120,8 +121,8 @@ pub enum VerifyError {
         "the `{0}` webhook header is missing or empty (the `webhook-` spelling is accepted too)"
     )]
     MissingHeader(&'static str),
-    /// A header's value is not visible ASCII text. Holds its name.
-    #[error("the `{0}` webhook header is not visible ASCII text")]
+    /// A header's value is not UTF-8 text. Holds its name.
+    #[error("the `{0}` webhook header is not UTF-8 text")]
     UnreadableHeader(&'static str),
     /// The signature header has no `v1,<base64>` entry to check (it is empty, malformed, or
     /// only carries other signature versions).
