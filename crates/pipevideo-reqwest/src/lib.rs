@@ -124,6 +124,21 @@ impl ReqwestTransport {
     }
 }
 
+/// The same client as [`ReqwestTransport::new`]; what `pipevideo::Client::new(key)` and
+/// `Client::from_env()` use.
+///
+/// # Panics
+/// If the TLS backend cannot be initialised, as `reqwest::Client::default` does. Use
+/// [`ReqwestTransport::new`] to get that failure as an error.
+impl Default for ReqwestTransport {
+    fn default() -> Self {
+        match Self::new() {
+            Ok(transport) => transport,
+            Err(error) => panic!("the reqwest client could not be built: {error}"),
+        }
+    }
+}
+
 impl From<reqwest::Client> for ReqwestTransport {
     fn from(client: reqwest::Client) -> Self {
         Self { client }

@@ -47,6 +47,22 @@ println!("saved {bytes} bytes");
 # Ok(()) }
 ```
 
+The one-liners `Client::from_env()?` and `Client::new(key)?` build the default transport (the
+README's example):
+
+```no_run
+# async fn demo() -> Result<(), pipevideo::Error> {
+use pipevideo::{Client, model::CreateResponse};
+
+let client = Client::from_env()?; // PIPEVIDEO_API_KEY, optional PIPEVIDEO_API_URL
+let handle = client
+    .create(&CreateResponse::new("moonshotai/kimi-k2.5", "A cat on a beach"))
+    .await?;
+let video = handle.wait().await?;
+println!("{}", video.video_url().unwrap_or("(no URL)"));
+# Ok(()) }
+```
+
 The builder takes everything else: [`ClientBuilder::api_key`](client::ClientBuilder::api_key),
 [`base_url`](client::ClientBuilder::base_url), retry, wait and pacing policies, the body cap.
 Bring your own `reqwest::Client` (proxy, custom CA) with `ReqwestTransport::from(client)`.

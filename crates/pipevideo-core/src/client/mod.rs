@@ -386,12 +386,21 @@ impl WaitOptions {
 
 /// A generation just created: its reference exists before any waiting starts, so a dropped or
 /// cancelled wait never loses it.
-#[derive(Debug)]
 pub struct GenerationHandle<T> {
     client: Client<T>,
     generation: Generation,
     idempotency_key: Option<IdempotencyKey>,
     created: Instant,
+}
+
+impl<T> std::fmt::Debug for GenerationHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerationHandle")
+            .field("reference", self.generation.reference())
+            .field("status", self.generation.status())
+            .field("idempotency_key", &self.idempotency_key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T> GenerationHandle<T> {
