@@ -16,15 +16,17 @@ pub(crate) enum Step {
     Fmt,
     Clippy,
     Test,
+    Examples,
     Doc,
     Package,
 }
 
 impl Step {
-    const ALL: [Step; 5] = [
+    const ALL: [Step; 6] = [
         Step::Fmt,
         Step::Clippy,
         Step::Test,
+        Step::Examples,
         Step::Doc,
         Step::Package,
     ];
@@ -34,6 +36,7 @@ impl Step {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
+            Step::Examples => "examples",
             Step::Doc => "doc",
             Step::Package => "package",
         }
@@ -43,7 +46,9 @@ impl Step {
         match Step::ALL.into_iter().find(|step| step.name() == name) {
             Some(step) => Ok(step),
             None => {
-                bail!("unknown ci step `{name}`; the steps are fmt, clippy, test, doc, package")
+                bail!(
+                    "unknown ci step `{name}`; the steps are fmt, clippy, test, examples, doc, package"
+                )
             }
         }
     }
@@ -68,6 +73,16 @@ impl Step {
             // machine that has cargo.
             Step::Test => {
                 command.args(["test", "--workspace"]);
+            }
+            // The SDK's two example programs, run end to end (each starts the emulator
+            // in-process when PIPEVIDEO_API_URL is unset): tokio + reqwest, async-std + surf.
+            Step::Examples => {
+                let mut script = Command::new("sh");
+                script.current_dir(root).arg("-c").arg(
+                    "cargo run -p pipevideo --example tokio_reqwest && \
+                     cargo run -p pipevideo --features surf --example async_std_surf",
+                );
+                command = script;
             }
             Step::Doc => {
                 command.env("RUSTDOCFLAGS", "-D warnings").args([

@@ -60,7 +60,7 @@ usage: cargo xtask [--root DIR] <command> [options]
 commands:
   ci [--skip STEP,..] [--only STEP,..]
         run the checks CI runs, in order, each named and timed; stops at the first failure.
-        steps: fmt, clippy, test, doc, package
+        steps: fmt, clippy, test, examples, doc, package
   release <patch|minor|major|X.Y.Z> [--execute] [--publish] [--no-package]
         print the release plan and check it (a dry run, in a scratch worktree); with --execute
         bump the versions, move CHANGELOG.md's Unreleased notes, commit \"Release X.Y.Z\" and tag
