@@ -98,4 +98,4 @@ pub use poller::{
     Outcome, OutcomeKind, PollFailure, Poller, Snapshot, Transmit, WaitPolicy, WaitPolicyError,
 };
 pub use progress::{Event, FailureKind};
-pub use schedule::{AdaptiveSchedule, PollSchedule, ScheduleError};
+pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};
