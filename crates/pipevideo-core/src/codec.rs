@@ -255,6 +255,12 @@ pub fn decode_parts<T: DeserializeOwned>(
     if !status.is_success() {
         return Err(ApiError::from_response(status, headers, body).into());
     }
+    // The fast path decodes directly; only a body that fails is decoded again, tracking the
+    // JSON path for the error (serde_path_to_error costs about as much as the decode itself).
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    if let Ok(value) = T::deserialize(de) {
+        return Ok(value);
+    }
     let what = short_type_name::<T>();
     let de = &mut serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(de).map_err(|e| {

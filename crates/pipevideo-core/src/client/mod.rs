@@ -111,7 +111,8 @@ impl<T> std::fmt::Debug for Client<T> {
 
 struct Inner<T> {
     transport: T,
-    encoder: RwLock<RequestEncoder>,
+    /// Swapped whole on key rotation; each call takes a cheap `Arc` clone.
+    encoder: RwLock<Arc<RequestEncoder>>,
     settings: Settings,
     shared: Mutex<Shared>,
 }
@@ -304,7 +305,7 @@ impl<T: Transport> ClientBuilder<T> {
         Ok(Client {
             inner: Arc::new(Inner {
                 transport: self.transport,
-                encoder: RwLock::new(encoder),
+                encoder: RwLock::new(Arc::new(encoder)),
                 settings: Settings {
                     retry: self.retry,
                     wait: self.wait,
@@ -486,12 +487,12 @@ impl<T: Transport> Client<T> {
             .unwrap_or_else(PoisonError::into_inner);
         let fresh = RequestEncoder::new(encoder.base_url().clone(), key)?
             .with_attribution(encoder.attribution().clone());
-        *encoder = fresh;
+        *encoder = Arc::new(fresh);
         Ok(())
     }
 
-    fn encoder(&self) -> RequestEncoder {
-        read(&self.inner.encoder).clone()
+    fn encoder(&self) -> Arc<RequestEncoder> {
+        Arc::clone(&read(&self.inner.encoder))
     }
 
     /// Creates a generation on the responses API (`POST /v1/responses`) and returns its handle
