@@ -264,7 +264,7 @@ fn a_create_without_a_key_is_not_replayed_after_a_500() {
 }
 
 #[test]
-fn a_429_waits_exactly_retry_after_and_holds_the_client() {
+fn a_429_waits_exactly_retry_after() {
     let (client, server, clock) = setup();
     server.fault(
         http::Method::POST,
@@ -274,21 +274,35 @@ fn a_429_waits_exactly_retry_after_and_holds_the_client() {
     let log = server.log();
     assert_eq!(log.len(), 2);
     assert_eq!(log[1].3 - log[0].3, Duration::from_secs(42));
-    // The hold is client-wide: another call right now also waits it out (it is already over
-    // here, so check a fresh one).
+}
+
+#[test]
+fn a_429_holds_every_call_of_the_client_even_when_its_own_call_gives_up() {
+    // One attempt per call: the 429'd call gives up at once, yet its `retry_after` must still
+    // hold the next call of the same client (the limit is per key, not per call).
+    let (client, server, _clock) =
+        setup_with(|b| b.retry_policy(RetryPolicy::default().with_attempt_limit(1)));
     server.fault(
         http::Method::GET,
         Fault::Status(429, r#"{"message":"slow down","data":{"retry_after":7}}"#),
     );
-    let before = clock.now();
-    block_on(client.usage()).unwrap_err(); // usage body is not scripted: decoding fails after the retry
+    let err = block_on(client.usage()).unwrap_err();
+    let Error::GaveUp(g) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        g.give_up().reason(),
+        GiveUpReason::AttemptsExhausted { limit: 1 }
+    );
+    block_on(client.create(&prompt())).unwrap();
     let log = server.log();
-    let gets: Vec<_> = log
-        .iter()
-        .filter(|(m, ..)| m == http::Method::GET)
-        .collect();
-    assert!(gets.len() >= 2);
-    assert!(gets[1].3 - before >= Duration::from_secs(7));
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].0, http::Method::POST);
+    assert_eq!(
+        log[1].3 - log[0].3,
+        Duration::from_secs(7),
+        "the create waits out the other call's 429, exactly"
+    );
 }
 
 #[test]
