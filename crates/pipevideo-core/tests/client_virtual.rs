@@ -265,7 +265,7 @@ fn a_create_without_a_key_is_not_replayed_after_a_500() {
 
 #[test]
 fn a_429_waits_exactly_retry_after() {
-    let (client, server, clock) = setup();
+    let (client, server, _clock) = setup();
     server.fault(
         http::Method::POST,
         Fault::Status(429, r#"{"message":"Rate limit exceeded. Please try again later.","data":{"retry_after":42}}"#),
