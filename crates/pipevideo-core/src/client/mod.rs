@@ -34,6 +34,7 @@
 
 mod cancel;
 mod error;
+mod scale;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -52,6 +53,7 @@ use tracing::Instrument;
 
 pub use cancel::{CancelToken, Cancelled};
 pub use error::{CreateError, GaveUpError, WaitError, WaitErrorKind};
+pub use scale::{TimeScale, TimeScaleError};
 
 use crate::codec::{self, RequestEncoder};
 use crate::model::{
