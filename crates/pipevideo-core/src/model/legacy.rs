@@ -1,8 +1,11 @@
 //! The legacy "generation" API: `POST /v1/video/generations` and
 //! `GET /v1/video/generations/{id}`.
 
+use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use super::object::{self, Key, Lenient, LenientTime, ReadObject};
 
 use super::{
     responses::{non_empty, validate_aspect_ratio, validate_media_url},
@@ -206,7 +209,7 @@ impl LegacyProvider {
 
 /// The body of legacy create (`{id, status, created_at}`) and retrieve.
 /// Usually read through [`Generation`](super::Generation).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct LegacyGeneration {
     /// The generation id.
@@ -216,48 +219,65 @@ pub struct LegacyGeneration {
     pub status: Status,
     /// The video URL once completed (other spellings, if any, stay in `extra` and are found
     /// by [`Generation::video_url`](super::Generation::video_url)).
-    #[serde(
-        default,
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_url: Option<String>,
     /// Cost in US cents.
-    #[serde(
-        default,
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_cents: Option<f64>,
     /// Latency in milliseconds.
-    #[serde(
-        default,
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
     /// The failure message when failed.
-    #[serde(
-        default,
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     /// Creation time.
-    #[serde(
-        default,
-        deserialize_with = "super::time::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
     /// Completion time.
-    #[serde(
-        default,
-        deserialize_with = "super::time::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
     /// Fields this SDK does not model.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for LegacyGeneration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object::deserialize(d)
+    }
+}
+
+impl ReadObject for LegacyGeneration {
+    const EXPECTING: &'static str = "a generation object";
+
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut id, mut status) = (None, None);
+        let mut body = Self {
+            id: String::new(),
+            status: Status::Queued,
+            output_url: None,
+            cost_cents: None,
+            latency_ms: None,
+            error_message: None,
+            created_at: None,
+            completed_at: None,
+            extra: Map::new(),
+        };
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "id" => id = Some(map.next_value()?),
+                "status" => status = Some(map.next_value()?),
+                "output_url" => body.output_url = map.next_value::<Lenient<_>>()?.0,
+                "cost_cents" => body.cost_cents = map.next_value::<Lenient<_>>()?.0,
+                "latency_ms" => body.latency_ms = map.next_value::<Lenient<_>>()?.0,
+                "error_message" => body.error_message = map.next_value::<Lenient<_>>()?.0,
+                "created_at" => body.created_at = map.next_value::<LenientTime>()?.0,
+                "completed_at" => body.completed_at = map.next_value::<LenientTime>()?.0,
+                _ => key.keep(&mut map, &mut body.extra)?,
+            }
+        }
+        body.id = object::required(id, "id")?;
+        body.status = object::required(status, "status")?;
+        Ok(body)
+    }
 }

@@ -23,6 +23,7 @@ use serde_json::Value;
 mod catalog;
 mod generation;
 mod legacy;
+mod object;
 mod responses;
 mod time;
 mod usage;

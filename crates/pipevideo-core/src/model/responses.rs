@@ -1,8 +1,10 @@
 //! The current "responses" API: `POST /v1/responses` and `GET /v1/responses/{id}`.
 
+use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::object::{self, Key, Lenient, LenientTime, NullDefault, ReadObject};
 use super::{null_default, time::Timestamp};
 use crate::{Status, error::RequestError};
 
@@ -509,52 +511,39 @@ pub enum ImageDetail {
 ///
 /// Every field but `id` and `status` is optional, unknown fields are kept in `extra`, and
 /// nulls read as absent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ResponseObject {
     /// The generation id (`gen_…`).
     pub id: String,
     /// `"response"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
     /// The lifecycle status (re-encoded in this flavour's wire words).
     #[serde(serialize_with = "super::wire_status::responses")]
     pub status: Status,
     /// The orchestration model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// The engine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
     /// The chosen provider's slug.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<Value>,
     /// Creation time (seconds on the wire; see [`Timestamp`] for the unit rule).
-    #[serde(
-        default,
-        deserialize_with = "super::time::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
     /// Completion time, if sent.
-    #[serde(
-        default,
-        deserialize_with = "super::time::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
     /// Output items (the first is an assistant `message`; the rest is undocumented).
-    #[serde(default, deserialize_with = "null_default")]
     pub output: Vec<OutputItem>,
     /// Token counts and cost, once known (an unreadable `usage` reads as absent).
-    #[serde(
-        default,
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<ResponseUsage>,
     /// The failure detail object (shape undocumented).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
     /// Fields this SDK does not model (including `video_url`/`errorMessage` spellings).
     #[serde(flatten)]
@@ -563,17 +552,17 @@ pub struct ResponseObject {
 
 /// One item of `output`. Only `type`, `id` and `role` are documented; everything else is kept
 /// in `extra` and searched for the video URL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct OutputItem {
     /// The item type, e.g. `message`.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// The item id (`<generation id>_msg`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The role (`assistant`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Everything else.
     #[serde(flatten)]
@@ -582,40 +571,128 @@ pub struct OutputItem {
 
 /// `usage` of a completed response: token counts and cost. Key names beyond the documented
 /// `cost_usd` are guesses kept tolerant; everything is in `extra` too.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[non_exhaustive]
 pub struct ResponseUsage {
     /// Prompt / input tokens.
-    #[serde(
-        default,
-        alias = "prompt_tokens",
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
     /// Completion / output tokens.
-    #[serde(
-        default,
-        alias = "completion_tokens",
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
     /// Total tokens.
-    #[serde(
-        default,
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total_tokens: Option<u64>,
     /// Cost in US dollars.
-    #[serde(
-        default,
-        deserialize_with = "super::lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
     /// Everything else.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for ResponseObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object::deserialize(d)
+    }
+}
+
+impl ReadObject for ResponseObject {
+    const EXPECTING: &'static str = "a response object";
+
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut id, mut status) = (None, None);
+        let mut body = Self {
+            id: String::new(),
+            object: None,
+            status: Status::Queued,
+            model: None,
+            engine: None,
+            provider: None,
+            created_at: None,
+            completed_at: None,
+            output: Vec::new(),
+            usage: None,
+            error: None,
+            extra: Map::new(),
+        };
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "id" => id = Some(map.next_value()?),
+                "object" => body.object = map.next_value()?,
+                "status" => status = Some(map.next_value()?),
+                "model" => body.model = map.next_value()?,
+                "engine" => body.engine = map.next_value()?,
+                "provider" => body.provider = map.next_value()?,
+                "created_at" => body.created_at = map.next_value::<LenientTime>()?.0,
+                "completed_at" => body.completed_at = map.next_value::<LenientTime>()?.0,
+                "output" => body.output = map.next_value::<NullDefault<_>>()?.0,
+                "usage" => body.usage = map.next_value::<Lenient<_>>()?.0,
+                "error" => body.error = map.next_value()?,
+                _ => key.keep(&mut map, &mut body.extra)?,
+            }
+        }
+        body.id = object::required(id, "id")?;
+        body.status = object::required(status, "status")?;
+        Ok(body)
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object::deserialize(d)
+    }
+}
+
+impl ReadObject for OutputItem {
+    const EXPECTING: &'static str = "an output item";
+
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut item = Self {
+            kind: None,
+            id: None,
+            role: None,
+            extra: Map::new(),
+        };
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "type" => item.kind = map.next_value()?,
+                "id" => item.id = map.next_value()?,
+                "role" => item.role = map.next_value()?,
+                _ => key.keep(&mut map, &mut item.extra)?,
+            }
+        }
+        Ok(item)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResponseUsage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object::deserialize(d)
+    }
+}
+
+impl ReadObject for ResponseUsage {
+    const EXPECTING: &'static str = "a usage object";
+
+    /// `prompt_tokens` and `completion_tokens` are read as aliases: the documented-style
+    /// name wins when a body carries both, in either order.
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut usage = Self::default();
+        let (mut prompt, mut completion) = (None, None);
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "input_tokens" => usage.input_tokens = map.next_value::<Lenient<_>>()?.0,
+                "prompt_tokens" => prompt = map.next_value::<Lenient<_>>()?.0,
+                "output_tokens" => usage.output_tokens = map.next_value::<Lenient<_>>()?.0,
+                "completion_tokens" => completion = map.next_value::<Lenient<_>>()?.0,
+                "total_tokens" => usage.total_tokens = map.next_value::<Lenient<_>>()?.0,
+                "cost_usd" => usage.cost_usd = map.next_value::<Lenient<_>>()?.0,
+                _ => key.keep(&mut map, &mut usage.extra)?,
+            }
+        }
+        usage.input_tokens = usage.input_tokens.or(prompt);
+        usage.output_tokens = usage.output_tokens.or(completion);
+        Ok(usage)
+    }
 }
