@@ -479,6 +479,49 @@ proptest! {
 }
 
 proptest! {
+    /// The encoder builds URLs by concatenation; the `url` crate's join (which normalises)
+    /// must agree on every base, id and slug the encoder accepts.
+    #[test]
+    fn request_urls_match_the_url_crates_join(
+        origin in prop_oneof![
+            Just("https://api.pipevideo.co"),
+            Just("http://127.0.0.1:3001"),
+            Just("http://[::1]:8080"),
+            Just("https://EXAMPLE.com:443"),
+        ],
+        base_path in prop::collection::vec("[a-zA-Z0-9_~-]{1,6}", 0..3),
+        trailing in any::<bool>(),
+        raw_id in "\\PC{1,24}",
+        slug in "\\PC{1,24}",
+        legacy in any::<bool>(),
+    ) {
+        let mut base = format!("{origin}/{}", base_path.join("/"));
+        if trailing { base.push('/'); }
+        let base_url: BaseUrl = base.parse().unwrap();
+        let enc = encoder(&base);
+        if let Ok(gid) = GenerationId::new(raw_id) {
+            let reference = GenerationRef::new(
+                if legacy { Flavor::Legacy } else { Flavor::Responses },
+                gid,
+            );
+            if let Ok(req) = enc.retrieve(&reference) {
+                let joined = base_url.join(&reference.retrieve_path());
+                prop_assert_eq!(req.uri().to_string(), joined.as_str());
+            }
+        }
+        if let Ok(req) = enc.model(&slug) {
+            let seg = percent_encoding::utf8_percent_encode(&slug, percent_encoding::NON_ALPHANUMERIC);
+            let joined = base_url.join(&format!("models/{seg}"));
+            prop_assert_eq!(req.uri().to_string(), joined.as_str());
+        }
+        for (req, path) in [(enc.usage(), "usage"), (enc.engines(), "engines"), (enc.models(), "models")] {
+            let joined = base_url.join(path);
+            prop_assert_eq!(req.unwrap().uri().to_string(), joined.as_str());
+        }
+    }
+}
+
+proptest! {
     /// Whatever valid request is built, the encoded body decodes back to the same request.
     #[test]
     fn encoded_bodies_decode_back(
