@@ -391,7 +391,6 @@ pub(crate) async fn reset_mid_body_is_retried<T: Transport>(transport: T) {
 
 /// Headers held back past the per-attempt timeout: the attempt is abandoned at the timeout
 /// (not when the headers finally come) and retried.
-#[allow(dead_code, reason = "not run on surf yet: see tests/client_surf.rs")]
 pub(crate) async fn slow_headers_hit_the_attempt_timeout<T: Transport>(transport: T) {
     let emu = emulator();
     let timeout = Duration::from_millis(300);

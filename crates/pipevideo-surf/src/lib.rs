@@ -89,6 +89,9 @@ use pipevideo_core::transport::{
 };
 use surf::http as ht;
 
+#[cfg(feature = "h1-client")]
+mod pool;
+
 /// The size of the buffer a body is read through.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -102,10 +105,18 @@ pub struct SurfTransport {
 
 impl SurfTransport {
     /// A transport over a new `surf::Client` with no middleware (redirects not followed).
+    ///
+    /// With the `h1-client` feature the client's connections are pooled by this crate, which
+    /// reuses a connection only after its exchange completed (see the
+    /// [crate docs](crate#connection-reuse-on-the-h1-backend)), and sets `TCP_NODELAY`.
     pub fn new() -> Self {
-        Self {
-            client: surf::Client::new(),
-        }
+        #[cfg(feature = "h1-client")]
+        let client = surf::Client::with_http_client(pool::H1Pool::new(
+            surf::Config::new().set_tcp_no_delay(true).http_config,
+        ));
+        #[cfg(not(feature = "h1-client"))]
+        let client = surf::Client::new();
+        Self { client }
     }
 
     /// The underlying client.
@@ -411,6 +422,10 @@ fn map_error(error: &surf::Error) -> TransportError {
     let root: &(dyn std::error::Error + 'static) = error.as_ref();
     let mut next = Some(root);
     while let Some(cause) = next {
+        #[cfg(feature = "h1-client")]
+        if cause.is::<pool::ConnectError>() {
+            return TransportError::connect(message);
+        }
         if let Some(io) = cause.downcast_ref::<io::Error>() {
             return map_io(io, message);
         }

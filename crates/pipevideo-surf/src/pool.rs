@@ -1,0 +1,466 @@
+//! The h1 backend's keep-alive pool: a connection is reused only after its exchange completed.
+//!
+//! surf's own h1 client (`http_client::h1::H1Client`) keeps connections in a `deadpool` pool
+//! and puts a connection back whenever its handle is dropped, whether the response was read to
+//! its end or the exchange was abandoned halfway (a timeout before the headers, a body left
+//! unread). Its only check before reuse is one non-blocking read: a connection whose late
+//! response has not arrived yet looks idle and is handed to the next request, which then reads
+//! the previous request's response (or, once those bytes have arrived, the check itself eats
+//! the first four of them and the next request fails on "invalid HTTP version").
+//!
+//! [`H1Pool`] speaks HTTP/1.1 through the same async-h1 codec and TLS (async-native-tls), but
+//! a connection goes back to the pool only when the response body was read to its end (its
+//! `Content-Length` reached, or the last chunk of a chunked body). Everything else (a dropped
+//! future, a timeout, an error, a body abandoned at the cap, a body without framing, a `HEAD`,
+//! `Connection: close` on either side) closes the connection. The pool never holds a connection
+//! that is still in an exchange, so there is nothing to race with: concurrent requests simply
+//! never see it.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use async_io::Async;
+use futures_util::future::{Either, select};
+use futures_util::io::{AsyncBufRead, AsyncRead, AsyncWrite};
+use http_client::{Config, HttpClient};
+use surf::http::headers::{CONNECTION, CONTENT_LENGTH, HeaderValues, TRANSFER_ENCODING};
+use surf::http::url::Host;
+use surf::http::{Body, Error, Method, Request, Response, StatusCode};
+
+type TlsStream = async_native_tls::TlsStream<Async<TcpStream>>;
+
+/// An `http_client::HttpClient` over async-h1 with a pool that reuses only connections whose
+/// exchange completed. See the [module docs](self).
+pub(crate) struct H1Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: Config,
+    /// Idle connections, every one at a message boundary; the most recently used last.
+    idle: Mutex<Vec<Conn>>,
+}
+
+impl Shared {
+    fn idle(&self) -> MutexGuard<'_, Vec<Conn>> {
+        // A panic elsewhere cannot leave the list half-updated: every critical section is a
+        // single push or remove.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle, still open connection to `origin`, if any.
+    fn checkout(&self, origin: &Origin<'_>) -> Option<Conn> {
+        let mut idle = self.idle();
+        while let Some(index) = idle.iter().rposition(|conn| conn.origin.is(origin)) {
+            let conn = idle.remove(index);
+            if conn.is_idle_and_open() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Put a connection whose exchange completed back, unless enough are idle already.
+    fn check_in(&self, conn: Conn) {
+        let max = self.config.max_connections_per_host;
+        let mut idle = self.idle();
+        let same = idle.iter().filter(|c| c.origin == conn.origin).count();
+        if same < max {
+            idle.push(conn);
+        }
+    }
+}
+
+impl H1Pool {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                idle: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    async fn connect(&self, origin: &Origin<'_>) -> Result<Conn, ConnectError> {
+        let fail = |source: io::Error| ConnectError {
+            origin: origin.to_string(),
+            source,
+        };
+        let addrs: Vec<SocketAddr> = match origin.host {
+            Host::Ipv4(ip) => vec![SocketAddr::from((ip, origin.port))],
+            Host::Ipv6(ip) => vec![SocketAddr::from((ip, origin.port))],
+            Host::Domain(name) => {
+                async_std::net::ToSocketAddrs::to_socket_addrs(&(name, origin.port))
+                    .await
+                    .map_err(fail)?
+                    .collect()
+            }
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
+        let mut stream = None;
+        for addr in addrs {
+            match Async::<TcpStream>::connect(addr).await {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let stream = stream.ok_or_else(|| fail(last))?;
+        stream
+            .get_ref()
+            .set_nodelay(self.shared.config.tcp_no_delay)
+            .map_err(fail)?;
+        let io = if origin.tls {
+            let connector = self.shared.config.tls_config.clone().unwrap_or_default();
+            let name = match origin.host {
+                Host::Domain(name) => name.to_owned(),
+                Host::Ipv4(ip) => ip.to_string(),
+                Host::Ipv6(ip) => ip.to_string(),
+            };
+            let tls = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| fail(io::Error::other(e)))?;
+            Io::Tls(Box::new(tls))
+        } else {
+            Io::Plain(stream)
+        };
+        Ok(Conn {
+            io,
+            origin: origin.to_owned(),
+            done: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    async fn exchange(&self, mut req: Request) -> Result<Response, Error> {
+        let url = req.url();
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(Error::from_str(
+                    StatusCode::BadRequest,
+                    format!("invalid URL scheme `{other}`"),
+                ));
+            }
+        };
+        let (Some(host), Some(port)) = (url.host(), url.port_or_known_default()) else {
+            return Err(Error::from_str(
+                StatusCode::BadRequest,
+                "the URL has no host",
+            ));
+        };
+        let origin = Origin { tls, host, port };
+        let conn = match self.shared.checkout(&origin) {
+            Some(conn) => conn,
+            None => self
+                .connect(&origin)
+                .await
+                .map_err(|e| Error::new(StatusCode::BadGateway, e))?,
+        };
+        let config = &self.shared.config;
+        let keep_alive = config.http_keep_alive
+            && req.method() != Method::Head
+            && !asks_to_close(req.header(CONNECTION));
+        if !config.http_keep_alive {
+            req.insert_header(CONNECTION, "close");
+        }
+        let done = Arc::clone(&conn.done);
+        let lease = Lease {
+            conn: Some(conn),
+            shared: Arc::clone(&self.shared),
+        };
+        let mut res = async_h1::client::connect(lease, req).await?;
+        // async-h1 gives the connection to the body only when the response is framed (chunked
+        // or with a Content-Length); otherwise the connection is gone already.
+        let chunked = res
+            .header(TRANSFER_ENCODING)
+            .is_some_and(|te| te.last().as_str().eq_ignore_ascii_case("chunked"));
+        if chunked || res.header(CONTENT_LENGTH).is_some() {
+            let reusable = keep_alive && !asks_to_close(res.header(CONNECTION));
+            let body = res.take_body();
+            let len = body.len();
+            let mut tracked = Tracked {
+                body,
+                len,
+                read: 0,
+                done: reusable.then_some(done),
+            };
+            tracked.advance(0, false);
+            res.set_body(Body::from_reader(tracked, len));
+        }
+        Ok(res)
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for H1Pool {
+    async fn send(&self, req: Request) -> Result<Response, Error> {
+        let Some(limit) = self.shared.config.timeout else {
+            return self.exchange(req).await;
+        };
+        let exchange = std::pin::pin!(self.exchange(req));
+        let timer = std::pin::pin!(async_io::Timer::at(Instant::now() + limit));
+        match select(exchange, timer).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(Error::new(
+                StatusCode::GatewayTimeout,
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no response headers within {limit:?} (the surf client's timeout)"),
+                ),
+            )),
+        }
+    }
+
+    fn set_config(&mut self, config: Config) -> surf::http::Result<()> {
+        *self = Self::new(config);
+        Ok(())
+    }
+
+    fn config(&self) -> &Config {
+        &self.shared.config
+    }
+}
+
+impl fmt::Debug for H1Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("H1Pool")
+            .field("idle", &self.shared.idle().len())
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+/// Whether a `Connection` header carries the `close` token.
+fn asks_to_close(values: Option<&HeaderValues>) -> bool {
+    values.is_some_and(|values| {
+        values.iter().any(|value| {
+            value
+                .as_str()
+                .split(',')
+                .any(|token| token.trim().eq_ignore_ascii_case("close"))
+        })
+    })
+}
+
+/// A connection failed before any byte of the request was written (DNS, TCP or TLS).
+#[derive(Debug)]
+pub(crate) struct ConnectError {
+    origin: String,
+    source: io::Error,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connecting to {}: {}", self.origin, self.source)
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Where a connection goes: scheme, host and port.
+struct Origin<'a> {
+    tls: bool,
+    host: Host<&'a str>,
+    port: u16,
+}
+
+impl Origin<'_> {
+    fn to_owned(&self) -> OwnedOrigin {
+        OwnedOrigin {
+            tls: self.tls,
+            host: match self.host {
+                Host::Domain(name) => Host::Domain(name.into()),
+                Host::Ipv4(ip) => Host::Ipv4(ip),
+                Host::Ipv6(ip) => Host::Ipv6(ip),
+            },
+            port: self.port,
+        }
+    }
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct OwnedOrigin {
+    tls: bool,
+    host: Host<Box<str>>,
+    port: u16,
+}
+
+impl OwnedOrigin {
+    fn is(&self, origin: &Origin<'_>) -> bool {
+        self.tls == origin.tls
+            && self.port == origin.port
+            && match (&self.host, &origin.host) {
+                (Host::Domain(a), Host::Domain(b)) => **a == **b,
+                (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
+                (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
+                _ => false,
+            }
+    }
+}
+
+enum Io {
+    Plain(Async<TcpStream>),
+    Tls(Box<TlsStream>),
+}
+
+/// One connection, pooled or leased.
+struct Conn {
+    io: Io,
+    origin: OwnedOrigin,
+    /// Set by the response body once it was read to its end; allocated once per connection.
+    done: Arc<AtomicBool>,
+}
+
+impl Conn {
+    /// An idle connection has nothing to read: bytes waiting (a late response, a TLS alert) or
+    /// the end of the stream mean it cannot carry another exchange. `peek` leaves the bytes
+    /// where they are and never blocks (async-io sockets are non-blocking).
+    fn is_idle_and_open(&self) -> bool {
+        let tcp = match &self.io {
+            Io::Plain(stream) => stream.get_ref(),
+            Io::Tls(stream) => stream.get_ref().get_ref(),
+        };
+        matches!(tcp.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// A connection lent to one exchange. Dropped, it goes back to the pool if and only if the
+/// exchange's response body was read to its end; otherwise it is closed.
+struct Lease {
+    conn: Option<Conn>,
+    shared: Arc<Shared>,
+}
+
+impl Lease {
+    fn io(&mut self) -> io::Result<Pin<&mut (dyn AsyncReadWrite + 'static)>> {
+        match self.conn.as_mut().map(|conn| &mut conn.io) {
+            Some(Io::Plain(stream)) => Ok(Pin::new(stream)),
+            Some(Io::Tls(stream)) => Ok(Pin::new(&mut **stream)),
+            None => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && conn.done.swap(false, Ordering::AcqRel)
+        {
+            self.shared.check_in(conn);
+        }
+    }
+}
+
+trait AsyncReadWrite: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> AsyncReadWrite for T {}
+
+impl AsyncRead for Lease {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().io()?.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Lease {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().io()?.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().io()?.poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().io()?.poll_close(cx)
+    }
+}
+
+/// A response body that marks its connection reusable once read to its end.
+///
+/// With a `Content-Length` the end is that many bytes (an `http_types::Body` of known length
+/// stops reading at it without asking for the end of the stream); a chunked body ends at the
+/// end of its stream, i.e. after the last chunk.
+struct Tracked {
+    body: Body,
+    len: Option<usize>,
+    read: usize,
+    /// The connection's flag, or `None` once set or when the connection must close anyway.
+    done: Option<Arc<AtomicBool>>,
+}
+
+impl Tracked {
+    fn advance(&mut self, n: usize, end_of_stream: bool) {
+        self.read += n;
+        let finished = match self.len {
+            Some(len) => self.read >= len,
+            None => end_of_stream,
+        };
+        if finished && let Some(done) = self.done.take() {
+            done.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.body).poll_read(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            this.advance(n, n == 0 && !buf.is_empty());
+        }
+        poll
+    }
+}
+
+impl AsyncBufRead for Tracked {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.body).poll_fill_buf(cx);
+        if let Poll::Ready(Ok(bytes)) = &poll
+            && bytes.is_empty()
+            && this.len.is_none()
+            && let Some(done) = this.done.take()
+        {
+            done.store(true, Ordering::Release);
+        }
+        poll
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        Pin::new(&mut this.body).consume(amt);
+        this.advance(amt, false);
+    }
+}

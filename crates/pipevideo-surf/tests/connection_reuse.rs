@@ -1,0 +1,337 @@
+//! Connection reuse by the transport's pool: a connection goes back to the pool only after its
+//! exchange completed, so an abandoned exchange (a timeout, a body over the cap) can never hand
+//! its late bytes to the next request.
+//!
+//! The loopback server below speaks just enough HTTP/1.1 for that: one thread per connection,
+//! requests answered in order on each connection, and a count of the connections it accepted.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use pipevideo_core::transport::{Cause, FailureKind, SendOptions, Transport, TransportError};
+use pipevideo_surf::SurfTransport;
+
+/// A loopback HTTP/1.1 server whose paths script the replies:
+///
+/// - `/echo/<tag>`: `200` with the body `<tag>` at once;
+/// - `/slow/<ms>/<tag>`: the same, the whole response held back `<ms>` milliseconds;
+/// - `/big/<bytes>`: `200` with a body of that many bytes;
+/// - `/close/<tag>`: `200` with `Connection: close`, then the server closes the connection;
+/// - `/drop/<tag>`: `200` (keep-alive as far as the client knows), then the server closes the
+///   connection;
+/// - `/chunked/<tag>`: `200` with the body `<tag>` in two chunks.
+struct Server {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Server {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                counter.fetch_add(1, Ordering::SeqCst);
+                thread::spawn(move || serve(stream));
+            }
+        });
+        Self { addr, accepted }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Answer the requests of one connection in order until the client goes away.
+fn serve(stream: TcpStream) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        match reader.read_line(&mut request_line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        // Skip the headers (the client's requests here carry no body).
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_owned();
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (response, close) = match parts.as_slice() {
+            ["echo", tag] => (plain(tag.as_bytes(), ""), false),
+            ["slow", ms, tag] => {
+                thread::sleep(Duration::from_millis(ms.parse().expect("a delay")));
+                (plain(tag.as_bytes(), ""), false)
+            }
+            ["big", bytes] => (
+                plain(&vec![b'x'; bytes.parse().expect("a size")], ""),
+                false,
+            ),
+            ["close", tag] => (plain(tag.as_bytes(), "Connection: close\r\n"), true),
+            ["drop", tag] => (plain(tag.as_bytes(), ""), true),
+            ["chunked", tag] => {
+                let (a, b) = tag.split_at(tag.len() / 2);
+                let body = format!("{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n", a.len(), b.len());
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+                            Transfer-Encoding: chunked\r\n\r\n";
+                ([head.as_bytes(), body.as_bytes()].concat(), false)
+            }
+            _ => (
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                false,
+            ),
+        };
+        if writer.write_all(&response).is_err() || close {
+            return;
+        }
+    }
+}
+
+fn plain(body: &[u8], extra_headers: &str) -> Vec<u8> {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra_headers}\r\n",
+        body.len()
+    );
+    [head.as_bytes(), body].concat()
+}
+
+async fn get(
+    transport: &SurfTransport,
+    url: &str,
+    options: SendOptions,
+) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let request = http::Request::get(url).body(Vec::new()).expect("a request");
+    transport.send(request, options).await
+}
+
+async fn body_of(transport: &SurfTransport, url: &str) -> String {
+    let response = get(
+        transport,
+        url,
+        SendOptions::new().with_timeout(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(response.status(), 200, "GET {url}");
+    String::from_utf8(response.into_body()).expect("a UTF-8 body")
+}
+
+#[test]
+fn a_completed_exchange_reuses_its_connection() {
+    async_io::block_on(async {
+        let server = Server::start();
+        let transport = SurfTransport::new();
+        for tag in ["one", "two", "three"] {
+            assert_eq!(
+                body_of(&transport, &server.url(&format!("/echo/{tag}"))).await,
+                tag
+            );
+        }
+        assert_eq!(
+            server.connections(),
+            1,
+            "the three GETs share one connection"
+        );
+    });
+}
+
+#[test]
+fn a_chunked_exchange_reuses_its_connection() {
+    async_io::block_on(async {
+        let server = Server::start();
+        let transport = SurfTransport::new();
+        assert_eq!(
+            body_of(&transport, &server.url("/chunked/first")).await,
+            "first"
+        );
+        assert_eq!(
+            body_of(&transport, &server.url("/chunked/second")).await,
+            "second"
+        );
+        assert_eq!(
+            body_of(&transport, &server.url("/echo/third")).await,
+            "third"
+        );
+        assert_eq!(server.connections(), 1);
+    });
+}
+
+/// The defect this pool exists for: the attempt times out while the server holds the headers
+/// back; the next request must get its own response, not the late one of the abandoned attempt.
+#[test]
+fn a_timed_out_exchange_never_hands_its_late_response_to_the_next_request() {
+    async_io::block_on(async {
+        let server = Server::start();
+        let transport = SurfTransport::new();
+        assert_eq!(body_of(&transport, &server.url("/echo/warm")).await, "warm");
+
+        let timeout = Duration::from_millis(100);
+        let error = get(
+            &transport,
+            &server.url("/slow/400/late"),
+            SendOptions::new().with_timeout(timeout),
+        )
+        .await
+        .expect_err("the headers come after the timeout");
+        assert_eq!(error.cause(), Cause::Timeout, "{error}");
+
+        // Sent at once, answered at once on a fresh connection: its own body, well before the
+        // slow reply (at 400 ms) could have arrived on the old one.
+        let started = std::time::Instant::now();
+        assert_eq!(body_of(&transport, &server.url("/echo/mine")).await, "mine");
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+        // Once the slow reply is due, the connections still answer their own requests.
+        async_io::Timer::after(Duration::from_millis(400)).await;
+        assert_eq!(
+            body_of(&transport, &server.url("/echo/after")).await,
+            "after"
+        );
+        assert_eq!(
+            server.connections(),
+            2,
+            "the timed-out connection was closed, not reused"
+        );
+    });
+}
+
+/// A timeout on one request leaves the other requests in flight on the same transport alone.
+#[test]
+fn a_timeout_does_not_disturb_concurrent_requests() {
+    async_io::block_on(async {
+        let server = Server::start();
+        let transport = SurfTransport::new();
+        let (patient_url, hasty_url) = (
+            server.url("/slow/300/patient"),
+            server.url("/slow/300/hasty"),
+        );
+        let patient = get(
+            &transport,
+            &patient_url,
+            SendOptions::new().with_timeout(Duration::from_secs(5)),
+        );
+        let hasty = get(
+            &transport,
+            &hasty_url,
+            SendOptions::new().with_timeout(Duration::from_millis(50)),
+        );
+        let (patient, hasty) = futures_util::future::join(patient, hasty).await;
+        let patient = patient.expect("the patient request waits for its reply");
+        assert_eq!(patient.body(), b"patient");
+        assert!(hasty.expect_err("the hasty one times out").is_timeout());
+        for tag in ["next", "again"] {
+            assert_eq!(
+                body_of(&transport, &server.url(&format!("/echo/{tag}"))).await,
+                tag
+            );
+        }
+        // Two connections for the concurrent pair; the patient one is reused afterwards.
+        assert_eq!(server.connections(), 2);
+    });
+}
+
+/// A body abandoned at the cap leaves unread bytes on its connection: it must not be reused.
+#[test]
+fn a_body_abandoned_at_the_cap_is_not_reused() {
+    async_io::block_on(async {
+        let server = Server::start();
+        let transport = SurfTransport::new();
+        let error = get(
+            &transport,
+            &server.url("/big/200000"),
+            SendOptions::new().with_body_limit(1024),
+        )
+        .await
+        .expect_err("over the cap");
+        assert_eq!(
+            error.cause(),
+            Cause::BodyTooLarge { limit: 1024 },
+            "{error}"
+        );
+        assert_eq!(
+            body_of(&transport, &server.url("/echo/clean")).await,
+            "clean"
+        );
+        assert_eq!(server.connections(), 2);
+    });
+}
+
+/// `Connection: close` from the server is honoured: the next request opens a new connection
+/// instead of failing on the closed one.
+#[test]
+fn connection_close_is_honoured() {
+    async_io::block_on(async {
+        let server = Server::start();
+        let transport = SurfTransport::new();
+        for tag in ["first", "second", "third"] {
+            assert_eq!(
+                body_of(&transport, &server.url(&format!("/close/{tag}"))).await,
+                tag
+            );
+        }
+        assert_eq!(server.connections(), 3);
+    });
+}
+
+/// A connection the server closed while it sat idle in the pool is noticed before reuse: the
+/// next request opens a new one instead of failing on the dead one.
+#[test]
+fn an_idle_connection_closed_by_the_server_is_not_reused() {
+    async_io::block_on(async {
+        let server = Server::start();
+        let transport = SurfTransport::new();
+        assert_eq!(
+            body_of(&transport, &server.url("/drop/first")).await,
+            "first"
+        );
+        // Give the server's FIN time to arrive.
+        async_io::Timer::after(Duration::from_millis(50)).await;
+        assert_eq!(
+            body_of(&transport, &server.url("/echo/second")).await,
+            "second"
+        );
+        assert_eq!(server.connections(), 2);
+    });
+}
+
+/// A refused connection fails before anything was sent, and says so.
+#[test]
+fn a_refused_connection_is_a_connect_error() {
+    async_io::block_on(async {
+        let addr = {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("address")
+        };
+        let transport = SurfTransport::new();
+        let error = get(&transport, &format!("http://{addr}/"), SendOptions::new())
+            .await
+            .expect_err("nobody listens");
+        assert_eq!(error.kind(), FailureKind::NotSent, "{error}");
+        assert_eq!(error.cause(), Cause::Connect, "{error}");
+    });
+}
