@@ -155,7 +155,7 @@ impl Transport for ReqwestTransport {
         let attempt = async {
             let mut response = self.execute(request).await?;
             let body = read_capped(&mut response, options.body_limit(), None).await?;
-            Ok(into_http(&response, body))
+            Ok(into_http(&mut response, body))
         };
         within(options.timeout(), attempt).await
     }
@@ -170,7 +170,7 @@ impl Transport for ReqwestTransport {
         let idle = options.idle_timeout();
         if !response.status().is_success() {
             let body = read_capped(&mut response, options.error_body_limit(), idle).await?;
-            return Ok(into_http(&response, DownloadBody::NotWritten(body)));
+            return Ok(into_http(&mut response, DownloadBody::NotWritten(body)));
         }
         if let (Some(max), Some(len)) = (options.max_bytes(), response.content_length())
             && len > max
@@ -197,7 +197,7 @@ impl Transport for ReqwestTransport {
             written += len;
         }
         sink.finish().await.map_err(|e| TransportError::sink(&e))?;
-        Ok(into_http(&response, DownloadBody::Written(written)))
+        Ok(into_http(&mut response, DownloadBody::Written(written)))
     }
 
     async fn sleep(&self, duration: Duration) {
@@ -300,7 +300,8 @@ async fn read_capped(
     if response.content_length().is_some_and(|len| len > limit) {
         return Err(TransportError::body_too_large(limit));
     }
-    let mut body = Vec::new();
+    // Sized once when the length is announced (it is at most `limit` here).
+    let mut body = Vec::with_capacity(response.content_length().map_or(0, |len| len as usize));
     while let Some(chunk) = next_chunk(response, idle).await? {
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(TransportError::body_too_large(limit));
@@ -310,11 +311,13 @@ async fn read_capped(
     Ok(body)
 }
 
-fn into_http<B>(response: &reqwest::Response, body: B) -> http::Response<B> {
+/// The response's head around `body`. Its headers are moved out (the body has been read, so
+/// nothing needs them any more), not copied.
+fn into_http<B>(response: &mut reqwest::Response, body: B) -> http::Response<B> {
     let mut out = http::Response::new(body);
     *out.status_mut() = response.status();
     *out.version_mut() = response.version();
-    *out.headers_mut() = response.headers().clone();
+    *out.headers_mut() = std::mem::take(response.headers_mut());
     out
 }
 
