@@ -45,17 +45,14 @@
 //! # Known limits of the h1 backend
 //!
 //! - A response body delimited only by the connection closing (no `Content-Length`, not
-//!   chunked) reads as empty: async-h1 does not support that HTTP/1.0-style framing. The
-//!   Pipevideo API and video CDNs send `Content-Length` or chunked bodies.
+//!   chunked) reads as empty: async-h1 does not support that HTTP/1.0-style framing (the
+//!   connection is closed, never reused with the body's bytes on it). The Pipevideo API and
+//!   video CDNs send `Content-Length` or chunked bodies.
 //! - A response header value beyond ASCII makes http-types panic; the transport catches it and
 //!   reports [`Cause::InvalidResponse`]
 //!   (the panic message still reaches the panic hook, i.e. stderr).
 //! - A body cut off before its `Content-Length` is detected here, since async-h1 would end it
 //!   quietly.
-//! - A connection the server asked to close (`Connection: close`) may still go back to the
-//!   pool; the next request on it then fails with "connection closed", reported as
-//!   [`FailureKind::MaybeSent`](pipevideo_core::transport::FailureKind::MaybeSent), which the
-//!   retry engine retries for reads and for creates (they carry an idempotency key).
 //!
 //! - **Do not turn on `TRACE` logging for `async_h1`.** async-h1 logs every request it encodes
 //!   at `TRACE` through the `log` crate, headers included, so `Authorization: Bearer <key>`
@@ -65,14 +62,43 @@
 //!   every other log line and the SDK's own tracing output for the key. The reqwest transport
 //!   has no such record.
 //!
+//! # Connection reuse on the h1 backend
+//!
+//! surf's own h1 client (`http_client::h1::H1Client`) is not used: its connection pool
+//! (deadpool) takes a connection back whenever the handle is dropped, also in the middle of
+//! an exchange, and checks it before reuse with a single non-blocking read, which a connection
+//! still waiting for its response passes. After an attempt timed out waiting for the response
+//! headers, the retry was sent on that connection and read the abandoned request's late
+//! response (or failed on its leftovers).
+//!
+//! [`SurfTransport::new`] and [`SurfTransport::try_from`]`(surf::Config)` build the
+//! `surf::Client` on this crate's own pool instead, over the same async-h1 codec and the same
+//! TLS (async-native-tls):
+//!
+//! - a connection goes back to the pool only when its response body was read to its end (the
+//!   `Content-Length` reached, or the last chunk); a timeout, a cancelled future, an error, a
+//!   body abandoned at the cap, a response without framing, a `HEAD` request or
+//!   `Connection: close` from either side closes it instead;
+//! - an idle connection is checked with `peek` before reuse: a byte waiting or the end of the
+//!   stream means the server closed it or sent something unasked, and it is closed;
+//! - a connection in an exchange is never in the pool, so concurrent requests cannot pick it
+//!   up; nothing is swapped or locked beyond the pool's list of idle connections (one short
+//!   critical section to take a connection, one to put it back);
+//! - DNS is resolved when a connection is opened (not for every request, as surf's client did),
+//!   on async-std's blocking pool; `TCP_NODELAY` is on;
+//! - `max_connections_per_host` of the surf config caps the idle connections kept per host (surf's
+//!   client made requests beyond it wait for a connection; this pool opens one).
+//!
+//! A `surf::Client` you build yourself and pass to [`From`] keeps its own HTTP client and pool.
+//!
 //! # Redirects and connection settings
 //!
 //! The client built by [`SurfTransport::new`] has no middleware: redirects are not followed,
 //! a `3xx` comes back as a response (surf's `Redirect` middleware would carry the
-//! `Authorization` header to any host, so do not add it). For a proxy, TLS settings or a
-//! connection timeout, build a `surf::Client` from a `surf::Config` and pass it to [`From`].
-//! surf's own connect timeout defaults to 60 seconds; the per-attempt timeout of
-//! [`SendOptions`] bounds the whole attempt on top.
+//! `Authorization` header to any host, so do not add it). For TLS settings or a connection
+//! timeout, pass a `surf::Config` to [`TryFrom`] (the h1 backend has no proxy support).
+//! The surf config's timeout (60 seconds by default) bounds connecting and the wait for the
+//! response headers; the per-attempt timeout of [`SendOptions`] bounds the whole attempt on top.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -155,9 +181,53 @@ impl Default for SurfTransport {
     }
 }
 
+/// Your `surf::Client`, as is: its middleware, its settings and its HTTP client (with surf's
+/// own h1 client, its connection pool and that pool's reuse after an abandoned exchange: see
+/// the [crate docs](crate#connection-reuse-on-the-h1-backend)). To configure a client and keep
+/// this crate's pool, use [`TryFrom<surf::Config>`](#impl-TryFrom%3CConfig%3E-for-SurfTransport).
 impl From<surf::Client> for SurfTransport {
     fn from(client: surf::Client) -> Self {
         Self { client }
+    }
+}
+
+/// A client built from a `surf::Config`: base URL, headers, timeout, `TCP_NODELAY`,
+/// keep-alive, TLS connector, idle connections per host.
+///
+/// With the `h1-client` feature and no HTTP client set in the config
+/// (`surf::Config::set_http_client`), the connections are pooled by this crate as for
+/// [`SurfTransport::new`], with the config's `http_config`. The error is surf's, and cannot
+/// happen with the `h1-client` backend (it is [`Infallible`](std::convert::Infallible)).
+///
+/// ```
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use pipevideo_surf::SurfTransport;
+///
+/// let config = surf::Config::new()
+///     .set_timeout(Some(Duration::from_secs(20)))
+///     .set_tcp_no_delay(true);
+/// let transport = SurfTransport::try_from(config)?;
+/// # let _ = transport; Ok(()) }
+/// # demo().unwrap();
+/// ```
+#[allow(
+    clippy::infallible_try_from,
+    reason = "surf's error: Infallible with h1-client alone, isahc's error with curl-client"
+)]
+impl TryFrom<surf::Config> for SurfTransport {
+    type Error = <surf::Client as TryFrom<surf::Config>>::Error;
+
+    fn try_from(config: surf::Config) -> Result<Self, Self::Error> {
+        #[cfg(feature = "h1-client")]
+        let config = match config.http_client {
+            Some(_) => config,
+            None => {
+                let pool = pool::H1Pool::new(config.http_config.clone());
+                config.set_http_client(pool)
+            }
+        };
+        surf::Client::try_from(config).map(Self::from)
     }
 }
 

@@ -335,3 +335,25 @@ fn a_refused_connection_is_a_connect_error() {
         assert_eq!(error.cause(), Cause::Connect, "{error}");
     });
 }
+
+/// A transport built from a `surf::Config` pools its connections the same way, and the
+/// config's own timeout (connect and headers) is a typed timeout too.
+#[test]
+fn a_configured_transport_keeps_the_pool_and_its_timeout() {
+    async_io::block_on(async {
+        let server = Server::start();
+        let config = surf::Config::new().set_timeout(Some(Duration::from_millis(100)));
+        let transport = SurfTransport::try_from(config).expect("a client from a config");
+        assert_eq!(body_of(&transport, &server.url("/echo/warm")).await, "warm");
+        let error = get(
+            &transport,
+            &server.url("/slow/400/late"),
+            SendOptions::new(),
+        )
+        .await
+        .expect_err("the headers come after the config's timeout");
+        assert_eq!(error.cause(), Cause::Timeout, "{error}");
+        assert_eq!(body_of(&transport, &server.url("/echo/mine")).await, "mine");
+        assert_eq!(server.connections(), 2);
+    });
+}
