@@ -180,10 +180,11 @@ impl H1Pool {
         };
         let mut res = async_h1::client::connect(lease, req).await?;
         // async-h1 gives the connection to the body only when the response is framed (chunked
-        // or with a Content-Length); otherwise the connection is gone already.
+        // or with a Content-Length); otherwise the connection is gone already. The test is
+        // async-h1's own, to the letter (`client/decode.rs`).
         let chunked = res
             .header(TRANSFER_ENCODING)
-            .is_some_and(|te| te.last().as_str().eq_ignore_ascii_case("chunked"));
+            .is_some_and(|te| te.last().as_str() == "chunked");
         if chunked || res.header(CONTENT_LENGTH).is_some() {
             let reusable = keep_alive && !asks_to_close(res.header(CONNECTION));
             let body = res.take_body();

@@ -5,8 +5,8 @@
 //! The loopback server below speaks just enough HTTP/1.1 for that: one thread per connection,
 //! requests answered in order on each connection, and a count of the connections it accepted.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -27,26 +27,55 @@ use pipevideo_surf::SurfTransport;
 struct Server {
     addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
+    tls: bool,
 }
 
 impl Server {
     fn start() -> Self {
+        Self::with_tls(None)
+    }
+
+    /// The same server behind TLS, with the certificate of `tests/fixtures/localhost.crt`.
+    fn start_tls() -> Self {
+        let identity = native_tls::Identity::from_pkcs8(CERT, KEY).expect("the test identity");
+        let acceptor = native_tls::TlsAcceptor::new(identity).expect("a TLS acceptor");
+        Self::with_tls(Some(Arc::new(acceptor)))
+    }
+
+    fn with_tls(acceptor: Option<Arc<native_tls::TlsAcceptor>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&accepted);
+        let tls = acceptor.is_some();
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 counter.fetch_add(1, Ordering::SeqCst);
-                thread::spawn(move || serve(stream));
+                let acceptor = acceptor.clone();
+                thread::spawn(move || match acceptor {
+                    None => serve(stream),
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream) {
+                            serve(stream);
+                        }
+                    }
+                });
             }
         });
-        Self { addr, accepted }
+        Self {
+            addr,
+            accepted,
+            tls,
+        }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}{path}", self.addr.port())
+        } else {
+            format!("http://{}{path}", self.addr)
+        }
     }
 
     fn connections(&self) -> usize {
@@ -54,10 +83,12 @@ impl Server {
     }
 }
 
+const CERT: &[u8] = include_bytes!("fixtures/localhost.crt");
+const KEY: &[u8] = include_bytes!("fixtures/localhost.key");
+
 /// Answer the requests of one connection in order until the client goes away.
-fn serve(stream: TcpStream) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
-    let mut writer = stream;
+fn serve(stream: impl Read + Write) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut request_line = String::new();
         match reader.read_line(&mut request_line) {
@@ -103,7 +134,13 @@ fn serve(stream: TcpStream) {
                 false,
             ),
         };
-        if writer.write_all(&response).is_err() || close {
+        let writer = reader.get_mut();
+        if writer
+            .write_all(&response)
+            .and_then(|()| writer.flush())
+            .is_err()
+            || close
+        {
             return;
         }
     }
@@ -355,5 +392,74 @@ fn a_configured_transport_keeps_the_pool_and_its_timeout() {
         assert_eq!(error.cause(), Cause::Timeout, "{error}");
         assert_eq!(body_of(&transport, &server.url("/echo/mine")).await, "mine");
         assert_eq!(server.connections(), 2);
+    });
+}
+
+/// The client's side of the TLS tests: the pool's TLS connector, trusting the test certificate.
+fn tls_transport() -> SurfTransport {
+    let connector = async_native_tls::TlsConnector::new().add_root_certificate(
+        async_native_tls::Certificate::from_pem(CERT).expect("the test certificate"),
+    );
+    let config = surf::Config::new().set_tls_config(Some(Arc::new(connector)));
+    SurfTransport::try_from(config).expect("a client from a config")
+}
+
+#[test]
+fn a_completed_tls_exchange_reuses_its_connection() {
+    async_io::block_on(async {
+        let server = Server::start_tls();
+        let transport = tls_transport();
+        for tag in ["one", "two", "three"] {
+            assert_eq!(
+                body_of(&transport, &server.url(&format!("/echo/{tag}"))).await,
+                tag
+            );
+        }
+        assert_eq!(
+            body_of(&transport, &server.url("/chunked/four")).await,
+            "four"
+        );
+        assert_eq!(server.connections(), 1, "the GETs share one TLS connection");
+    });
+}
+
+#[test]
+fn a_timed_out_tls_exchange_is_not_reused() {
+    async_io::block_on(async {
+        let server = Server::start_tls();
+        let transport = tls_transport();
+        assert_eq!(body_of(&transport, &server.url("/echo/warm")).await, "warm");
+        let error = get(
+            &transport,
+            &server.url("/slow/400/late"),
+            SendOptions::new().with_timeout(Duration::from_millis(100)),
+        )
+        .await
+        .expect_err("the headers come after the timeout");
+        assert_eq!(error.cause(), Cause::Timeout, "{error}");
+        assert_eq!(body_of(&transport, &server.url("/echo/mine")).await, "mine");
+        async_io::Timer::after(Duration::from_millis(400)).await;
+        assert_eq!(
+            body_of(&transport, &server.url("/echo/after")).await,
+            "after"
+        );
+        assert_eq!(server.connections(), 2);
+    });
+}
+
+/// An untrusted certificate fails the handshake: nothing was sent.
+#[test]
+fn an_untrusted_certificate_is_a_connect_error() {
+    async_io::block_on(async {
+        let server = Server::start_tls();
+        let error = get(
+            &SurfTransport::new(),
+            &server.url("/echo/x"),
+            SendOptions::new(),
+        )
+        .await
+        .expect_err("the test certificate is not trusted by default");
+        assert_eq!(error.kind(), FailureKind::NotSent, "{error}");
+        assert_eq!(error.cause(), Cause::Connect, "{error}");
     });
 }
