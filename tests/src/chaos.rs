@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use pipevideo_core::ApiError;
+use pipevideo_core::client::TimeScale;
 use pipevideo_core::codec::IDEMPOTENCY_KEY_HEADER;
-use pipevideo_core::poll::{AdaptiveSchedule, LogNormal, PollSchedule, WaitPolicy};
+use pipevideo_core::poll::WaitPolicy;
 use pipevideo_core::retry::pacing::PacingPolicy;
-use pipevideo_core::retry::{Backoff, RetryBudget, RetryPolicy, ServerDelay};
+use pipevideo_core::retry::{RetryBudget, RetryPolicy, ServerDelay};
 use pipevideo_core::transport::{
     ChunkSink, DownloadBody, DownloadOptions, SendOptions, Transport, TransportError,
 };
@@ -20,14 +21,11 @@ use pipevideo_core::transport::{
 /// The client's settings for an emulator whose time runs `scale` real seconds per emulated
 /// second, and whose rate limit is `server_limit` requests per emulated minute.
 ///
-/// Every duration about the server's behaviour is multiplied by `scale`: the pacing window,
-/// the expected generation time the poll schedule follows (median 55 s), the peak and first
-/// poll intervals, the 404 grace, the wait deadline (10 min), the backoff (base 0.5 s, cap
-/// 20 s). Three limits keep a floor instead, because they are about the loopback network and a
-/// debug build's speed, not about the server's clock: the per-attempt timeout (at least 2 s),
-/// the per-call deadline (at least 5 s) and the cap on server-asked waits (at least 3 s).
-///
-/// The pacing stays at 90 % of the server's limit, the default margin.
+/// Every duration follows the emulator's clock as [`TimeScale`] decides (pacing window, poll
+/// schedule, 404 grace, wait deadline, backoff, and the per-attempt timeout, per-call deadline
+/// and server-asked-wait cap with their floors for a loopback network and a debug build).
+/// The soak changes only two counts: the pacing limit, 90 % of `server_limit` (the default
+/// margin), and [`SoakClock::ATTEMPTS`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SoakClock {
@@ -49,42 +47,19 @@ impl SoakClock {
     pub const ATTEMPTS: u32 = 8;
 
     /// The settings for `scale` and `server_limit` (requests per emulated minute).
+    ///
+    /// # Panics
+    ///
+    /// If `scale` is not a valid [`TimeScale`] (a test's own constant or environment setting).
     pub fn for_scale(scale: f64, server_limit: u32) -> Self {
-        let ms = Duration::from_millis;
-        let secs = Duration::from_secs;
-        let scaled = |d: Duration, floor: Duration| d.mul_f64(scale).max(floor);
-        let pacing = PacingPolicy::new(
-            (server_limit / 10 * 9).max(1),
-            scaled(PacingPolicy::DEFAULT_WINDOW, ms(1)),
-        )
-        .with_burst(PacingPolicy::DEFAULT_BURST);
-        let prior = LogNormal::new(scaled(secs(55), ms(1)), 0.35).unwrap_or(LogNormal::PIPEVIDEO);
-        let base = AdaptiveSchedule::default().with_prior(prior);
-        let schedule = base
-            .clone()
-            .with_peak_interval(scaled(AdaptiveSchedule::DEFAULT_PEAK_INTERVAL, ms(1)))
-            .and_then(|s| s.with_first_poll(scaled(secs(4), ms(1))))
-            .unwrap_or(base);
-        let wait = WaitPolicy::default()
-            .with_schedule(PollSchedule::from(schedule))
-            .with_not_found_grace(scaled(WaitPolicy::DEFAULT_NOT_FOUND_GRACE, ms(1)));
-        let wait = wait
-            .clone()
-            .with_deadline(scaled(WaitPolicy::DEFAULT_DEADLINE, ms(100)))
-            .unwrap_or(wait);
-        let backoff = Backoff::default()
-            .with_base(scaled(Backoff::DEFAULT_BASE, ms(1)))
-            .with_cap(scaled(Backoff::DEFAULT_CAP, ms(10)));
-        let retry = RetryPolicy::default()
-            .with_attempt_limit(Self::ATTEMPTS)
-            .with_deadline(scaled(RetryPolicy::DEFAULT_DEADLINE, secs(5)))
-            .with_attempt_timeout(scaled(RetryPolicy::DEFAULT_ATTEMPT_TIMEOUT, secs(2)))
-            .with_server_wait_cap(scaled(RetryPolicy::DEFAULT_SERVER_WAIT_CAP, secs(3)))
-            .with_backoff(backoff);
+        let scale = TimeScale::new(scale).expect("the soak's time scale is valid");
         Self {
-            pacing,
-            wait,
-            retry,
+            pacing: scale
+                .pacing()
+                .with_limit((server_limit / 10 * 9).max(1))
+                .with_burst(PacingPolicy::DEFAULT_BURST),
+            wait: scale.wait_policy(),
+            retry: scale.retry_policy().with_attempt_limit(Self::ATTEMPTS),
             budget: RetryBudget::default(),
         }
     }

@@ -4,10 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pipevideo_core::client::Client;
-use pipevideo_core::poll::{AdaptiveSchedule, LogNormal, PollSchedule, WaitPolicy};
-use pipevideo_core::retry::pacing::PacingPolicy;
-use pipevideo_core::retry::{Backoff, RetryPolicy};
+use pipevideo_core::client::{Client, TimeScale};
 use pipevideo_core::{ApiKey, Attribution, BaseUrl};
 use pipevideo_emulator::{Emulator, RandomFaults};
 use pipevideo_reqwest::ReqwestTransport;
@@ -35,71 +32,20 @@ pub(crate) enum KeyNeed {
     NotNeeded,
 }
 
-/// The client's clock settings, scaled to the emulator's time (1.0 = real time).
-///
-/// Every duration that is about the server's behaviour shrinks with the emulator's clock: the
-/// rate-limit window (so pacing is neither too strict nor too loose), the expected generation
-/// time the poll schedule follows (so the client does not over-poll or wait a real minute),
-/// the retry backoff, the server-asked-wait cap and the 404 grace. Floors keep loopback
-/// round-trips and a debug build's speed from tripping a scaled-down timeout.
-#[derive(Debug, Clone)]
-pub(crate) struct Clock {
-    pub(crate) pacing: PacingPolicy,
-    pub(crate) wait: WaitPolicy,
-    pub(crate) retry: RetryPolicy,
-}
+/// How many attempts one call makes when `--emulator-faults` is on: a demo of faults should
+/// show retries working, not the rare call that drew four faults in a row. All of them fit in
+/// the same (scaled) deadline.
+const ATTEMPTS_UNDER_FAULTS: u32 = 8;
 
-fn scaled(d: Duration, scale: f64, floor: Duration) -> Duration {
-    d.mul_f64(scale).max(floor)
-}
-
-impl Clock {
-    pub(crate) fn for_scale(scale: f64, faults: bool) -> Clock {
-        if (scale - 1.0).abs() < f64::EPSILON && !faults {
-            return Clock {
-                pacing: PacingPolicy::default(),
-                wait: WaitPolicy::default(),
-                retry: RetryPolicy::default(),
-            };
-        }
-        let ms = Duration::from_millis;
-        let secs = Duration::from_secs;
-        let pacing =
-            PacingPolicy::default().with_window(scaled(PacingPolicy::DEFAULT_WINDOW, scale, ms(1)));
-        let prior =
-            LogNormal::new(scaled(secs(55), scale, ms(10)), 0.35).unwrap_or(LogNormal::PIPEVIDEO);
-        let schedule = AdaptiveSchedule::default().with_prior(prior);
-        let schedule = schedule
-            .clone()
-            .with_peak_interval(scaled(
-                AdaptiveSchedule::DEFAULT_PEAK_INTERVAL,
-                scale,
-                ms(10),
-            ))
-            .and_then(|s| s.with_first_poll(scaled(secs(4), scale, ms(10))))
-            .unwrap_or(schedule);
-        let wait = WaitPolicy::default()
-            .with_schedule(PollSchedule::from(schedule))
-            .with_not_found_grace(scaled(WaitPolicy::DEFAULT_NOT_FOUND_GRACE, scale, ms(500)));
-        let backoff = Backoff::default()
-            .with_base(scaled(Backoff::DEFAULT_BASE, scale, ms(10)))
-            .with_cap(scaled(Backoff::DEFAULT_CAP, scale, ms(100)));
-        let mut retry = RetryPolicy::default()
-            .with_deadline(scaled(RetryPolicy::DEFAULT_DEADLINE, scale, secs(5)))
-            .with_attempt_timeout(scaled(RetryPolicy::DEFAULT_ATTEMPT_TIMEOUT, scale, secs(2)))
-            .with_server_wait_cap(scaled(RetryPolicy::DEFAULT_SERVER_WAIT_CAP, scale, secs(3)))
-            .with_backoff(backoff);
-        if faults {
-            // A demo of faults should show retries working, not the rare call that drew four
-            // faults in a row: more attempts, all inside the same (scaled) deadline.
-            retry = retry.with_attempt_limit(8);
-        }
-        Clock {
-            pacing,
-            wait,
-            retry,
-        }
-    }
+/// The emulator's clock as the core's type (the parser already kept it in range).
+fn time_scale(scale: f64) -> Result<TimeScale, Failure> {
+    TimeScale::new(scale).map_err(|e| {
+        Failure::new(
+            exit::USAGE,
+            "usage",
+            format!("--emulator-time-scale was refused: {e}."),
+        )
+    })
 }
 
 /// Starts the emulator (with `--emulator`) and builds the client.
@@ -129,11 +75,15 @@ pub(crate) async fn open(
         })?;
     }
 
-    let (emulator, base_url, key, clock) = if cli.emulator {
-        let scale = cli.emulator_time_scale.unwrap_or(DEFAULT_TIME_SCALE);
+    // Every duration about the server's behaviour follows the emulator's clock (pacing window,
+    // expected generation time, backoff, deadlines, 404 grace), with the core's floors for the
+    // ones that are about this machine: see `TimeScale`.
+    let (emulator, base_url, key, scale, faults) = if cli.emulator {
+        let factor = cli.emulator_time_scale.unwrap_or(DEFAULT_TIME_SCALE);
+        let scale = time_scale(factor)?;
         let seed = cli.emulator_seed.unwrap_or_else(clock_seed);
         let mut builder = Emulator::builder()
-            .time_scale(scale)
+            .time_scale(factor)
             .seed(seed)
             .failure_rate(0.0);
         if let Some(rate) = cli.emulator_faults {
@@ -170,10 +120,10 @@ pub(crate) async fn open(
         };
         let faults = cli.emulator_faults.is_some();
         ui.note(&format!(
-            "Using the built-in emulator at {} with {whose}; time runs ×{scale} (a one-minute \
+            "Using the built-in emulator at {} with {whose}; time runs ×{factor} (a one-minute \
              job takes about {}){}. It lives only as long as this command.",
             emulator.base_url(),
-            crate::duration::human(Duration::from_secs(55).mul_f64(scale)),
+            crate::duration::human(scale.real(Duration::from_secs(55))),
             if faults {
                 format!(
                     ", with faults on {:.0}% of requests",
@@ -183,7 +133,7 @@ pub(crate) async fn open(
                 String::new()
             }
         ));
-        (Some(emulator), base, key, Clock::for_scale(scale, faults))
+        (Some(emulator), base, key, scale, faults)
     } else {
         let base = cli.base_url.clone().unwrap_or_default();
         let key = match (&cli.api_key, need) {
@@ -200,17 +150,25 @@ pub(crate) async fn open(
                 .hint("To try the command without an account, add --emulator."));
             }
         };
-        let scale = cli.emulator_time_scale.unwrap_or(1.0);
-        (None, base, key, Clock::for_scale(scale, false))
+        let scale = cli
+            .emulator_time_scale
+            .map_or(Ok(TimeScale::REAL_TIME), time_scale)?;
+        (None, base, key, scale, false)
+    };
+    let retry = if faults {
+        scale
+            .retry_policy()
+            .with_attempt_limit(ATTEMPTS_UNDER_FAULTS)
+    } else {
+        scale.retry_policy()
     };
 
     let client = Client::builder(transport)
         .api_key(key)
         .base_url(base_url)
         .attribution(attribution)
-        .pacing(clock.pacing)
-        .wait_policy(clock.wait)
-        .retry_policy(clock.retry)
+        .time_scale(scale)
+        .retry_policy(retry)
         .build()
         .map_err(|e| crate::exit::classify(&e, crate::exit::Stage::Usage, Duration::ZERO))?;
     Ok(Session {

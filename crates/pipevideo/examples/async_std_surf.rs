@@ -9,11 +9,9 @@
 //! cargo run -p pipevideo --features surf --example async_std_surf
 //! ```
 
-use std::time::Duration;
-
 use futures_util::StreamExt;
-use pipevideo::poll::{AdaptiveSchedule, Event, LogNormal, PollSchedule, WaitPolicy};
-use pipevideo::retry::pacing::PacingPolicy;
+use pipevideo::client::TimeScale;
+use pipevideo::poll::Event;
 use pipevideo::{
     ApiKey, AsyncWriteSink, BaseUrl, SurfTransport, model::CreateResponse, surf::Client,
 };
@@ -35,7 +33,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "no PIPEVIDEO_API_URL: using a local emulator at {}",
             emulator.base_url()
         );
-        let client = scaled(Client::builder(SurfTransport::new()), TIME_SCALE)
+        // The client follows the emulator's clock: pacing window, poll schedule, backoff,
+        // deadlines (see `TimeScale` for the floors).
+        let client = Client::builder(SurfTransport::new())
+            .time_scale(TimeScale::new(TIME_SCALE)?)
             .base_url(BaseUrl::parse(&emulator.base_url())?)
             .api_key(ApiKey::new(emulator.demo_key())?)
             .build()?;
@@ -70,28 +71,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         path.display()
     );
     Ok(())
-}
-
-/// The client's clock, scaled to the emulator's: the rate-limit window (60 s) and the expected
-/// generation time the poll schedule follows (median 55 s) shrink by `scale`.
-fn scaled<T: pipevideo::transport::Transport>(
-    builder: pipevideo::client::ClientBuilder<T>,
-    scale: f64,
-) -> pipevideo::client::ClientBuilder<T> {
-    let floor = Duration::from_millis(10);
-    let pacing = PacingPolicy::default().with_window(PacingPolicy::DEFAULT_WINDOW.mul_f64(scale));
-    let prior = LogNormal::new(Duration::from_secs(55).mul_f64(scale).max(floor), 0.35)
-        .unwrap_or(LogNormal::PIPEVIDEO);
-    let schedule = AdaptiveSchedule::default().with_prior(prior);
-    let schedule = schedule
-        .clone()
-        .with_peak_interval(
-            AdaptiveSchedule::DEFAULT_PEAK_INTERVAL
-                .mul_f64(scale)
-                .max(floor),
-        )
-        .and_then(|s| s.with_first_poll(Duration::from_secs(4).mul_f64(scale).max(floor)))
-        .unwrap_or(schedule);
-    let wait = WaitPolicy::default().with_schedule(PollSchedule::from(schedule));
-    builder.pacing(pacing).wait_policy(wait)
 }
