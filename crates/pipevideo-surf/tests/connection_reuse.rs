@@ -4,6 +4,7 @@
 //!
 //! The loopback server below speaks just enough HTTP/1.1 for that: one thread per connection,
 //! requests answered in order on each connection, and a count of the connections it accepted.
+#![cfg(feature = "h1-client")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
