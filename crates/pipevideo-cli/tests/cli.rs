@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use assert_cmd::prelude::*;
+use pipevideo_core::poll::PollSchedule;
 use pipevideo_emulator::{BackgroundEmulator, Emulator, Fault, FaultRule};
 use serde_json::Value;
 
@@ -744,21 +745,67 @@ fn verbose_logs_never_contain_the_key() {
     );
 }
 
+/// How many polls the default (real-time) schedule makes before one at or past `length` after
+/// creation, for each of `seeds` jitter draws: the fewest and the most.
+fn default_schedule_polls(length: Duration, seeds: u64) -> (u32, u32) {
+    use rand::SeedableRng;
+    let schedule = PollSchedule::default();
+    let (mut fewest, mut most) = (u32::MAX, 0);
+    for seed in 0..seeds {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let (mut at, mut polls) = (Duration::ZERO, 0);
+        while at < length {
+            at = schedule.next_poll(at, polls, &mut rng);
+            polls += 1;
+        }
+        fewest = fewest.min(polls);
+        most = most.max(polls);
+    }
+    (fewest, most)
+}
+
 #[test]
-fn an_emulator_run_is_fast() {
-    // Not a benchmark: a guard that the client follows the emulator's clock (a client polling
-    // on the real-time schedule would take about a minute).
+fn an_emulator_run_follows_the_emulators_clock() {
+    // The client must poll an emulated generation as a real-time client polls a real one: the
+    // default schedule's number of polls for the generation's emulated length. A client on the
+    // real-time schedule would make its first poll after 4 real seconds, when this one (51
+    // emulated seconds, 2.55 real ones at the default ×0.05) has long finished: 1 poll.
     let key = demo_key_for_seed(81);
-    let started = std::time::Instant::now();
     let r = run(
-        pipevideo().args(["--emulator", "--emulator-seed", "81", "generate", "A cat"]),
+        pipevideo().args([
+            "--emulator",
+            "--emulator-seed",
+            "81",
+            "--json",
+            "generate",
+            "A cat",
+        ]),
         &[&key],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = json(&r.stdout);
+    let body = &doc["generation"]["body"];
+    let emulated = body["completed_at"].as_u64().expect("completed_at")
+        - body["created_at"].as_u64().expect("created_at");
+    // The seed fixes the generation: a long one would make the real-time schedule poll often
+    // enough to pass below.
+    assert_eq!(emulated, 51, "{body}");
+    // Whole-second timestamps: the length is within a second of the difference.
+    let (fewest, _) = default_schedule_polls(Duration::from_secs(emulated - 1), 64);
+    let (_, most) = default_schedule_polls(Duration::from_secs(emulated + 1), 64);
+    assert!(fewest >= 8, "the default schedule polls {fewest} times");
+    let polls = doc["polls"].as_u64().expect("polls") as u32;
+    // A poll may go later than scheduled (round trips, a loaded machine), never earlier: at
+    // most the schedule's count, and, slowed down, still well above the 1 or 2 polls of a
+    // client on the real-time schedule.
     assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        started.elapsed()
+        (fewest / 2..=most).contains(&polls),
+        "{polls} polls; the default schedule makes {fewest}..={most} for {emulated} s"
+    );
+    assert_eq!(
+        doc["http_requests"],
+        polls + 1,
+        "one create, then only polls"
     );
 }
 
