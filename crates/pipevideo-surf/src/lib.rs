@@ -479,9 +479,11 @@ fn to_http(response: &surf::Response) -> Result<http::Response<()>, TransportErr
 
 /// Classify a surf error by how far the exchange got.
 ///
-/// The h1 backend reports a failure to open a connection (refused, DNS, TLS handshake,
-/// connect timeout) only as the text of its connection pool's error: the type is gone by the
-/// time it reaches us. The conformance suite's refused-connection case pins this down.
+/// This crate's pool reports a failure to open a connection (refused, DNS, TLS handshake) as
+/// a `pool::ConnectError`. surf's own h1 client (a `surf::Client` passed to `From`) reports it
+/// only as the text of its connection pool's error: the type is gone by the time it reaches
+/// us. The conformance suite's refused-connection case and `tests/connection_reuse.rs` pin
+/// both down.
 fn map_error(error: &surf::Error) -> TransportError {
     let message = error.to_string();
     if message.starts_with("An error occured while creating a new object")
