@@ -464,3 +464,21 @@ fn an_untrusted_certificate_is_a_connect_error() {
         assert_eq!(error.cause(), Cause::Connect, "{error}");
     });
 }
+
+/// A `surf::Client` of your own (surf's H1Client and its pool) still reports a refused
+/// connection as not sent: its pool's error only survives as text, which the transport reads.
+#[test]
+fn a_refused_connection_through_surfs_own_client_is_a_connect_error() {
+    async_io::block_on(async {
+        let addr = {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("address")
+        };
+        let transport = SurfTransport::from(surf::Client::new());
+        let error = get(&transport, &format!("http://{addr}/"), SendOptions::new())
+            .await
+            .expect_err("nobody listens");
+        assert_eq!(error.kind(), FailureKind::NotSent, "{error}");
+        assert_eq!(error.cause(), Cause::Connect, "{error}");
+    });
+}
