@@ -394,18 +394,33 @@ async fn read_capped(
         return Err(TransportError::body_too_large(limit));
     }
     let declared = body.len();
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; READ_CHUNK];
+    // Read straight into the result, zeroing each byte once: the announced length plus one
+    // byte (to see the end) when there is one, else doubling from 1 KiB; never more than one
+    // byte past the cap (that byte proves the body is over it).
+    let max_len = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut out = vec![
+        0u8;
+        declared
+            .map_or(1024, |len| len.saturating_add(1))
+            .min(max_len)
+    ];
+    let mut filled = 0;
     loop {
-        let n = read_some(body, &mut buf, idle).await?;
+        if filled == out.len() {
+            out.resize(filled + filled.max(1024).min(max_len - filled), 0);
+        }
+        let n = read_some(body, &mut out[filled..], idle).await?;
         if n == 0 {
-            check_complete(declared, out.len() as u64)?;
+            out.truncate(filled);
+            check_complete(declared, filled as u64)?;
             return Ok(out);
         }
-        if (out.len() + n) as u64 > limit {
+        filled += n;
+        if filled as u64 > limit {
             return Err(TransportError::body_too_large(limit));
         }
-        out.extend_from_slice(&buf[..n]);
     }
 }
 
