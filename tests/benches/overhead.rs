@@ -12,7 +12,22 @@
 //! cargo bench -p pipevideo-tests --bench overhead
 //! ```
 //!
-//! `OVERHEAD_REQUESTS` (default 10000) sets the requests per arm and transport.
+//! `OVERHEAD_REQUESTS` (default 10000) sets the requests per arm and transport;
+//! `OVERHEAD_ONLY=reqwest|surf` runs one transport.
+//!
+//! Wall time on a shared 2-core VM drifts by ±10 % between runs, so the bench also prints a
+//! CPU-only figure (the whole `Client::retrieve` over an in-memory transport, against a send
+//! plus `serde_json::Value` decode), and `OVERHEAD_ARM=sdk|bare|transport` runs one arm alone,
+//! untimed, for an instruction count that does not drift. Hardware counters are often
+//! unavailable in VMs; valgrind works anywhere (the difference of two runs cancels the setup):
+//!
+//! ```sh
+//! B=$(cargo bench -p pipevideo-tests --bench overhead --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*\))$/\1/p')
+//! for n in 500 2500; do
+//!   OVERHEAD_ONLY=reqwest OVERHEAD_ARM=sdk OVERHEAD_REQUESTS=$n \
+//!     valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null $B 2>&1 | grep 'I *refs'
+//! done   # (second - first) / 2000 = instructions per request, server thread included
+//! ```
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,9 +37,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use pipevideo_core::client::Client;
 use pipevideo_core::codec::RequestEncoder;
 use pipevideo_core::retry::pacing::PacingPolicy;
+use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::transport::{SendOptions, Transport};
 use pipevideo_core::{ApiKey, BaseUrl, GenerationRef};
 use pipevideo_reqwest::ReqwestTransport;
@@ -134,6 +151,23 @@ where
     FB: std::future::Future<Output = ()>,
     FC: std::future::Future<Output = ()>,
 {
+    // One arm alone, for counting its work with an outside tool, e.g.
+    // `OVERHEAD_ARM=sdk perf stat -e instructions:u target/release/deps/overhead-*`.
+    if let Ok(arm) = std::env::var("OVERHEAD_ARM") {
+        for _ in 0..per_arm {
+            match arm.as_str() {
+                "sdk" => sdk().await,
+                "bare" => bare().await,
+                "transport" => transport().await,
+                other => panic!("OVERHEAD_ARM must be sdk, bare or transport, not {other}"),
+            }
+        }
+        return Result {
+            sdk: vec![Duration::ZERO],
+            bare: vec![Duration::ZERO],
+            transport: vec![Duration::ZERO],
+        };
+    }
     // Warm up all arms: connections, allocator, caches.
     for _ in 0..BATCH {
         sdk().await;
@@ -218,6 +252,40 @@ fn diagnose_cpu(origin: &str, reference: &GenerationRef) {
     println!(
         "cpu per call: encoder clone + retrieve request {encode:.2} µs; typed decode {typed:.2} µs; serde_json::Value decode {value:.2} µs"
     );
+
+    // The whole call path without I/O: `Client::retrieve` over a transport that answers at
+    // once with a copy of the canned response, against the same copy decoded into a `Value`.
+    let clock = VirtualClock::new(Instant::now());
+    let canned = response;
+    let instant = FnTransport::new(clock, move |_request| {
+        let mut copy = http::Response::new(canned.body().clone());
+        *copy.headers_mut() = canned.headers().clone();
+        std::future::ready(Ok(copy))
+    });
+    let sdk = client(instant, origin);
+    let transport = sdk.transport();
+    let request = encoder.retrieve(reference).expect("request");
+    let call = time(&mut || {
+        let generation = sdk.retrieve(reference).now_or_never().expect("instant");
+        std::hint::black_box(generation.expect("retrieve"));
+    });
+    let floor = time(&mut || {
+        let mut copy = http::Request::new(Vec::new());
+        *copy.uri_mut() = request.uri().clone();
+        *copy.headers_mut() = request.headers().clone();
+        let response = transport
+            .send(copy, SendOptions::new())
+            .now_or_never()
+            .expect("instant")
+            .expect("send");
+        std::hint::black_box(
+            serde_json::from_slice::<serde_json::Value>(response.body()).expect("json"),
+        );
+    });
+    println!(
+        "cpu per call, no I/O: Client::retrieve {call:.2} µs; send + serde_json::Value {floor:.2} µs; SDK adds {:.2} µs",
+        call - floor
+    );
 }
 
 fn main() {
@@ -238,96 +306,106 @@ fn main() {
     .retrieve(&reference)
     .expect("request");
 
-    diagnose_cpu(&origin, &reference);
+    let only = std::env::var("OVERHEAD_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if std::env::var_os("OVERHEAD_ARM").is_none() {
+        diagnose_cpu(&origin, &reference);
+    }
 
     // reqwest on tokio (current thread, as in most request handlers' own task).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let reqwest_result = rt.block_on(async {
-        let transport = ReqwestTransport::new().expect("reqwest");
-        let raw = transport.client().clone();
-        let adapter = transport.clone();
-        let sdk = client(transport, &origin);
-        let (reference, url, expected) = (&reference, &url, &expected);
-        run(
-            per_arm,
-            || {
-                let sdk = &sdk;
-                async move {
-                    let generation = sdk.retrieve(reference).await.expect("retrieve");
-                    assert!(generation.video_url().is_some());
-                }
-            },
-            || {
-                let raw = &raw;
-                async move {
-                    let response = raw
-                        .get(url.as_str())
-                        .header("authorization", format!("Bearer {KEY}"))
-                        .header("accept", "application/json")
-                        .header("user-agent", "pipevideo-rs/0.1.0")
-                        .send()
-                        .await
-                        .expect("send");
-                    assert!(response.status().is_success());
-                    let bytes = response.bytes().await.expect("body");
-                    assert_eq!(bytes.len(), expected.len());
-                    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-                    assert!(value["video_url"].is_string());
-                }
-            },
-            || via_transport(&adapter, &request),
-        )
-        .await
-    });
-    reqwest_result.report("reqwest (tokio)", per_arm);
-    println!(
-        "  connections so far: {}",
-        CONNECTIONS.load(Ordering::Relaxed)
-    );
+    if wanted("reqwest") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let reqwest_result = rt.block_on(async {
+            let transport = ReqwestTransport::new().expect("reqwest");
+            let raw = transport.client().clone();
+            let adapter = transport.clone();
+            let sdk = client(transport, &origin);
+            let (reference, url, expected) = (&reference, &url, &expected);
+            run(
+                per_arm,
+                || {
+                    let sdk = &sdk;
+                    async move {
+                        let generation = sdk.retrieve(reference).await.expect("retrieve");
+                        assert!(generation.video_url().is_some());
+                    }
+                },
+                || {
+                    let raw = &raw;
+                    async move {
+                        let response = raw
+                            .get(url.as_str())
+                            .header("authorization", format!("Bearer {KEY}"))
+                            .header("accept", "application/json")
+                            .header("user-agent", "pipevideo-rs/0.1.0")
+                            .send()
+                            .await
+                            .expect("send");
+                        assert!(response.status().is_success());
+                        let bytes = response.bytes().await.expect("body");
+                        assert_eq!(bytes.len(), expected.len());
+                        let value: serde_json::Value =
+                            serde_json::from_slice(&bytes).expect("json");
+                        assert!(value["video_url"].is_string());
+                    }
+                },
+                || via_transport(&adapter, &request),
+            )
+            .await
+        });
+        reqwest_result.report("reqwest (tokio)", per_arm);
+        println!(
+            "  connections so far: {}",
+            CONNECTIONS.load(Ordering::Relaxed)
+        );
+    }
 
     // surf on async-std.
-    let surf_result = async_std::task::block_on(async {
-        let transport = SurfTransport::new();
-        let raw = transport.client().clone();
-        let adapter = transport.clone();
-        let sdk = client(transport, &origin);
-        let (reference, url, expected) = (&reference, &url, &expected);
-        run(
-            per_arm,
-            || {
-                let sdk = &sdk;
-                async move {
-                    let generation = sdk.retrieve(reference).await.expect("retrieve");
-                    assert!(generation.video_url().is_some());
-                }
-            },
-            || {
-                let raw = &raw;
-                async move {
-                    let mut response = raw
-                        .get(url.as_str())
-                        .header("authorization", format!("Bearer {KEY}"))
-                        .header("accept", "application/json")
-                        .header("user-agent", "pipevideo-rs/0.1.0")
-                        .await
-                        .expect("send");
-                    assert!(response.status().is_success());
-                    let bytes = response.body_bytes().await.expect("body");
-                    assert_eq!(bytes.len(), expected.len());
-                    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-                    assert!(value["video_url"].is_string());
-                }
-            },
-            || via_transport(&adapter, &request),
-        )
-        .await
-    });
-    surf_result.report("surf (async-std)", per_arm);
-    println!(
-        "  connections so far: {}",
-        CONNECTIONS.load(Ordering::Relaxed)
-    );
+    if wanted("surf") {
+        let surf_result = async_std::task::block_on(async {
+            let transport = SurfTransport::new();
+            let raw = transport.client().clone();
+            let adapter = transport.clone();
+            let sdk = client(transport, &origin);
+            let (reference, url, expected) = (&reference, &url, &expected);
+            run(
+                per_arm,
+                || {
+                    let sdk = &sdk;
+                    async move {
+                        let generation = sdk.retrieve(reference).await.expect("retrieve");
+                        assert!(generation.video_url().is_some());
+                    }
+                },
+                || {
+                    let raw = &raw;
+                    async move {
+                        let mut response = raw
+                            .get(url.as_str())
+                            .header("authorization", format!("Bearer {KEY}"))
+                            .header("accept", "application/json")
+                            .header("user-agent", "pipevideo-rs/0.1.0")
+                            .await
+                            .expect("send");
+                        assert!(response.status().is_success());
+                        let bytes = response.body_bytes().await.expect("body");
+                        assert_eq!(bytes.len(), expected.len());
+                        let value: serde_json::Value =
+                            serde_json::from_slice(&bytes).expect("json");
+                        assert!(value["video_url"].is_string());
+                    }
+                },
+                || via_transport(&adapter, &request),
+            )
+            .await
+        });
+        surf_result.report("surf (async-std)", per_arm);
+        println!(
+            "  connections so far: {}",
+            CONNECTIONS.load(Ordering::Relaxed)
+        );
+    }
 }
