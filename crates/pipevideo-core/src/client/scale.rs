@@ -202,7 +202,9 @@ impl TimeScale {
             .unwrap_or(schedule);
         schedule = schedule
             .clone()
-            .with_first_poll(self.floored(DEFAULT_FIRST_POLL, floor::POLL_INTERVAL))
+            .with_first_poll(
+                self.floored(AdaptiveSchedule::DEFAULT_FIRST_POLL, floor::POLL_INTERVAL),
+            )
             .unwrap_or(schedule);
         if self.0 > 1.0 {
             // Below scale 1 the default (12 × peak, at most 60 s) already follows the peak;
@@ -247,9 +249,6 @@ impl TimeScale {
             .with_backoff(backoff)
     }
 }
-
-/// The default schedule's first poll (it has no accessor).
-const DEFAULT_FIRST_POLL: Duration = Duration::from_secs(4);
 
 impl<T: Transport> ClientBuilder<T> {
     /// Follows a server whose clock runs at `scale` (such as the emulator): sets the
@@ -311,7 +310,8 @@ mod tests {
 
     #[test]
     fn the_first_poll_default_is_the_schedules() {
-        // The constant here mirrors the schedule's private default: its first decision shows it.
+        // The schedule's first decision shows the constant is the one it uses.
+        const DEFAULT_FIRST_POLL: Duration = AdaptiveSchedule::DEFAULT_FIRST_POLL;
         let mut rng = SmallRng::seed_from_u64(1);
         let first = PollSchedule::default().next_poll(Duration::ZERO, 0, &mut rng);
         let jitter = DEFAULT_FIRST_POLL.mul_f64(0.1);

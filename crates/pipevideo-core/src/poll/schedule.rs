@@ -115,7 +115,7 @@ impl Default for AdaptiveSchedule {
             tail_start: LogNormal::PIPEVIDEO.quantile(0.99).as_secs_f64(),
             peak_interval: Self::DEFAULT_PEAK_INTERVAL,
             max_interval: None,
-            first_poll: Duration::from_secs(4),
+            first_poll: Self::DEFAULT_FIRST_POLL,
             jitter: 0.1,
         }
     }
@@ -124,6 +124,9 @@ impl Default for AdaptiveSchedule {
 impl AdaptiveSchedule {
     /// The default interval between polls where finishing is most likely: 1.5 s.
     pub const DEFAULT_PEAK_INTERVAL: Duration = Duration::from_millis(1500);
+
+    /// The default delay of the first, early poll (catches generations that fail at once): 4 s.
+    pub const DEFAULT_FIRST_POLL: Duration = Duration::from_secs(4);
 
     /// The expected duration the schedule follows.
     #[must_use]
