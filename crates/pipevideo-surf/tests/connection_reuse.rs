@@ -36,9 +36,10 @@ impl Server {
         Self::with_tls(None)
     }
 
-    /// The same server behind TLS, with the certificate of `tests/fixtures/localhost.crt`.
+    /// The same server behind TLS, with a self-signed certificate for `localhost` made at run time.
     fn start_tls() -> Self {
-        let identity = native_tls::Identity::from_pkcs8(CERT, KEY).expect("the test identity");
+        let identity = native_tls::Identity::from_pkcs8(&identity().0, &identity().1)
+            .expect("the test identity");
         let acceptor = native_tls::TlsAcceptor::new(identity).expect("a TLS acceptor");
         Self::with_tls(Some(Arc::new(acceptor)))
     }
@@ -84,8 +85,19 @@ impl Server {
     }
 }
 
-const CERT: &[u8] = include_bytes!("fixtures/localhost.crt");
-const KEY: &[u8] = include_bytes!("fixtures/localhost.key");
+/// The test certificate for `localhost` and its key (PEM), made once per run.
+fn identity() -> &'static (Vec<u8>, Vec<u8>) {
+    static IDENTITY: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+    IDENTITY.get_or_init(|| {
+        let rcgen::CertifiedKey { cert, key_pair } =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+                .expect("a self-signed certificate");
+        (
+            cert.pem().into_bytes(),
+            key_pair.serialize_pem().into_bytes(),
+        )
+    })
+}
 
 /// Answer the requests of one connection in order until the client goes away.
 fn serve(stream: impl Read + Write) {
@@ -399,7 +411,7 @@ fn a_configured_transport_keeps_the_pool_and_its_timeout() {
 /// The client's side of the TLS tests: the pool's TLS connector, trusting the test certificate.
 fn tls_transport() -> SurfTransport {
     let connector = async_native_tls::TlsConnector::new().add_root_certificate(
-        async_native_tls::Certificate::from_pem(CERT).expect("the test certificate"),
+        async_native_tls::Certificate::from_pem(&identity().0).expect("the test certificate"),
     );
     let config = surf::Config::new().set_tls_config(Some(Arc::new(connector)));
     SurfTransport::try_from(config).expect("a client from a config")
