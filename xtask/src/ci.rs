@@ -3,7 +3,7 @@
 //! The packaging step packages and verifies (builds) every publishable crate, as the release
 //! command does (see [`VERIFY_PACKAGES`]); RELEASE.md gives the measured costs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -92,7 +92,9 @@ impl Step {
                 ]);
             }
             Step::Package => {
-                command = package_command(&Workspace::load(root)?, VERIFY_PACKAGES);
+                let ws = Workspace::load(root)?;
+                forget_unpacked_copies(&ws, &cargo_home())?;
+                command = package_command(&ws, VERIFY_PACKAGES);
             }
         }
         Ok(command)
@@ -117,6 +119,49 @@ pub(crate) fn package_command(ws: &Workspace, verify: bool) -> Command {
         command.arg("--no-verify");
     }
     command
+}
+
+/// Cargo's home directory: `$CARGO_HOME`, else `~/.cargo`.
+pub(crate) fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+}
+
+/// Removes the copies of this workspace's crates that an earlier `cargo package` unpacked from
+/// its local registry overlay, and returns how many it removed.
+///
+/// Verification builds each packaged crate against the others, unpacked from the overlay into
+/// `$CARGO_HOME/registry/src/-<hash>/<name>-<version>` (unnamed local registries start with
+/// `-`; the hash comes from the overlay's path, so it is the same on every run with the same
+/// target directory). Cargo unpacks only if that directory is missing, so a second run at the
+/// same version built against the first run's sources: after an API change in one crate, ci
+/// failed here for a crate that uses it although a fresh machine passed. Removing them is safe,
+/// they are a cache that cargo rebuilds.
+pub(crate) fn forget_unpacked_copies(ws: &Workspace, cargo_home: &Path) -> Result<usize> {
+    let src = cargo_home.join("registry").join("src");
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for member in ws.members.iter().filter(|m| m.publishable) {
+            let copy = registry
+                .path()
+                .join(format!("{}-{}", member.name, member.version));
+            if copy.is_dir() {
+                if let Err(e) = std::fs::remove_dir_all(&copy) {
+                    bail!("removing the stale unpacked copy {}: {e}", copy.display());
+                }
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Which steps to run.
@@ -184,4 +229,58 @@ fn print_timings(timings: &[(Step, Duration)]) {
 
 fn seconds(duration: Duration) -> String {
     format!("{:.1}s", duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::workspace::Member;
+
+    fn member(name: &str, publishable: bool) -> Member {
+        Member {
+            name: name.to_owned(),
+            version: semver::Version::new(0, 1, 0),
+            dir: format!("crates/{name}"),
+            publishable,
+            internal_deps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_unpacked_overlay_copies_of_publishable_members_at_their_version_are_removed() {
+        let home = tempfile::tempdir().unwrap();
+        let src = home.path().join("registry/src");
+        let overlay = src.join("-1443cb8d9c1f8d14");
+        let crates_io = src.join("index.crates.io-1949cf8c6b5b557f");
+        let dirs = [
+            overlay.join("core-0.1.0"),   // removed
+            overlay.join("cli-0.1.0"),    // removed
+            overlay.join("core-0.0.9"),   // another version: kept
+            overlay.join("tests-0.1.0"),  // unpublished member: kept
+            overlay.join("serde-1.0.0"),  // not a member: kept
+            crates_io.join("core-0.1.0"), // a named registry: kept
+        ];
+        for dir in &dirs {
+            fs::create_dir_all(dir.join("src")).unwrap();
+            fs::write(dir.join("src/lib.rs"), "// stale").unwrap();
+        }
+        let ws = Workspace {
+            root: PathBuf::from("/nowhere"),
+            version: semver::Version::new(0, 1, 0),
+            members: vec![
+                member("core", true),
+                member("cli", true),
+                member("tests", false),
+            ],
+        };
+        assert_eq!(forget_unpacked_copies(&ws, home.path()).unwrap(), 2);
+        let left: Vec<bool> = dirs.iter().map(|d| d.exists()).collect();
+        assert_eq!(left, [false, false, true, true, true, true]);
+        // Nothing left to remove the second time, and a home without registry is fine.
+        assert_eq!(forget_unpacked_copies(&ws, home.path()).unwrap(), 0);
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(forget_unpacked_copies(&ws, empty.path()).unwrap(), 0);
+    }
 }

@@ -278,6 +278,7 @@ fn apply(root: &Path, edits: &[workspace::ManifestEdit], new_changelog: &str) ->
 
 fn check_packages(root: &Path) -> Result<()> {
     let ws = Workspace::load(root)?;
+    ci::forget_unpacked_copies(&ws, &ci::cargo_home())?;
     let mut command = ci::package_command(&ws, true);
     println!("==> packaging check: {}", exec::show(&command));
     exec::run(&mut command)
@@ -294,7 +295,9 @@ fn dry_run_check(
         std::env::temp_dir().join(format!("xtask-release-dry-run-{}", std::process::id()));
     git::add_worktree(&ws.root, &scratch)?;
     let result = apply(&scratch, edits, new_changelog).and_then(|()| {
-        let mut command = ci::package_command(&Workspace::load(&scratch)?, true);
+        let scratch_ws = Workspace::load(&scratch)?;
+        ci::forget_unpacked_copies(&scratch_ws, &ci::cargo_home())?;
+        let mut command = ci::package_command(&scratch_ws, true);
         if std::env::var_os("CARGO_TARGET_DIR").is_none() {
             // Reuse the real tree's builds rather than compile everything again.
             command.env("CARGO_TARGET_DIR", ws.root.join("target"));
