@@ -303,6 +303,23 @@ pub async fn declared_oversized_body_is_refused_at_once<T: Transport>(transport:
     assert_eq!(err.kind(), FailureKind::Permanent);
 }
 
+/// A huge `Content-Length` under a raised cap reserves nothing up front: the length is only the
+/// server's word, and a buffer of that size would abort the process. The short body that
+/// follows is a cut-off body.
+pub async fn a_huge_declared_length_is_not_allocated<T: Transport>(transport: &T) {
+    let server = Server::start(|_: &Recorded| {
+        let mut bytes = head(200, "OK", &[("content-length", b"4611686018427387904")]);
+        bytes.extend_from_slice(b"abc");
+        Reply::Close(bytes)
+    });
+    let options = SendOptions::new().with_body_limit(u64::MAX);
+    let err = transport
+        .send(get(&server.url("/")), options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FailureKind::MaybeSent, "{err}");
+}
+
 /// A chunked body that goes on and on: reading stops once the cap is crossed, long
 /// before the server is done.
 pub async fn endless_body_stops_at_the_cap<T: Transport>(transport: &T) {

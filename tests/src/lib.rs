@@ -43,6 +43,7 @@ macro_rules! transport_conformance {
             slow_headers_time_out_as_maybe_sent,
             slow_body_times_out,
             declared_oversized_body_is_refused_at_once,
+            a_huge_declared_length_is_not_allocated,
             endless_body_stops_at_the_cap,
             body_at_the_cap_is_accepted,
             redirect_is_returned_not_followed,

@@ -121,6 +121,9 @@ mod pool;
 /// The size of the buffer a body is read through.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The most a body buffer reserves before bytes arrive, whatever `Content-Length` says.
+const PREALLOCATE_AT_MOST: usize = 64 * 1024;
+
 /// A [`Transport`] over a [`surf::Client`], on async-std or smol.
 ///
 /// Cheap to clone: clones share the client.
@@ -395,17 +398,14 @@ async fn read_capped(
     }
     let declared = body.len();
     // Read straight into the result, zeroing each byte once: the announced length plus one
-    // byte (to see the end) when there is one, else doubling from 1 KiB; never more than one
+    // byte (to see the end) when there is one, else 1 KiB, and doubling from there. Never more
+    // than 64 KiB before bytes arrive (a length is only the server's word), nor more than one
     // byte past the cap (that byte proves the body is over it).
     let max_len = usize::try_from(limit)
         .unwrap_or(usize::MAX)
         .saturating_add(1);
-    let mut out = vec![
-        0u8;
-        declared
-            .map_or(1024, |len| len.saturating_add(1))
-            .min(max_len)
-    ];
+    let first = declared.map_or(1024, |len| len.saturating_add(1));
+    let mut out = vec![0u8; first.min(PREALLOCATE_AT_MOST).min(max_len)];
     let mut filled = 0;
     loop {
         if filled == out.len() {
