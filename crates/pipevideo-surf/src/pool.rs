@@ -57,6 +57,7 @@ impl Shared {
     /// An idle, still open connection to `origin`, if any.
     fn checkout(&self, origin: &Origin<'_>) -> Option<Conn> {
         let mut idle = self.idle();
+        prune(&mut idle, Instant::now());
         while let Some(index) = idle.iter().rposition(|conn| conn.origin.is(origin)) {
             let conn = idle.remove(index);
             if conn.is_idle_and_open() {
@@ -67,14 +68,36 @@ impl Shared {
     }
 
     /// Put a connection whose exchange completed back, unless enough are idle already.
-    fn check_in(&self, conn: Conn) {
+    fn check_in(&self, mut conn: Conn) {
         let max = self.config.max_connections_per_host;
+        let now = Instant::now();
         let mut idle = self.idle();
+        prune(&mut idle, now);
         let same = idle.iter().filter(|c| c.origin == conn.origin).count();
         if same < max {
+            if idle.len() >= MAX_IDLE {
+                // The least recently used goes, whatever its host.
+                idle.remove(0);
+            }
+            conn.idle_since = now;
             idle.push(conn);
         }
     }
+}
+
+/// How long a connection may sit unused in the pool: hyper's default. Servers and load
+/// balancers close idle connections on their own schedule (often sooner); the `peek` before
+/// reuse catches those, this bounds how long the sockets of a host no longer used stay open.
+/// Without a background task the pool prunes on its next checkout or check-in.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// The most idle connections kept across all hosts (each host also has
+/// `max_connections_per_host`).
+const MAX_IDLE: usize = 64;
+
+/// Closes the connections idle for longer than [`IDLE_TIMEOUT`].
+fn prune(idle: &mut Vec<Conn>, now: Instant) {
+    idle.retain(|conn| now.saturating_duration_since(conn.idle_since) < IDLE_TIMEOUT);
 }
 
 impl H1Pool {
@@ -137,6 +160,7 @@ impl H1Pool {
             io,
             origin: origin.to_owned(),
             done: Arc::new(AtomicBool::new(false)),
+            idle_since: Instant::now(),
         })
     }
 
@@ -331,6 +355,8 @@ struct Conn {
     origin: OwnedOrigin,
     /// Set by the response body once it was read to its end; allocated once per connection.
     done: Arc<AtomicBool>,
+    /// When it last went back to the pool.
+    idle_since: Instant,
 }
 
 impl Conn {
@@ -463,5 +489,72 @@ impl AsyncBufRead for Tracked {
         let this = self.get_mut();
         Pin::new(&mut this.body).consume(amt);
         this.advance(amt, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, TcpListener};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A pooled connection to a loopback listener, idle since `since`.
+    fn conn(listener: &TcpListener, since: Instant) -> Conn {
+        let stream = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        Conn {
+            io: Io::Plain(Async::new(stream).expect("async")),
+            origin: Origin {
+                tls: false,
+                host: Host::Ipv4(Ipv4Addr::LOCALHOST),
+                port: 1,
+            }
+            .to_owned(),
+            done: Arc::new(AtomicBool::new(false)),
+            idle_since: since,
+        }
+    }
+
+    #[test]
+    fn connections_idle_longer_than_the_timeout_are_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let start = Instant::now();
+        let mut idle = vec![
+            conn(&listener, start),
+            conn(&listener, start + Duration::from_secs(30)),
+        ];
+        prune(&mut idle, start + IDLE_TIMEOUT - Duration::from_millis(1));
+        assert_eq!(idle.len(), 2, "both are younger than the timeout");
+        prune(&mut idle, start + IDLE_TIMEOUT);
+        assert_eq!(idle.len(), 1, "the older one reached the timeout");
+        assert_eq!(idle[0].idle_since, start + Duration::from_secs(30));
+        prune(&mut idle, start + IDLE_TIMEOUT + Duration::from_secs(30));
+        assert!(idle.is_empty());
+    }
+
+    #[test]
+    fn the_pool_keeps_at_most_max_idle_connections_dropping_the_least_recently_used() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let shared = Shared {
+            config: Config::new().set_max_connections_per_host(MAX_IDLE * 2),
+            idle: Mutex::new(Vec::new()),
+        };
+        let port = |conn: &Conn| match &conn.io {
+            Io::Plain(stream) => stream.get_ref().local_addr().expect("addr").port(),
+            Io::Tls(_) => unreachable!("plain connections only here"),
+        };
+        let mut ports = Vec::new();
+        for _ in 0..=MAX_IDLE {
+            let conn = conn(&listener, Instant::now());
+            ports.push(port(&conn));
+            shared.check_in(conn);
+        }
+        let idle = shared.idle();
+        let kept: Vec<u16> = idle.iter().map(port).collect();
+        assert_eq!(
+            kept,
+            ports[1..],
+            "the first one checked in went, the rest kept in order"
+        );
     }
 }
