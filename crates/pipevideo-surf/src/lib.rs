@@ -85,7 +85,10 @@
 //!   up; nothing is swapped or locked beyond the pool's list of idle connections (one short
 //!   critical section to take a connection, one to put it back);
 //! - DNS is resolved when a connection is opened (not for every request, as surf's client did),
-//!   on async-std's blocking pool; `TCP_NODELAY` is on;
+//!   on async-std's blocking pool; [`SurfTransport::new`] turns `TCP_NODELAY` on (a config
+//!   given to `TryFrom` keeps its own setting);
+//! - a connection idle for 90 s (hyper's default) is closed at the pool's next use, and at most
+//!   64 idle connections are kept across hosts, the least recently used going first;
 //! - `max_connections_per_host` of the surf config caps the idle connections kept per host (surf's
 //!   client made requests beyond it wait for a connection; this pool opens one).
 //!
@@ -199,8 +202,10 @@ impl From<surf::Client> for SurfTransport {
 ///
 /// With the `h1-client` feature and no HTTP client set in the config
 /// (`surf::Config::set_http_client`), the connections are pooled by this crate as for
-/// [`SurfTransport::new`], with the config's `http_config`. The error is surf's, and cannot
-/// happen with the `h1-client` backend (it is [`Infallible`](std::convert::Infallible)).
+/// [`SurfTransport::new`], with the config's `http_config`. Unlike `new`, the config's settings
+/// are taken as they are: `TCP_NODELAY` is on only if the config sets it (surf's default is off).
+/// The error can only happen with the `curl-client` backend; its type is this crate's whatever
+/// the features, so enabling `curl-client` elsewhere in a build never changes your code's types.
 ///
 /// ```
 /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -214,12 +219,8 @@ impl From<surf::Client> for SurfTransport {
 /// # let _ = transport; Ok(()) }
 /// # demo().unwrap();
 /// ```
-#[allow(
-    clippy::infallible_try_from,
-    reason = "surf's error: Infallible with h1-client alone, isahc's error with curl-client"
-)]
 impl TryFrom<surf::Config> for SurfTransport {
-    type Error = <surf::Client as TryFrom<surf::Config>>::Error;
+    type Error = ConfigError;
 
     fn try_from(config: surf::Config) -> Result<Self, Self::Error> {
         #[cfg(feature = "h1-client")]
@@ -230,7 +231,26 @@ impl TryFrom<surf::Config> for SurfTransport {
                 config.set_http_client(pool)
             }
         };
-        surf::Client::try_from(config).map(Self::from)
+        surf::Client::try_from(config)
+            .map(Self::from)
+            .map_err(|e| ConfigError(Box::new(e)))
+    }
+}
+
+/// A `surf::Config` that could not make a client (only possible with the `curl-client`
+/// backend, whose HTTP client can fail to initialise).
+#[derive(Debug)]
+pub struct ConfigError(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the surf client could not be built: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
     }
 }
 

@@ -247,15 +247,9 @@ fn a_timed_out_exchange_never_hands_its_late_response_to_the_next_request() {
         .expect_err("the headers come after the timeout");
         assert_eq!(error.cause(), Cause::Timeout, "{error}");
 
-        // Sent at once, answered at once on a fresh connection: its own body, well before the
-        // slow reply (at 400 ms) could have arrived on the old one.
-        let started = std::time::Instant::now();
+        // Sent at once, answered on a fresh connection with its own body (the old connection
+        // would have handed it the slow reply's).
         assert_eq!(body_of(&transport, &server.url("/echo/mine")).await, "mine");
-        assert!(
-            started.elapsed() < Duration::from_millis(250),
-            "{:?}",
-            started.elapsed()
-        );
         // Once the slow reply is due, the connections still answer their own requests.
         async_io::Timer::after(Duration::from_millis(400)).await;
         assert_eq!(

@@ -92,7 +92,7 @@ pub use pipevideo_reqwest::{BuildError as ReqwestBuildError, ReqwestTransport, T
 pub type Client = pipevideo_core::client::Client<ReqwestTransport>;
 
 #[cfg(any(feature = "surf", feature = "surf-curl"))]
-pub use pipevideo_surf::{AsyncWriteSink, SurfTransport};
+pub use pipevideo_surf::{AsyncWriteSink, ConfigError as SurfConfigError, SurfTransport};
 
 /// The client over surf, for async-std and smol applications.
 ///
