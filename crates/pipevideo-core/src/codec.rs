@@ -191,7 +191,8 @@ impl RequestEncoder {
         // produce the same string (`request_urls_match_the_url_crates_join` proves it) at three
         // parses' cost. What concatenation cannot do is normalise, so the one guarantee that
         // no id or slug changed the path lives here: a `.` or `..` segment is refused (an id
-        // of `.` passes `GenerationId`'s checks; a `%2e` cannot arise, `%` being encoded).
+        // of `.` passes `GenerationId`'s checks). An id's `%` is encoded, so an id cannot spell
+        // `%2e`; a slug's `.` is encoded to `%2E`, which `model` refuses before it gets here.
         let path = path.trim_start_matches('/');
         if path.split('/').any(|seg| seg == "." || seg == "..") {
             return Err(RequestError::InvalidValue {

@@ -256,6 +256,10 @@ impl<T: Transport> ClientBuilder<T> {
     /// [retry](TimeScale::retry_policy) policies derived from it, replacing any set before.
     /// Call it first and adjust afterwards (e.g. `.retry_policy(scale.retry_policy()
     /// .with_attempt_limit(8))`). [`TimeScale::REAL_TIME`] restores the defaults.
+    ///
+    /// That includes an earlier `wait_policy(...)`: a `with_webhooks(true)` set before is lost;
+    /// set `.wait_policy(scale.wait_policy().with_webhooks(true))` after this call instead (its
+    /// 60 s safety-net poll is not scaled).
     pub fn time_scale(mut self, scale: TimeScale) -> Self {
         self.pacing = scale.pacing();
         self.wait = scale.wait_policy();

@@ -10,10 +10,10 @@
 //! through the object once instead: a known key is decoded straight into its field, any other
 //! key into `extra`.
 //!
-//! The rules are those of the derived code they replace, with one decision written down here:
-//! **a repeated key is read again and the last occurrence wins** (as `JSON.parse` does), for
-//! known keys and for `extra` alike, where derived code without `flatten` would refuse the
-//! body. A server that repeats a key has sent something odd, not something unusable.
+//! The rules are those of the derived code they replace, with one deliberate change: **a
+//! repeated key is read again and the last occurrence wins** (as `JSON.parse` does), for known
+//! keys and for `extra` alike, where the derived code refused the body (`duplicate field`). A
+//! server that repeats a key has sent something odd, not something unusable.
 
 use std::borrow::Cow;
 use std::fmt;

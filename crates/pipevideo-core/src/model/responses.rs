@@ -570,7 +570,7 @@ pub struct OutputItem {
 }
 
 /// `usage` of a completed response: token counts and cost. Key names beyond the documented
-/// `cost_usd` are guesses kept tolerant; everything is in `extra` too.
+/// `cost_usd` are guesses kept tolerant; every other key is kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[non_exhaustive]
 pub struct ResponseUsage {
