@@ -93,7 +93,7 @@ impl Step {
             }
             Step::Package => {
                 let ws = Workspace::load(root)?;
-                forget_unpacked_copies(&ws, &cargo_home())?;
+                forget_earlier_packages(&ws, None)?;
                 command = package_command(&ws, VERIFY_PACKAGES);
             }
         }
@@ -127,6 +127,30 @@ pub(crate) fn cargo_home() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
         .unwrap_or_else(|| PathBuf::from(".cargo"))
+}
+
+/// Makes packaging verify this tree's sources, not an earlier run's at the same version.
+///
+/// Verification builds each packaged crate against the others as if they came from a registry
+/// (a local overlay), and cargo treats a registry crate of a given version as immutable: it
+/// reuses both the copy it unpacked and the artifacts it compiled from it on an earlier run. So
+/// after an API change in one crate, a second `ci` at the same version failed to build a crate
+/// that uses the change, while a fresh machine passed. This removes the unpacked copies
+/// ([`forget_unpacked_copies`]) and runs `cargo clean -p` for every publishable member, which
+/// removes the artifacts of every build of those names, the registry-sourced ones included (the
+/// next build of the workspace compiles them again; on CI the packaging step is the last).
+/// `target_dir` overrides the target directory, as for the packaging command that follows.
+pub(crate) fn forget_earlier_packages(ws: &Workspace, target_dir: Option<&Path>) -> Result<()> {
+    forget_unpacked_copies(ws, &cargo_home())?;
+    let mut clean = exec::cargo(&ws.root);
+    if let Some(dir) = target_dir {
+        clean.env("CARGO_TARGET_DIR", dir);
+    }
+    clean.args(["clean", "--quiet"]);
+    for member in ws.members.iter().filter(|m| m.publishable) {
+        clean.args(["-p", &member.name]);
+    }
+    exec::run(&mut clean)
 }
 
 /// Removes the copies of this workspace's crates that an earlier `cargo package` unpacked from

@@ -278,7 +278,7 @@ fn apply(root: &Path, edits: &[workspace::ManifestEdit], new_changelog: &str) ->
 
 fn check_packages(root: &Path) -> Result<()> {
     let ws = Workspace::load(root)?;
-    ci::forget_unpacked_copies(&ws, &ci::cargo_home())?;
+    ci::forget_earlier_packages(&ws, None)?;
     let mut command = ci::package_command(&ws, true);
     println!("==> packaging check: {}", exec::show(&command));
     exec::run(&mut command)
@@ -296,11 +296,14 @@ fn dry_run_check(
     git::add_worktree(&ws.root, &scratch)?;
     let result = apply(&scratch, edits, new_changelog).and_then(|()| {
         let scratch_ws = Workspace::load(&scratch)?;
-        ci::forget_unpacked_copies(&scratch_ws, &ci::cargo_home())?;
+        // Reuse the real tree's builds rather than compile everything again.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .is_none()
+            .then(|| ws.root.join("target"));
+        ci::forget_earlier_packages(&scratch_ws, target.as_deref())?;
         let mut command = ci::package_command(&scratch_ws, true);
-        if std::env::var_os("CARGO_TARGET_DIR").is_none() {
-            // Reuse the real tree's builds rather than compile everything again.
-            command.env("CARGO_TARGET_DIR", ws.root.join("target"));
+        if let Some(target) = &target {
+            command.env("CARGO_TARGET_DIR", target);
         }
         println!(
             "==> packaging check (scratch worktree): {}",
