@@ -39,6 +39,12 @@ pub const DEFAULT_BODY_LIMIT: u64 = 8 * 1024 * 1024;
 /// The default cap on the body of a non-success response to [`Transport::download`]: 64 KiB.
 pub const DEFAULT_ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
+/// The most a transport reserves for a body before its bytes arrive, whatever `Content-Length`
+/// announces: a length is only the server's word, and a cap raised to gigabytes must not become
+/// a gigabyte allocation (or an aborted process) on that word alone. Past this, a buffer grows
+/// as bytes come in.
+pub const PREALLOCATE_AT_MOST: usize = 64 * 1024;
+
 /// How far a failed exchange got, which decides whether a retry can duplicate work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

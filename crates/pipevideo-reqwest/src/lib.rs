@@ -68,8 +68,8 @@ use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
 use pipevideo_core::transport::{
-    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, SendOptions, Transport,
-    TransportError,
+    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, PREALLOCATE_AT_MOST, SendOptions,
+    Transport, TransportError,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -291,9 +291,6 @@ async fn next_chunk(
     within(idle, async { response.chunk().await.map_err(map_error) }).await
 }
 
-/// The most a body buffer reserves before bytes arrive, whatever `Content-Length` says.
-const PREALLOCATE_AT_MOST: u64 = 64 * 1024;
-
 /// Read the body chunk by chunk, failing as soon as it is known to exceed `limit`.
 async fn read_capped(
     response: &mut reqwest::Response,
@@ -303,13 +300,9 @@ async fn read_capped(
     if response.content_length().is_some_and(|len| len > limit) {
         return Err(TransportError::body_too_large(limit));
     }
-    // Sized once when the length is announced, up to 64 KiB: a length is only the server's
-    // word, and memory is committed as bytes arrive (the cap may be far above what is sent).
-    let announced = response
-        .content_length()
-        .unwrap_or(0)
-        .min(PREALLOCATE_AT_MOST);
-    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    // Sized once from the announced length, within `PREALLOCATE_AT_MOST`.
+    let announced = usize::try_from(response.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
+    let mut body = Vec::with_capacity(announced.min(PREALLOCATE_AT_MOST));
     while let Some(chunk) = next_chunk(response, idle).await? {
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(TransportError::body_too_large(limit));

@@ -114,7 +114,8 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::future::{Either, select};
 use futures_util::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use pipevideo_core::transport::{
-    Cause, ChunkSink, DownloadBody, DownloadOptions, SendOptions, Transport, TransportError,
+    Cause, ChunkSink, DownloadBody, DownloadOptions, PREALLOCATE_AT_MOST, SendOptions, Transport,
+    TransportError,
 };
 use surf::http as ht;
 
@@ -123,9 +124,6 @@ mod pool;
 
 /// The size of the buffer a body is read through.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// The most a body buffer reserves before bytes arrive, whatever `Content-Length` says.
-const PREALLOCATE_AT_MOST: usize = 64 * 1024;
 
 /// A [`Transport`] over a [`surf::Client`], on async-std or smol.
 ///
@@ -419,8 +417,8 @@ async fn read_capped(
     let declared = body.len();
     // Read straight into the result, zeroing each byte once: the announced length plus one
     // byte (to see the end) when there is one, else 1 KiB, and doubling from there. Never more
-    // than 64 KiB before bytes arrive (a length is only the server's word), nor more than one
-    // byte past the cap (that byte proves the body is over it).
+    // than `PREALLOCATE_AT_MOST` before bytes arrive, nor more than one byte past the cap (that
+    // byte proves the body is over it).
     let max_len = usize::try_from(limit)
         .unwrap_or(usize::MAX)
         .saturating_add(1);
