@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgGroup, Args, Parser, Subcommand};
+use pipevideo_core::client::TimeScale;
 use pipevideo_core::webhook::WebhookSecret;
 use pipevideo_core::{ApiKey, BaseUrl};
 
@@ -18,7 +19,10 @@ pub(crate) const DEFAULT_MODEL: &str = "moonshotai/kimi-k2.5";
 /// The default video model of `generate --legacy`.
 pub(crate) const DEFAULT_LEGACY_MODEL: &str = "google/veo-3.1";
 /// The default emulator time scale: a 55 s job takes about 3 s.
-pub(crate) const DEFAULT_TIME_SCALE: f64 = 0.05;
+pub(crate) const DEFAULT_TIME_SCALE: TimeScale = match TimeScale::new(0.05) {
+    Ok(scale) => scale,
+    Err(_) => panic!("0.05 is a valid time scale"),
+};
 
 const ABOUT: &str = "Generate videos with Pipevideo, wait for them, download them.";
 
@@ -94,7 +98,7 @@ pub(crate) struct Cli {
     /// 3 s; 1 shows it in real time]. Also tells the client the clock of an emulator started
     /// separately (`cargo run -p pipevideo-emulator -- --time-scale S`) and given with --base-url.
     #[arg(long, global = true, help_heading = "Global options", value_name = "SCALE", value_parser = parse_time_scale)]
-    pub(crate) emulator_time_scale: Option<f64>,
+    pub(crate) emulator_time_scale: Option<TimeScale>,
 
     /// Make the emulator misbehave (500s, 429s, cut connections, broken bodies) with this
     /// probability per request (default 0.2), to watch the SDK retry and pace itself.
@@ -390,14 +394,16 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     crate::duration::parse(s)
 }
 
-fn parse_time_scale(s: &str) -> Result<f64, String> {
+/// A time scale for the command line: the core's rules ([`TimeScale::new`]) within the range
+/// that makes sense for a demo run (0.001 to 100).
+fn parse_time_scale(s: &str) -> Result<TimeScale, String> {
     let scale: f64 = s
         .parse()
         .map_err(|_| format!("`{s}` is not a number (try 0.05 or 1)"))?;
     if !scale.is_finite() || !(0.001..=100.0).contains(&scale) {
         return Err("the time scale must be between 0.001 and 100".into());
     }
-    Ok(scale)
+    TimeScale::new(scale).map_err(|e| e.to_string())
 }
 
 fn parse_fault_rate(s: &str) -> Result<f64, String> {

@@ -37,17 +37,6 @@ pub(crate) enum KeyNeed {
 /// the same (scaled) deadline.
 const ATTEMPTS_UNDER_FAULTS: u32 = 8;
 
-/// The emulator's clock as the core's type (the parser already kept it in range).
-fn time_scale(scale: f64) -> Result<TimeScale, Failure> {
-    TimeScale::new(scale).map_err(|e| {
-        Failure::new(
-            exit::USAGE,
-            "usage",
-            format!("--emulator-time-scale was refused: {e}."),
-        )
-    })
-}
-
 /// Starts the emulator (with `--emulator`) and builds the client.
 pub(crate) async fn open(
     cli: &Cli,
@@ -79,11 +68,10 @@ pub(crate) async fn open(
     // expected generation time, backoff, deadlines, 404 grace), with the core's floors for the
     // ones that are about this machine: see `TimeScale`.
     let (emulator, base_url, key, scale, faults) = if cli.emulator {
-        let factor = cli.emulator_time_scale.unwrap_or(DEFAULT_TIME_SCALE);
-        let scale = time_scale(factor)?;
+        let scale = cli.emulator_time_scale.unwrap_or(DEFAULT_TIME_SCALE);
         let seed = cli.emulator_seed.unwrap_or_else(clock_seed);
         let mut builder = Emulator::builder()
-            .time_scale(factor)
+            .time_scale(scale.factor())
             .seed(seed)
             .failure_rate(0.0);
         if let Some(rate) = cli.emulator_faults {
@@ -120,7 +108,7 @@ pub(crate) async fn open(
         };
         let faults = cli.emulator_faults.is_some();
         ui.note(&format!(
-            "Using the built-in emulator at {} with {whose}; time runs ×{factor} (a one-minute \
+            "Using the built-in emulator at {} with {whose}; time runs {scale} (a one-minute \
              job takes about {}){}. It lives only as long as this command.",
             emulator.base_url(),
             crate::duration::human(scale.real(Duration::from_secs(55))),
@@ -150,9 +138,7 @@ pub(crate) async fn open(
                 .hint("To try the command without an account, add --emulator."));
             }
         };
-        let scale = cli
-            .emulator_time_scale
-            .map_or(Ok(TimeScale::REAL_TIME), time_scale)?;
+        let scale = cli.emulator_time_scale.unwrap_or(TimeScale::REAL_TIME);
         (None, base, key, scale, false)
     };
     let retry = if faults {

@@ -129,7 +129,7 @@ impl TimeScale {
 
     /// A scale of `factor` real seconds per server second; refused unless finite, greater
     /// than 0 and at most [`TimeScale::MAX`].
-    pub fn new(factor: f64) -> Result<Self, TimeScaleError> {
+    pub const fn new(factor: f64) -> Result<Self, TimeScaleError> {
         if !factor.is_finite() {
             Err(TimeScaleError::NotFinite(factor))
         } else if factor <= 0.0 {
