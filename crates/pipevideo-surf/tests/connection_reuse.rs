@@ -176,6 +176,15 @@ async fn get(
     transport.send(request, options).await
 }
 
+/// GETs `path` and checks that the answer is `expected`: the request got its own response.
+async fn expect_body(transport: &SurfTransport, server: &Server, path: &str, expected: &str) {
+    assert_eq!(
+        body_of(transport, &server.url(path)).await,
+        expected,
+        "GET {path}"
+    );
+}
+
 async fn body_of(transport: &SurfTransport, url: &str) -> String {
     let response = get(
         transport,
@@ -212,18 +221,9 @@ fn a_chunked_exchange_reuses_its_connection() {
     async_io::block_on(async {
         let server = Server::start();
         let transport = SurfTransport::new();
-        assert_eq!(
-            body_of(&transport, &server.url("/chunked/first")).await,
-            "first"
-        );
-        assert_eq!(
-            body_of(&transport, &server.url("/chunked/second")).await,
-            "second"
-        );
-        assert_eq!(
-            body_of(&transport, &server.url("/echo/third")).await,
-            "third"
-        );
+        expect_body(&transport, &server, "/chunked/first", "first").await;
+        expect_body(&transport, &server, "/chunked/second", "second").await;
+        expect_body(&transport, &server, "/echo/third", "third").await;
         assert_eq!(server.connections(), 1);
     });
 }
@@ -235,7 +235,7 @@ fn a_timed_out_exchange_never_hands_its_late_response_to_the_next_request() {
     async_io::block_on(async {
         let server = Server::start();
         let transport = SurfTransport::new();
-        assert_eq!(body_of(&transport, &server.url("/echo/warm")).await, "warm");
+        expect_body(&transport, &server, "/echo/warm", "warm").await;
 
         let timeout = Duration::from_millis(100);
         let error = get(
@@ -249,13 +249,10 @@ fn a_timed_out_exchange_never_hands_its_late_response_to_the_next_request() {
 
         // Sent at once, answered on a fresh connection with its own body (the old connection
         // would have handed it the slow reply's).
-        assert_eq!(body_of(&transport, &server.url("/echo/mine")).await, "mine");
+        expect_body(&transport, &server, "/echo/mine", "mine").await;
         // Once the slow reply is due, the connections still answer their own requests.
         async_io::Timer::after(Duration::from_millis(400)).await;
-        assert_eq!(
-            body_of(&transport, &server.url("/echo/after")).await,
-            "after"
-        );
+        expect_body(&transport, &server, "/echo/after", "after").await;
         assert_eq!(
             server.connections(),
             2,
@@ -317,10 +314,7 @@ fn a_body_abandoned_at_the_cap_is_not_reused() {
             Cause::BodyTooLarge { limit: 1024 },
             "{error}"
         );
-        assert_eq!(
-            body_of(&transport, &server.url("/echo/clean")).await,
-            "clean"
-        );
+        expect_body(&transport, &server, "/echo/clean", "clean").await;
         assert_eq!(server.connections(), 2);
     });
 }
@@ -349,16 +343,10 @@ fn an_idle_connection_closed_by_the_server_is_not_reused() {
     async_io::block_on(async {
         let server = Server::start();
         let transport = SurfTransport::new();
-        assert_eq!(
-            body_of(&transport, &server.url("/drop/first")).await,
-            "first"
-        );
+        expect_body(&transport, &server, "/drop/first", "first").await;
         // Give the server's FIN time to arrive.
         async_io::Timer::after(Duration::from_millis(50)).await;
-        assert_eq!(
-            body_of(&transport, &server.url("/echo/second")).await,
-            "second"
-        );
+        expect_body(&transport, &server, "/echo/second", "second").await;
         assert_eq!(server.connections(), 2);
     });
 }
@@ -388,7 +376,7 @@ fn a_configured_transport_keeps_the_pool_and_its_timeout() {
         let server = Server::start();
         let config = surf::Config::new().set_timeout(Some(Duration::from_millis(100)));
         let transport = SurfTransport::try_from(config).expect("a client from a config");
-        assert_eq!(body_of(&transport, &server.url("/echo/warm")).await, "warm");
+        expect_body(&transport, &server, "/echo/warm", "warm").await;
         let error = get(
             &transport,
             &server.url("/slow/400/late"),
@@ -397,7 +385,7 @@ fn a_configured_transport_keeps_the_pool_and_its_timeout() {
         .await
         .expect_err("the headers come after the config's timeout");
         assert_eq!(error.cause(), Cause::Timeout, "{error}");
-        assert_eq!(body_of(&transport, &server.url("/echo/mine")).await, "mine");
+        expect_body(&transport, &server, "/echo/mine", "mine").await;
         assert_eq!(server.connections(), 2);
     });
 }
@@ -422,10 +410,7 @@ fn a_completed_tls_exchange_reuses_its_connection() {
                 tag
             );
         }
-        assert_eq!(
-            body_of(&transport, &server.url("/chunked/four")).await,
-            "four"
-        );
+        expect_body(&transport, &server, "/chunked/four", "four").await;
         assert_eq!(server.connections(), 1, "the GETs share one TLS connection");
     });
 }
@@ -435,7 +420,7 @@ fn a_timed_out_tls_exchange_is_not_reused() {
     async_io::block_on(async {
         let server = Server::start_tls();
         let transport = tls_transport();
-        assert_eq!(body_of(&transport, &server.url("/echo/warm")).await, "warm");
+        expect_body(&transport, &server, "/echo/warm", "warm").await;
         let error = get(
             &transport,
             &server.url("/slow/400/late"),
@@ -444,12 +429,9 @@ fn a_timed_out_tls_exchange_is_not_reused() {
         .await
         .expect_err("the headers come after the timeout");
         assert_eq!(error.cause(), Cause::Timeout, "{error}");
-        assert_eq!(body_of(&transport, &server.url("/echo/mine")).await, "mine");
+        expect_body(&transport, &server, "/echo/mine", "mine").await;
         async_io::Timer::after(Duration::from_millis(400)).await;
-        assert_eq!(
-            body_of(&transport, &server.url("/echo/after")).await,
-            "after"
-        );
+        expect_body(&transport, &server, "/echo/after", "after").await;
         assert_eq!(server.connections(), 2);
     });
 }
