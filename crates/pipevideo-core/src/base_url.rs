@@ -124,6 +124,11 @@ impl BaseUrl {
         s.strip_suffix('/').unwrap_or(s)
     }
 
+    /// Whether requests go over TLS (`https://`).
+    pub fn is_https(&self) -> bool {
+        self.url.scheme() == "https"
+    }
+
     /// Whether this base sends requests in clear to a non-loopback host (only possible
     /// through [`BaseUrl::parse_allowing_insecure_http`]).
     pub fn is_insecure(&self) -> bool {

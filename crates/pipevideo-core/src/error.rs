@@ -184,6 +184,10 @@ pub enum InputError {
     /// A request body failed validation.
     #[error("invalid request: {0}")]
     Request(RequestError),
+    /// The base URL is `https://` but the transport was built without TLS; the error names
+    /// the Cargo feature to enable.
+    #[error(transparent)]
+    Tls(crate::transport::MissingTls),
 }
 
 /// Why a request body was refused before sending.

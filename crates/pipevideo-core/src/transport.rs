@@ -454,6 +454,50 @@ impl<W: io::Write + Send> ChunkSink for WriteSink<W> {
     }
 }
 
+/// A transport that cannot reach `https://` URLs because it was built without a TLS backend.
+///
+/// Cargo features choose a transport's TLS backend (`rustls` or `native-tls` for reqwest). A
+/// build without one can still speak plain `http://` (a local emulator), so this is not a
+/// compile error; instead [`Transport::tls_support`] reports it and
+/// [`ClientBuilder::build`](crate::client::ClientBuilder::build) refuses an `https://` base URL
+/// with [`InputError::Tls`](crate::InputError::Tls), before anything is sent. The message names
+/// the feature to enable.
+///
+/// ```
+/// use pipevideo_core::transport::MissingTls;
+///
+/// let missing = MissingTls::new("the reqwest transport", "enable the `rustls` feature");
+/// assert_eq!(
+///     missing.to_string(),
+///     "the reqwest transport was built without TLS and cannot reach https:// URLs: \
+///      enable the `rustls` feature"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{transport} was built without TLS and cannot reach https:// URLs: {remedy}")]
+pub struct MissingTls {
+    transport: &'static str,
+    remedy: &'static str,
+}
+
+impl MissingTls {
+    /// `transport` names the transport ("the reqwest transport"); `remedy` says which feature
+    /// brings TLS ("enable the `rustls` or `native-tls` feature of `pipevideo`").
+    pub const fn new(transport: &'static str, remedy: &'static str) -> Self {
+        Self { transport, remedy }
+    }
+
+    /// The transport's name, as given to [`new`](Self::new).
+    pub const fn transport(&self) -> &'static str {
+        self.transport
+    }
+
+    /// What to enable, as given to [`new`](Self::new).
+    pub const fn remedy(&self) -> &'static str {
+        self.remedy
+    }
+}
+
 /// An HTTP client plus the runtime's clock: everything the SDK's driver needs from the outside.
 ///
 /// Implementations: `pipevideo_reqwest::ReqwestTransport` (tokio),
@@ -524,6 +568,14 @@ pub trait Transport: Send + Sync {
 
     /// The wall clock, for HTTP dates such as a `Retry-After: <date>` header.
     fn wall_now(&self) -> SystemTime;
+
+    /// Whether this transport can reach `https://` URLs: `Err` when it was built without a
+    /// TLS backend, naming the feature that adds one. The client checks it when it is built,
+    /// so a missing feature is a typed error at start-up, never a retried failure at send
+    /// time. The default says TLS is available.
+    fn tls_support(&self) -> Result<(), MissingTls> {
+        Ok(())
+    }
 }
 
 macro_rules! forward_transport {
@@ -561,6 +613,10 @@ macro_rules! forward_transport {
 
             fn wall_now(&self) -> SystemTime {
                 (**self).wall_now()
+            }
+
+            fn tls_support(&self) -> Result<(), MissingTls> {
+                (**self).tls_support()
             }
         }
     )*};

@@ -14,7 +14,10 @@ use pipevideo_core::model::{CreateGeneration, CreateResponse, Usage};
 use pipevideo_core::poll::{PollFailure, Poller, WaitPolicy, WaitPolicyError};
 use pipevideo_core::retry::ServerDelay;
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
-use pipevideo_core::transport::{Cause, FailureKind, Transport, TransportError};
+use pipevideo_core::transport::{
+    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, MissingTls, SendOptions,
+    Transport, TransportError,
+};
 use pipevideo_core::webhook::{SecretError, Verifier, VerifyError, WebhookSecret};
 use pipevideo_core::{
     ApiError, ApiKey, ApiKeyError, Attribution, AttributionError, BaseUrl, BaseUrlError, Error,
@@ -908,4 +911,85 @@ fn a_poll_failure_message_is_kept_verbatim() {
     );
     let outcome = poller.poll_outcome().unwrap();
     assert_eq!(outcome.to_string(), "legacy:gen_1: polling failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A transport built without TLS
+// ---------------------------------------------------------------------------------------------
+
+/// A transport that says what a reqwest transport built without `rustls`/`native-tls` says.
+struct WithoutTls<T>(T);
+
+const NO_TLS: MissingTls = MissingTls::new(
+    "the test transport",
+    "enable the `rustls` feature of the test",
+);
+
+#[async_trait::async_trait]
+impl<T: Transport> Transport for WithoutTls<T> {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        options: SendOptions,
+    ) -> Result<Response<Vec<u8>>, TransportError> {
+        self.0.send(request, options).await
+    }
+
+    async fn download(
+        &self,
+        request: http::Request<Vec<u8>>,
+        sink: &mut dyn ChunkSink,
+        options: DownloadOptions,
+    ) -> Result<Response<DownloadBody>, TransportError> {
+        self.0.download(request, sink, options).await
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.0.sleep(duration).await;
+    }
+
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        self.0.wall_now()
+    }
+
+    fn tls_support(&self) -> Result<(), MissingTls> {
+        Err(NO_TLS)
+    }
+}
+
+#[test]
+fn an_https_base_url_on_a_transport_without_tls_is_refused_when_the_client_is_built() {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let transport = Arc::new(WithoutTls(FnTransport::new(
+        VirtualClock::new(Instant::now()),
+        move |_request| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, TransportError>(Response::new(br#"{"data":[]}"#.to_vec())) }
+        },
+    )));
+    // The default base URL is https://api.pipevideo.co/v1.
+    let e = Client::builder(Arc::clone(&transport))
+        .api_key(ApiKey::new(KEY).unwrap())
+        .build()
+        .unwrap_err();
+    assert!(matches!(&e, Error::Input(InputError::Tls(m)) if *m == NO_TLS), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "the test transport was built without TLS and cannot reach https:// URLs: enable the \
+         `rustls` feature of the test"
+    );
+    assert!(!e.is_retryable());
+    // Plain http (an emulator on loopback) is what such a build is for: it works.
+    let client = Client::builder(transport)
+        .api_key(ApiKey::new(KEY).unwrap())
+        .base_url(BaseUrl::parse("http://127.0.0.1:3001/v1").unwrap())
+        .build()
+        .unwrap();
+    block_on(client.engines()).unwrap();
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
 }

@@ -298,10 +298,14 @@ impl<T: Transport> ClientBuilder<T> {
         self
     }
 
-    /// Builds the client. Fails if no key was given.
+    /// Builds the client. Fails if no key was given, or if the base URL is `https://` and the
+    /// transport was built without TLS ([`InputError::Tls`], naming the feature to enable).
     pub fn build(self) -> Result<Client<T>, Error> {
         let key = self.key.ok_or(InputError::ApiKey(ApiKeyError::Missing))?;
         let base_url = self.base_url.unwrap_or_default();
+        if base_url.is_https() {
+            self.transport.tls_support().map_err(InputError::Tls)?;
+        }
         let encoder = RequestEncoder::new(base_url, key)?.with_attribution(self.attribution);
         let seed = self.seed.unwrap_or_else(|| default_seed(&self.transport));
         Ok(Client {
