@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
-use clap::{Arg, ArgAction, ArgGroup, Args, Parser, Subcommand};
-use pipevideo_core::client::TimeScale;
-use pipevideo_core::webhook::WebhookSecret;
-use pipevideo_core::{ApiKey, BaseUrl};
+use clap::{Arg, ArgAction, ArgGroup, Args, Parser, Subcommand, ValueHint};
+use clap_complete::Shell;
+use pipevideo::client::TimeScale;
+use pipevideo::webhook::WebhookSecret;
+use pipevideo::{ApiKey, BaseUrl};
 
 use crate::exit;
 
@@ -71,6 +72,23 @@ pub(crate) struct Cli {
         conflicts_with = "emulator"
     )]
     pub(crate) base_url: Option<BaseUrl>,
+
+    /// A PEM file of CA certificates to trust in addition to the system's (a company proxy, a
+    /// private CA).
+    ///
+    /// The file may hold several certificates. A file that cannot be read or holds no valid
+    /// certificate is bad usage (exit code 2), and nothing is sent. With the default rustls
+    /// build on Linux, the system's store is itself read from SSL_CERT_FILE (a PEM file) and
+    /// SSL_CERT_DIR (directories) when either is set, instead of the usual locations.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "PIPEVIDEO_CA_CERT",
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath
+    )]
+    pub(crate) ca_cert: Option<PathBuf>,
 
     /// Your application's name, sent as `X-Application-Name` (at most 256 characters).
     #[arg(
@@ -151,6 +169,20 @@ pub(crate) enum Command {
     /// needed.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Print a shell completion script on stdout (no key, no network).
+    ///
+    /// For bash: `pipevideo completions bash >
+    /// ~/.local/share/bash-completion/completions/pipevideo`. The README says where zsh and fish
+    /// look for theirs.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on stdout (no key, no network).
+    ///
+    /// Install it with `pipevideo man > ~/.local/share/man/man1/pipevideo.1`.
+    Man,
 }
 
 /// `webhook …`.

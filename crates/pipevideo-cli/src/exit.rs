@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use pipevideo_core::client::{WaitError, WaitErrorKind};
-use pipevideo_core::model::FailureCause;
-use pipevideo_core::retry::GiveUpReason;
-use pipevideo_core::{ApiError, Error, GenerationRef, InputError};
+use pipevideo::client::{WaitError, WaitErrorKind};
+use pipevideo::model::FailureCause;
+use pipevideo::retry::GiveUpReason;
+use pipevideo::{ApiError, Error, GenerationRef, InputError};
 
 use crate::duration::human;
 
@@ -393,7 +393,7 @@ fn lower_first(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use http::{HeaderMap, StatusCode};
-    use pipevideo_core::{ApiError, ApiKeyError};
+    use pipevideo::{ApiError, ApiKeyError};
 
     use super::*;
 

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod completions;
 mod duration;
 mod exit;
 mod observe;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use pipevideo_core::client::CancelToken;
+use pipevideo::client::CancelToken;
 use serde_json::json;
 
 use crate::cli::Cli;

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use pipevideo_core::ApiError;
-use pipevideo_core::transport::{
-    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, SendOptions, Transport,
-    TransportError,
+use pipevideo::ApiError;
+use pipevideo::transport::{
+    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, MissingTls, SendOptions,
+    Transport, TransportError,
 };
 
 use crate::duration::human;
@@ -118,5 +118,9 @@ impl<T: Transport> Transport for Observed<T> {
 
     fn wall_now(&self) -> SystemTime {
         self.inner.wall_now()
+    }
+
+    fn tls_support(&self) -> Result<(), MissingTls> {
+        self.inner.tls_support()
     }
 }

@@ -1,6 +1,6 @@
 //! Results as text lines for people and as JSON values for scripts.
 
-use pipevideo_core::model::{
+use pipevideo::model::{
     EngineCatalog, Generation, GenerationBody, ModelDetail, ModelInfo, ModelList, Usage,
 };
 use serde_json::{Value, json};

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use indicatif::{HumanBytes, ProgressBar};
-use pipevideo_core::client::{CancelToken, ProgressStream, WaitOptions};
-use pipevideo_core::model::{
+use pipevideo::client::{CancelToken, ProgressStream, WaitOptions};
+use pipevideo::model::{
     ContentPart, CreateGeneration, CreateResponse, Engine, Generation, Input, LegacyProvider,
     Message,
 };
-use pipevideo_core::transport::ChunkSink;
-use pipevideo_core::{Error, Flavor, GenerationId, GenerationRef};
+use pipevideo::transport::ChunkSink;
+use pipevideo::{Error, Flavor, GenerationId, GenerationRef};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -34,12 +34,19 @@ pub(crate) async fn run(
     ui: Arc<Ui>,
     cancel: CancelToken,
 ) -> Result<i32, Failure> {
-    // The webhook commands need no key and no client.
-    if let Command::Webhook(command) = cli.command {
-        return match command {
-            WebhookCommand::Verify(args) => crate::webhook::verify(args, &ui, cli.json),
-            WebhookCommand::Listen(args) => crate::webhook::listen(args, cli.json, cancel).await,
-        };
+    // The webhook, completion and man page commands need no key and no client.
+    match cli.command {
+        Command::Webhook(command) => {
+            return match command {
+                WebhookCommand::Verify(args) => crate::webhook::verify(args, &ui, cli.json),
+                WebhookCommand::Listen(args) => {
+                    crate::webhook::listen(args, cli.json, cancel).await
+                }
+            };
+        }
+        Command::Completions { shell } => return crate::completions::completions(shell),
+        Command::Man => return crate::completions::man(),
+        _ => {}
     }
     let need = match cli.command {
         Command::Engines => KeyNeed::NotNeeded,
@@ -69,10 +76,10 @@ pub(crate) async fn run(
         Command::Engines => ctx.engines().await,
         Command::Models { slug } => ctx.models(slug.as_deref()).await,
         // Dispatched above, before the session; kept total without a panic.
-        Command::Webhook(_) => Err(Failure::new(
+        Command::Webhook(_) | Command::Completions { .. } | Command::Man => Err(Failure::new(
             exit::USAGE,
             "usage",
-            "The webhook commands run without a session.",
+            "The webhook, completions and man commands run without a session.",
         )),
     }
 }
@@ -95,7 +102,7 @@ fn reference(args: &RefArgs) -> Result<GenerationRef, Failure> {
         (Some(r), None) => r
             .trim()
             .parse()
-            .map_err(|e: pipevideo_core::RefParseError| bad(e.to_string())),
+            .map_err(|e: pipevideo::RefParseError| bad(e.to_string())),
         (None, None) => Err(bad("none was given".into())),
     }
 }
@@ -472,7 +479,7 @@ fn legacy_request(args: &GenerateArgs) -> Result<CreateGeneration, Failure> {
     Ok(request)
 }
 
-fn refused(e: pipevideo_core::RequestError) -> Failure {
+fn refused(e: pipevideo::RequestError) -> Failure {
     Failure::new(
         exit::USAGE,
         "usage",

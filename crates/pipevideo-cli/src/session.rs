@@ -1,13 +1,14 @@
 //! The client a command runs with: key, base URL, policies, and the in-process emulator of
 //! `--emulator` with the client scaled to its clock.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pipevideo_core::client::{Client, TimeScale};
-use pipevideo_core::{ApiKey, Attribution, BaseUrl};
+use pipevideo::ReqwestTransport;
+use pipevideo::client::{Client, TimeScale};
+use pipevideo::{ApiKey, Attribution, BaseUrl};
 use pipevideo_emulator::{Emulator, RandomFaults};
-use pipevideo_reqwest::ReqwestTransport;
 
 use crate::cli::{Cli, DEFAULT_TIME_SCALE};
 use crate::exit::{self, Failure};
@@ -44,13 +45,16 @@ pub(crate) async fn open(
     need: KeyNeed,
     ui: &Arc<Ui>,
 ) -> Result<Session, Failure> {
-    let transport = ReqwestTransport::new().map_err(|e| {
-        Failure::new(
-            exit::API,
-            "network",
-            format!("Could not start the HTTP client: {e}."),
-        )
-    })?;
+    let transport = match &cli.ca_cert {
+        None => ReqwestTransport::new().map_err(|e| {
+            Failure::new(
+                exit::API,
+                "network",
+                format!("Could not start the HTTP client: {e}."),
+            )
+        })?,
+        Some(path) => with_ca_certs(path)?,
+    };
     let transport = Observed::new(transport, Arc::clone(ui));
 
     let mut attribution = Attribution::new();
@@ -161,6 +165,91 @@ pub(crate) async fn open(
         client,
         _emulator: emulator,
     })
+}
+
+/// `--ca-cert FILE` (or `PIPEVIDEO_CA_CERT`) could not be used: bad usage, nothing was sent.
+fn bad_ca_file(path: &Path, why: impl std::fmt::Display) -> Failure {
+    Failure::new(
+        exit::USAGE,
+        "usage",
+        format!("--ca-cert {}: {why}.", path.display()),
+    )
+    .hint(
+        "Nothing was sent. Pass (with --ca-cert or PIPEVIDEO_CA_CERT) a PEM file of CA \
+         certificates, each between -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----.",
+    )
+}
+
+/// Reads the `--ca-cert` file.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| bad_ca_file(path, format_args!("could not read it: {e}")))
+}
+
+/// A transport that trusts the CA certificates of the PEM file at `path` besides the system's.
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+fn with_ca_certs(path: &Path) -> Result<ReqwestTransport, Failure> {
+    use pipevideo::reqwest::Certificate;
+
+    let invalid = |e: pipevideo::reqwest::Error| {
+        bad_ca_file(
+            path,
+            format_args!(
+                "it holds a certificate that is not valid: {}",
+                error_chain(&e)
+            ),
+        )
+    };
+    let pem = read_ca_file(path)?;
+    let certs = Certificate::from_pem_bundle(&pem).map_err(invalid)?;
+    if certs.is_empty() {
+        return Err(bad_ca_file(
+            path,
+            "it holds no PEM certificate (no -----BEGIN CERTIFICATE----- block)",
+        ));
+    }
+    // With rustls, a block whose content is not a certificate is refused only here, when the
+    // verifier loads the roots.
+    ReqwestTransport::client_builder()
+        .tls_certs_merge(certs)
+        .build()
+        .map(ReqwestTransport::from)
+        .map_err(invalid)
+}
+
+/// Without a TLS backend there is nothing to give the certificates to: say so rather than
+/// ignore the option (the file is still read, so a wrong path reads as such).
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+fn with_ca_certs(path: &Path) -> Result<ReqwestTransport, Failure> {
+    read_ca_file(path)?;
+    Err(Failure::new(
+        exit::USAGE,
+        "usage",
+        format!(
+            "--ca-cert {}: this pipevideo was built without TLS, so it cannot use certificates \
+             (and reaches http:// URLs only).",
+            path.display()
+        ),
+    )
+    .hint(
+        "Install it with TLS: `cargo install pipevideo-cli` (rustls, the default) or \
+         `cargo install pipevideo-cli --features native-tls`.",
+    ))
+}
+
+/// A reqwest error's causes, joined: its own message says only "builder error".
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+fn error_chain(error: &pipevideo::reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    if causes.is_empty() {
+        error.to_string()
+    } else {
+        causes.join(": ")
+    }
 }
 
 fn clock_seed() -> u64 {

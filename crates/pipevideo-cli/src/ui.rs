@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pipevideo_core::poll::Event;
-use pipevideo_core::{GenerationRef, Status};
+use pipevideo::poll::Event;
+use pipevideo::{GenerationRef, Status};
 
 use crate::duration::human;
 

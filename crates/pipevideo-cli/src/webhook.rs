@@ -16,10 +16,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use pipevideo_core::client::CancelToken;
-use pipevideo_core::webhook::{
-    DeliveryDeduper, Verifier, VerifyError, WebhookEvent, WebhookHeaders,
-};
+use pipevideo::client::CancelToken;
+use pipevideo::webhook::{DeliveryDeduper, Verifier, VerifyError, WebhookEvent, WebhookHeaders};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -34,7 +32,7 @@ const DEDUPE_CAPACITY: usize = 10_000;
 /// How long `listen` waits, once done, for the answers still being written.
 const DRAIN: Duration = Duration::from_secs(5);
 
-fn verifier(secret: pipevideo_core::webhook::WebhookSecret, tolerance: Duration) -> Verifier {
+fn verifier(secret: pipevideo::webhook::WebhookSecret, tolerance: Duration) -> Verifier {
     Verifier::new(secret).with_tolerance(tolerance)
 }
 
