@@ -977,7 +977,10 @@ fn an_https_base_url_on_a_transport_without_tls_is_refused_when_the_client_is_bu
         .api_key(ApiKey::new(KEY).unwrap())
         .build()
         .unwrap_err();
-    assert!(matches!(&e, Error::Input(InputError::Tls(m)) if *m == NO_TLS), "{e:?}");
+    assert!(
+        matches!(&e, Error::Input(InputError::Tls(m)) if *m == NO_TLS),
+        "{e:?}"
+    );
     assert_eq!(
         e.to_string(),
         "the test transport was built without TLS and cannot reach https:// URLs: enable the \

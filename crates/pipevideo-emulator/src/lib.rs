@@ -156,6 +156,7 @@
 //! path, headers (the key replaced by its [`fingerprint`]), body, status, the fault that struck and
 //! whether it struck before or after processing, and the generation it created, if any.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -47,19 +47,30 @@
 //! `Authorization`, `Cookie` and `Proxy-Authorization` when one leads to another host, port or
 //! scheme (the conformance suite checks this).
 //!
-//! # Features
+//! # Feature flags
 //!
-//! - `rustls` (default): TLS through rustls with the aws-lc-rs crypto provider and the
-//!   platform's certificate verifier (reqwest's own `rustls` feature). aws-lc-rs builds from C
-//!   sources with the system C compiler; no cmake or Go is needed on Linux.
-//! - `native-tls`: TLS through the platform library (OpenSSL on Linux, needs `libssl-dev`).
-//! - `http2` (default): HTTP/2 when the server offers it.
+#![doc = document_features::document_features!()]
+//!
+//! Built with neither `rustls` nor `native-tls`, the transport speaks plain `http://` only (a
+//! local emulator). It says so through [`Transport::tls_support`]: the SDK's client refuses an
+//! `https://` base URL when it is built, with an error naming these features, and an
+//! `https://` request that reaches [`Transport::send`] anyway (a video URL) fails at once,
+//! without retries. The check follows this crate's features, not reqwest's: enable one of them
+//! here even if another crate of your build already turns TLS on in reqwest.
+//!
+//! # Custom certificate authorities
+//!
+//! With `rustls`, the platform verifier reads the system's trust store, and on Linux also the
+//! `SSL_CERT_FILE` and `SSL_CERT_DIR` variables. To trust one more CA in code, merge it into
+//! the client builder (`tls_certs_merge`, as in the example above). [`reqwest`] is re-exported
+//! so that the types you pass are the ones this crate was built with.
 //!
 //! # Runtime
 //!
 //! Every method must run inside a tokio runtime with the time driver enabled (what
 //! `#[tokio::main]` gives). [`now`](Transport::now) reads `tokio::time::Instant`, so a test
 //! runtime with paused time drives the SDK in virtual time.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -68,10 +79,23 @@ use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
 use pipevideo_core::transport::{
-    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, PREALLOCATE_AT_MOST, SendOptions,
-    Transport, TransportError,
+    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, MissingTls, PREALLOCATE_AT_MOST,
+    SendOptions, Transport, TransportError,
 };
 use tokio::io::AsyncWriteExt;
+
+/// The reqwest crate this transport is built on, for building your own client (proxies,
+/// certificates) with the very types [`ReqwestTransport::from`] takes.
+pub use reqwest;
+
+/// Whether this build has a TLS backend: one of this crate's `rustls` or `native-tls` features.
+const HAS_TLS: bool = cfg!(any(feature = "rustls", feature = "native-tls"));
+
+/// What a build without TLS answers [`Transport::tls_support`] with.
+const NO_TLS: MissingTls = MissingTls::new(
+    "the reqwest transport",
+    "enable the `rustls` or `native-tls` feature of `pipevideo` (or of `pipevideo-reqwest`)",
+);
 
 /// A [`Transport`] over a [`reqwest::Client`], on tokio.
 ///
@@ -118,6 +142,9 @@ impl ReqwestTransport {
         request: http::Request<Vec<u8>>,
     ) -> Result<reqwest::Response, TransportError> {
         check_request_headers(request.headers())?;
+        if !HAS_TLS && request.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+            return Err(TransportError::invalid_request(NO_TLS.to_string()));
+        }
         let request = reqwest::Request::try_from(request)
             .map_err(|e| TransportError::invalid_request(describe(&e.without_url())))?;
         self.client.execute(request).await.map_err(map_error)
@@ -214,6 +241,10 @@ impl Transport for ReqwestTransport {
 
     fn wall_now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn tls_support(&self) -> Result<(), MissingTls> {
+        if HAS_TLS { Ok(()) } else { Err(NO_TLS) }
     }
 }
 

@@ -5,23 +5,6 @@
 //! sleeps on [`async_io::Timer`] (which runs on async-std, smol and tokio alike) and nothing
 //! else. Retries, pacing and polling live in the core.
 //!
-//! # Why this crate exists, and its status
-//!
-//! surf is **unmaintained upstream**: its last release (2.3.2) dates from 2021 and it sits on
-//! `http-types` 2 and `async-h1` 2. It is still the HTTP client that async-std and smol
-//! applications have, and this crate lets them use the SDK without pulling a tokio runtime in.
-//! If you already run tokio, use `pipevideo-reqwest`, the default transport of the `pipevideo`
-//! crate. Both pass the same conformance suite.
-//!
-//! # Backends (features)
-//!
-//! - `h1-client` (default): async-h1 over async-std sockets, TLS through native-tls (OpenSSL on
-//!   Linux; building needs `libssl-dev` and `pkg-config`).
-//! - `curl-client` (opt-in): libcurl through isahc.
-//!
-//! surf's `h1-client-rustls` backend is deliberately not offered: it pulls rustls 0.18,
-//! webpki 0.21 and ring 0.16, which carry published security advisories.
-//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use pipevideo_core::transport::{SendOptions, Transport};
@@ -33,6 +16,21 @@
 //! println!("{}", response.status());
 //! # Ok(()) }
 //! ```
+//!
+//! # Why this crate exists, and its status
+//!
+//! surf is **unmaintained upstream**: its last release (2.3.2) dates from 2021 and it sits on
+//! `http-types` 2 and `async-h1` 2. It is still the HTTP client that async-std and smol
+//! applications have, and this crate lets them use the SDK without pulling a tokio runtime in.
+//! If you already run tokio, use `pipevideo-reqwest`, the default transport of the `pipevideo`
+//! crate. Both pass the same conformance suite.
+//!
+//! # Feature flags
+//!
+#![doc = document_features::document_features!()]
+//!
+//! surf's `h1-client-rustls` backend is deliberately not offered: it pulls rustls 0.18,
+//! webpki 0.21 and ring 0.16, which carry published security advisories.
 //!
 //! # Conversions
 //!
@@ -102,6 +100,7 @@
 //! timeout, pass a `surf::Config` to [`TryFrom`] (the h1 backend has no proxy support).
 //! The surf config's timeout (60 seconds by default) bounds connecting and the wait for the
 //! response headers; the per-attempt timeout of [`SendOptions`] bounds the whole attempt on top.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -121,6 +120,14 @@ use surf::http as ht;
 
 #[cfg(feature = "h1-client")]
 mod pool;
+
+// surf has no HTTP client of its own without a backend: say which features bring one, instead
+// of the unresolved `surf::Client::new` a build would otherwise stop at.
+#[cfg(not(any(feature = "h1-client", feature = "curl-client")))]
+compile_error!(
+    "pipevideo-surf needs an HTTP backend: enable its `h1-client` feature (the default) or \
+     `curl-client` (with the `pipevideo` crate: its `surf` or `surf-curl` feature)"
+);
 
 /// The size of the buffer a body is read through.
 const READ_CHUNK: usize = 16 * 1024;

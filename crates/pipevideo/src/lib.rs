@@ -2,15 +2,13 @@
 //!
 //! This is the crate to depend on: it re-exports the transport-independent core
 //! ([`pipevideo_core`], everything at this crate's root) and one or more transports, chosen by
-//! features, with a ready [`Client`] for each:
+//! features, with a ready client for each.
 //!
-//! | feature | what it brings | runtime |
-//! |---|---|---|
-//! | `reqwest` (default) | [`Client`] over [`ReqwestTransport`], [`TokioSink`] | tokio |
-//! | `rustls` (default) | TLS for reqwest through rustls | |
-//! | `native-tls` | TLS for reqwest through OpenSSL / the platform | |
-//! | `surf` | `surf::Client` over `SurfTransport`, `AsyncWriteSink` (surf's h1 backend) | async-std, smol |
-//! | `surf-curl` | the surf transport on libcurl instead | async-std, smol |
+//! # Feature flags
+//!
+//! The defaults (`reqwest` and `rustls`) suit a tokio application.
+//!
+#![doc = document_features::document_features!()]
 //!
 //! An async-std or smol application turns the defaults off:
 //!
@@ -73,6 +71,7 @@ The crate's `examples/` directory has complete programs for tokio + reqwest and 
 surf that run against a local emulator when no API URL is set.
 "#
 )]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -83,6 +82,11 @@ pub use http;
 
 #[cfg(feature = "reqwest")]
 pub use pipevideo_reqwest::{BuildError as ReqwestBuildError, ReqwestTransport, TokioSink};
+
+/// The reqwest crate the [`ReqwestTransport`] is built on: build your own client (proxy,
+/// custom CA) with these types and hand it over with `ReqwestTransport::from(client)`.
+#[cfg(feature = "reqwest")]
+pub use pipevideo_reqwest::reqwest;
 
 /// The Pipevideo client over reqwest, for tokio applications: the common case.
 ///
