@@ -14,31 +14,40 @@ use crate::{Result, bail, exec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
     Fmt,
+    Deny,
     Clippy,
+    Standalone,
     Test,
     Examples,
     Doc,
     Package,
+    Consumer,
 }
 
 impl Step {
-    const ALL: [Step; 6] = [
+    const ALL: [Step; 9] = [
         Step::Fmt,
+        Step::Deny,
         Step::Clippy,
+        Step::Standalone,
         Step::Test,
         Step::Examples,
         Step::Doc,
         Step::Package,
+        Step::Consumer,
     ];
 
     fn name(self) -> &'static str {
         match self {
             Step::Fmt => "fmt",
+            Step::Deny => "deny",
             Step::Clippy => "clippy",
+            Step::Standalone => "standalone",
             Step::Test => "test",
             Step::Examples => "examples",
             Step::Doc => "doc",
             Step::Package => "package",
+            Step::Consumer => "consumer",
         }
     }
 
@@ -46,8 +55,10 @@ impl Step {
         match Step::ALL.into_iter().find(|step| step.name() == name) {
             Some(step) => Ok(step),
             None => {
+                let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
                 bail!(
-                    "unknown ci step `{name}`; the steps are fmt, clippy, test, examples, doc, package"
+                    "unknown ci step `{name}`; the steps are {}",
+                    names.join(", ")
                 )
             }
         }
@@ -59,6 +70,9 @@ impl Step {
             Step::Fmt => {
                 command.args(["fmt", "--all", "--check"]);
             }
+            // Licenses, duplicate versions and sources of the whole graph (`deny.toml`); cheap,
+            // so it runs early. Advisories need the network: see `deny.rs`.
+            Step::Deny => command = crate::deny::command(root)?,
             Step::Clippy => {
                 command.args([
                     "clippy",
@@ -69,10 +83,19 @@ impl Step {
                     "warnings",
                 ]);
             }
-            // Plain cargo test rather than nextest: it also runs the doctests, and it is on every
-            // machine that has cargo.
+            // Each publishable crate alone, with its default features and its feature matrix:
+            // what `cargo install` and a user's `cargo add` build (see `standalone.rs`).
+            Step::Standalone => command = xtask(root, "standalone")?,
+            // The unpublished members (the end-to-end suites, xtask): the publishable crates'
+            // own tests ran alone in `standalone`, which a workspace-wide run would only repeat
+            // with unified features. Plain cargo test rather than nextest: it also runs the
+            // doctests, and it is on every machine that has cargo.
             Step::Test => {
+                let ws = Workspace::load(root)?;
                 command.args(["test", "--workspace"]);
+                for member in ws.members.iter().filter(|m| m.publishable) {
+                    command.args(["--exclude", &member.name]);
+                }
             }
             // The SDK's two example programs, run end to end (each starts the emulator
             // in-process when PIPEVIDEO_API_URL is unset): tokio + reqwest, async-std + surf.
@@ -96,9 +119,26 @@ impl Step {
                 forget_earlier_packages(&ws, None)?;
                 command = package_command(&ws, VERIFY_PACKAGES);
             }
+            // The README's quick start from the packaged crates, outside the workspace, against
+            // the emulator (see `consumer.rs`).
+            Step::Consumer => command = xtask(root, "consumer")?,
         }
         Ok(command)
     }
+}
+
+/// This xtask binary running one of its own commands on `root`: the steps written in Rust run
+/// in a child process like every other step, so they are named, timed and shown alike.
+fn xtask(root: &Path, subcommand: &str) -> Result<Command> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find the running xtask binary: {e}"))?;
+    let mut command = Command::new(exe);
+    command
+        .current_dir(root)
+        .arg("--root")
+        .arg(root)
+        .arg(subcommand);
+    Ok(command)
 }
 
 /// Whether ci's packaging step builds each packaged crate (`cargo package` without
@@ -269,6 +309,7 @@ mod tests {
             dir: format!("crates/{name}"),
             publishable,
             internal_deps: Vec::new(),
+            features: std::collections::BTreeMap::new(),
         }
     }
 

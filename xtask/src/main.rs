@@ -2,20 +2,26 @@
 //! `.cargo/config.toml`).
 //!
 //! - `cargo xtask ci`: every check CI runs, named and timed, stopping at the first failure.
+//! - `cargo xtask standalone`: each publishable crate built and tested alone, feature by feature.
+//! - `cargo xtask consumer`: the README's quick start built from the packaged crates, outside the
+//!   workspace, and run against the emulator.
 //! - `cargo xtask release <patch|minor|major|X.Y.Z>`: plan (and with `--execute`, make) a release.
 //! - `cargo xtask bump-check [<base>]`: fail when a published crate changed without a note.
 //!
-//! The command line is parsed by hand: three subcommands and a handful of flags do not justify
+//! The command line is parsed by hand: a few subcommands and a handful of flags do not justify
 //! clap's build time in the first step of every CI run. See RELEASE.md for the release process.
 #![forbid(unsafe_code)]
 
 mod bump_check;
 mod changelog;
 mod ci;
+mod consumer;
+mod deny;
 mod exec;
 mod git;
 mod release;
 mod soak;
+mod standalone;
 mod workspace;
 
 use std::fmt;
@@ -60,7 +66,15 @@ usage: cargo xtask [--root DIR] <command> [options]
 commands:
   ci [--skip STEP,..] [--only STEP,..]
         run the checks CI runs, in order, each named and timed; stops at the first failure.
-        steps: fmt, clippy, test, examples, doc, package
+        steps: fmt, deny, clippy, standalone, test, examples, doc, package, consumer
+  standalone
+        build and test each publishable crate on its own (`-p <crate>`): default features, no
+        default features, and each feature alone; combinations a crate cannot serve must fail
+        to compile with an error that names the feature to enable.
+  consumer
+        package the publishable crates, build the README's quick start in a scratch project
+        outside the workspace from those packages (with the README's `cargo add` lines), and
+        run it against the emulator built from its package.
   release <patch|minor|major|X.Y.Z> [--execute] [--publish] [--no-package]
         print the release plan and check it (a dry run, in a scratch worktree); with --execute
         bump the versions, move CHANGELOG.md's Unreleased notes, commit \"Release X.Y.Z\" and tag
@@ -125,6 +139,14 @@ fn run(args: Vec<String>) -> Result<()> {
                     package,
                 },
             )
+        }
+        "standalone" => {
+            args.finish()?;
+            standalone::run(&root)
+        }
+        "consumer" => {
+            args.finish()?;
+            consumer::run(&root)
         }
         "soak" => {
             let generations = match args.value_of("--generations")? {

@@ -21,6 +21,8 @@ pub(crate) struct Member {
     pub(crate) publishable: bool,
     /// Other members it depends on, with the edge kinds that matter for publishing.
     pub(crate) internal_deps: Vec<InternalDep>,
+    /// The `[features]` table of its manifest, `default` included (empty when it has none).
+    pub(crate) features: BTreeMap<String, Vec<String>>,
 }
 
 /// A dependency of one member on another.
@@ -224,12 +226,28 @@ fn members_from_metadata(metadata: &Value, root: &Path) -> Result<Vec<Member>> {
                 req: d["req"].as_str().unwrap_or("*").to_owned(),
             })
             .collect();
+        let features = package["features"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(feature, enables)| {
+                let enables = enables
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect();
+                (feature.clone(), enables)
+            })
+            .collect();
         members.push(Member {
             name: name.to_owned(),
             version,
             dir,
             publishable,
             internal_deps,
+            features,
         });
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
@@ -420,6 +438,7 @@ mod tests {
                     req: (*req).to_owned(),
                 })
                 .collect(),
+            features: BTreeMap::new(),
         }
     }
 

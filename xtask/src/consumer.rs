@@ -1,0 +1,651 @@
+//! `cargo xtask consumer` (ci's `consumer` step): the README's quick start, built as a user builds
+//! it, from the packaged crates, outside the workspace, and run against the emulator.
+//!
+//! 1. `cargo package --no-verify` makes the `.crate` files of every publishable crate (what
+//!    crates.io would serve), and each is unpacked into a scratch directory under the system's
+//!    temp dir: the workspace sources are never used.
+//! 2. A new cargo project there gets the dependencies of the README's `## Install` section (its
+//!    `cargo add` lines, each turned into the manifest entry `cargo add` writes, at the version
+//!    the workspace's lockfile holds), a `[patch.crates-io]` entry per unpacked crate, and the
+//!    README's `## Quick start` Rust block, verbatim, as `src/main.rs`.
+//! 3. The emulator is built from its unpacked package (as `cargo install pipevideo-emulator`
+//!    would, `--locked`), started on a free loopback port, and the quick start runs with its
+//!    `PIPEVIDEO_API_URL` and demo key. It passes when the program exits 0 after printing a
+//!    generation id and a video URL served by that emulator.
+//! 4. The README's `### The emulator in your tests` example goes in as `tests/emulator.rs`, with
+//!    the `cargo add --dev` line of that section, and `cargo test` runs it.
+//!
+//! The scratch project copies the workspace's `Cargo.lock` (same dependency versions) and builds
+//! into the workspace's target directory, so dependencies compiled by the `standalone` step for
+//! `pipevideo` alone are reused. The scratch directory is removed on success and kept (its path
+//! printed) on failure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::workspace::Workspace;
+use crate::{Result, bail, exec};
+
+/// How long the emulator may take to say where it listens.
+const EMULATOR_START: Duration = Duration::from_secs(60);
+/// How long the quick start may run: one generation on the emulator's fast clock.
+const QUICK_START_RUN: Duration = Duration::from_secs(180);
+/// The emulator's clock: a one-minute generation takes 3 s, so the quick start's first poll (on
+/// the client's real-time schedule) finds it done.
+const EMULATOR_TIME_SCALE: &str = "0.05";
+
+/// One dependency of the README's install section: what `cargo add NAME [-F a,b]` adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dependency {
+    pub(crate) name: String,
+    pub(crate) features: Vec<String>,
+    pub(crate) default_features: bool,
+    /// `cargo add --dev`.
+    pub(crate) dev: bool,
+}
+
+/// The README section whose Rust block is a test against the emulator, with its own
+/// `cargo add --dev` line.
+const TEST_SECTION: &str = "### The emulator in your tests";
+
+/// The `cargo add` lines of the first ```sh block of the README's `## Install` section and of
+/// its test section, parsed.
+pub(crate) fn install_dependencies(readme: &str) -> Result<Vec<Dependency>> {
+    let mut deps = Vec::new();
+    for heading in ["## Install", TEST_SECTION] {
+        let block = fenced_block(section(readme, heading)?, "sh").ok_or_else(|| {
+            format!("README.md's `{heading}` section has no ```sh block of `cargo add` lines")
+        })?;
+        let found = cargo_add_lines(block)?;
+        if found.is_empty() {
+            bail!("README.md's `{heading}` block has no `cargo add` line");
+        }
+        deps.extend(found);
+    }
+    Ok(deps)
+}
+
+/// Parses the `cargo add` lines of a shell block.
+///
+/// Only what a quick start needs is understood: one crate per line, `--features`/`-F` (comma- or
+/// space-separated), `--no-default-features`, `--dev`. Anything else is an error, so that a
+/// README that grows an option this parser does not know fails loudly instead of being
+/// half-read.
+fn cargo_add_lines(block: &str) -> Result<Vec<Dependency>> {
+    let mut deps = Vec::new();
+    for line in block.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix("cargo add ") else {
+            continue;
+        };
+        let words = shell_words(rest.split('#').next().unwrap_or_default());
+        let mut dep = Dependency {
+            name: String::new(),
+            features: Vec::new(),
+            default_features: true,
+            dev: false,
+        };
+        let mut words = words.into_iter();
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                "--features" | "-F" => {
+                    let list = words
+                        .next()
+                        .ok_or_else(|| format!("`{line}`: {word} needs a value"))?;
+                    dep.features.extend(
+                        list.split([',', ' '])
+                            .filter(|f| !f.is_empty())
+                            .map(str::to_owned),
+                    );
+                }
+                "--no-default-features" => dep.default_features = false,
+                "--dev" => dep.dev = true,
+                flag if flag.starts_with('-') => {
+                    bail!("`{line}`: the consumer check does not understand `{flag}`")
+                }
+                name if dep.name.is_empty() => dep.name = name.to_owned(),
+                other => bail!("`{line}`: one crate per `cargo add` line, please (`{other}`)"),
+            }
+        }
+        if dep.name.is_empty() {
+            bail!("`{line}` names no crate");
+        }
+        deps.push(dep);
+    }
+    Ok(deps)
+}
+
+/// The README's test against the emulator, exactly as printed.
+pub(crate) fn emulator_test(readme: &str) -> Result<String> {
+    fenced_block(section(readme, TEST_SECTION)?, "rust")
+        .map(str::to_owned)
+        .ok_or_else(|| format!("README.md's `{TEST_SECTION}` section has no ```rust block").into())
+}
+
+/// The README's `## Quick start` Rust block, exactly as printed.
+pub(crate) fn quick_start(readme: &str) -> Result<String> {
+    let section = section(readme, "## Quick start")?;
+    fenced_block(section, "rust")
+        .map(str::to_owned)
+        .ok_or_else(|| "README.md's `## Quick start` section has no ```rust block".into())
+}
+
+/// The text from a `heading` line to the next heading of the same or a higher level.
+fn section<'a>(markdown: &'a str, heading: &str) -> Result<&'a str> {
+    let level = heading.chars().take_while(|c| *c == '#').count();
+    let mut lines = markdown.split_inclusive('\n');
+    let mut offset = 0;
+    for line in lines.by_ref() {
+        offset += line.len();
+        if line.trim_end() == heading {
+            break;
+        }
+    }
+    if offset >= markdown.len() {
+        bail!("README.md has no `{heading}` section");
+    }
+    let start = offset;
+    let mut in_fence = false;
+    for line in lines {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        if !in_fence && hashes > 0 && hashes <= level && line[hashes..].starts_with(' ') {
+            return Ok(&markdown[start..offset]);
+        }
+        offset += line.len();
+    }
+    Ok(&markdown[start..])
+}
+
+/// The body of the first fenced block whose info string starts with `lang` (`rust`,
+/// `rust,no_run`, ...).
+fn fenced_block<'a>(text: &'a str, lang: &str) -> Option<&'a str> {
+    let mut offset = 0;
+    let mut start = None;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        match start {
+            None => {
+                if let Some(info) = trimmed.strip_prefix("```")
+                    && info.split(',').next() == Some(lang)
+                {
+                    start = Some(offset + line.len());
+                }
+            }
+            Some(begin) if trimmed == "```" => return Some(&text[begin..offset]),
+            Some(_) => {}
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Splits on whitespace, keeping double-quoted runs together (`-F "a b"`).
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// The highest version of each package in a `Cargo.lock`.
+fn locked_versions(lockfile: &str) -> Result<BTreeMap<String, semver::Version>> {
+    let doc: toml_edit::DocumentMut = lockfile
+        .parse()
+        .map_err(|e| format!("Cargo.lock does not parse: {e}"))?;
+    let mut versions: BTreeMap<String, semver::Version> = BTreeMap::new();
+    let packages = doc
+        .get("package")
+        .and_then(toml_edit::Item::as_array_of_tables)
+        .ok_or("Cargo.lock has no [[package]] entries")?;
+    for package in packages {
+        let (Some(name), Some(version)) = (
+            package.get("name").and_then(toml_edit::Item::as_str),
+            package.get("version").and_then(toml_edit::Item::as_str),
+        ) else {
+            continue;
+        };
+        let Ok(version) = semver::Version::parse(version) else {
+            continue;
+        };
+        let entry = versions.entry(name.to_owned()).or_insert(version.clone());
+        if version > *entry {
+            *entry = version;
+        }
+    }
+    Ok(versions)
+}
+
+/// The scratch project's manifest.
+pub(crate) fn manifest(
+    deps: &[Dependency],
+    versions: &BTreeMap<String, semver::Version>,
+    patches: &[(String, PathBuf)],
+) -> Result<String> {
+    let mut text = String::from(
+        "[package]\nname = \"pipevideo-quickstart\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
+         publish = false\n",
+    );
+    for (table, dev) in [("dependencies", false), ("dev-dependencies", true)] {
+        let _ = write!(text, "\n[{table}]\n");
+        for dep in deps.iter().filter(|d| d.dev == dev) {
+            text.push_str(&entry(dep, versions)?);
+        }
+    }
+    text.push_str("\n[patch.crates-io]\n");
+    for (name, path) in patches {
+        let path = path.to_string_lossy().replace('\\', "/");
+        let _ = writeln!(text, "{name} = {{ path = \"{path}\" }}");
+    }
+    // Not a member of any workspace above the scratch directory.
+    text.push_str("\n[workspace]\n");
+    Ok(text)
+}
+
+/// One manifest line, as `cargo add` writes it, at the locked version.
+fn entry(dep: &Dependency, versions: &BTreeMap<String, semver::Version>) -> Result<String> {
+    let Some(version) = versions.get(&dep.name) else {
+        bail!(
+            "README.md's install section adds `{}`, which the workspace's Cargo.lock does not \
+             hold: the consumer check pins the versions the workspace was tested with",
+            dep.name
+        );
+    };
+    let mut fields = vec![format!("version = \"{version}\"")];
+    if !dep.default_features {
+        fields.push("default-features = false".to_owned());
+    }
+    if !dep.features.is_empty() {
+        let list: Vec<String> = dep.features.iter().map(|f| format!("\"{f}\"")).collect();
+        fields.push(format!("features = [{}]", list.join(", ")));
+    }
+    Ok(format!("{} = {{ {} }}\n", dep.name, fields.join(", ")))
+}
+
+/// Runs the whole check.
+pub(crate) fn run(root: &Path) -> Result<()> {
+    let ws = Workspace::load(root)?;
+    let readme = fs::read_to_string(root.join("README.md"))
+        .map_err(|e| format!("cannot read README.md: {e}"))?;
+    let deps = install_dependencies(&readme)?;
+    let main_rs = quick_start(&readme)?;
+    let test_rs = emulator_test(&readme)?;
+    let lockfile = fs::read_to_string(root.join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut versions = locked_versions(&lockfile)?;
+    let publishable: Vec<_> = ws.members.iter().filter(|m| m.publishable).collect();
+    for member in &publishable {
+        versions.insert(member.name.clone(), member.version.clone());
+    }
+
+    println!("--> packaging the publishable crates (as crates.io would serve them)");
+    // `--no-verify`: nothing is built from cargo's own overlay here (the `package` step verifies),
+    // so no stale overlay copy can matter; the `.crate` files are written anew.
+    exec::run(&mut crate::ci::package_command(&ws, false))?;
+    let target = target_dir(root)?;
+
+    let scratch = std::env::temp_dir().join(format!("pipevideo-consumer-{}", std::process::id()));
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch)
+            .map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
+    }
+    let unpacked = scratch.join("crates");
+    fs::create_dir_all(&unpacked)
+        .map_err(|e| format!("cannot create {}: {e}", unpacked.display()))?;
+    let mut patches = Vec::new();
+    for member in &publishable {
+        let file = target
+            .join("package")
+            .join(format!("{}-{}.crate", member.name, member.version));
+        exec::run(
+            Command::new("tar")
+                .arg("-xzf")
+                .arg(&file)
+                .arg("-C")
+                .arg(&unpacked),
+        )?;
+        patches.push((
+            member.name.clone(),
+            unpacked.join(format!("{}-{}", member.name, member.version)),
+        ));
+    }
+
+    let project = scratch.join("quickstart");
+    fs::create_dir_all(project.join("src"))
+        .map_err(|e| format!("cannot create the project: {e}"))?;
+    let cargo_toml = manifest(&deps, &versions, &patches)?;
+    write(&project.join("Cargo.toml"), &cargo_toml)?;
+    write(&project.join("src/main.rs"), &main_rs)?;
+    fs::create_dir_all(project.join("tests")).map_err(|e| format!("cannot create tests/: {e}"))?;
+    write(&project.join("tests/emulator.rs"), &test_rs)?;
+    write(&project.join("Cargo.lock"), &lockfile)?;
+    println!(
+        "--> a project outside the workspace at {}:\n{cargo_toml}",
+        project.display()
+    );
+
+    let outcome = build_and_run(root, &target, &project, &patches);
+    match outcome {
+        Ok(summary) => {
+            let _ = fs::remove_dir_all(&scratch);
+            println!("<-- the README's quick start, built from the packages: {summary}");
+            Ok(())
+        }
+        Err(error) => bail!(
+            "{error}\n(the scratch project is kept at {})",
+            scratch.display()
+        ),
+    }
+}
+
+fn build_and_run(
+    root: &Path,
+    target: &Path,
+    project: &Path,
+    patches: &[(String, PathBuf)],
+) -> Result<String> {
+    let quick_start = build(
+        root,
+        target,
+        &project.join("Cargo.toml"),
+        "pipevideo-quickstart",
+        false,
+    )?;
+    let emulator_dir = patches
+        .iter()
+        .find(|(name, _)| name == "pipevideo-emulator")
+        .map(|(_, dir)| dir)
+        .ok_or("pipevideo-emulator is not among the packaged crates")?;
+    let emulator = build(
+        root,
+        target,
+        &emulator_dir.join("Cargo.toml"),
+        "pipevideo-emulator",
+        true,
+    )?;
+
+    let mut server = Command::new(&emulator)
+        .args([
+            "--port",
+            "0",
+            "--time-scale",
+            EMULATOR_TIME_SCALE,
+            "--failure-rate",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}", emulator.display()))?;
+    let result = (|| {
+        let (url, key) = emulator_address(&mut server)?;
+        println!("--> running the quick start against the emulator at {url}");
+        let started = Instant::now();
+        let child = Command::new(&quick_start)
+            .env("PIPEVIDEO_API_URL", &url)
+            .env("PIPEVIDEO_API_KEY", &key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("could not start the quick start: {e}"))?;
+        let output = wait_with_timeout(child, QUICK_START_RUN)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        print!("{stdout}");
+        if !output.status.success() {
+            bail!(
+                "the quick start exited with {} against the emulator:\n{stdout}{stderr}",
+                output.status
+            );
+        }
+        let origin = url.trim_end_matches("/v1");
+        if !stdout.contains("gen_") || !stdout.contains(origin) {
+            bail!(
+                "the quick start exited 0 but did not print a generation id and a video URL of \
+                 the emulator ({origin}):\n{stdout}"
+            );
+        }
+        Ok(format!(
+            "ran in {:.1}s and printed a generation and its video URL",
+            started.elapsed().as_secs_f64()
+        ))
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    let summary = result?;
+
+    let mut test = exec::cargo(root);
+    test.env("CARGO_TARGET_DIR", target)
+        .args(["test", "--manifest-path"])
+        .arg(project.join("Cargo.toml"))
+        .args(["--test", "emulator"]);
+    println!("--> the README's emulator test: {}", exec::show(&test));
+    exec::run(&mut test)?;
+    Ok(format!("{summary}; its emulator test passed"))
+}
+
+/// Builds the one binary of the manifest, into the shared target directory; returns its path.
+fn build(root: &Path, target: &Path, manifest: &Path, bin: &str, locked: bool) -> Result<PathBuf> {
+    let mut command = exec::cargo(root);
+    command
+        .env("CARGO_TARGET_DIR", target)
+        .args([
+            "build",
+            "--message-format",
+            "json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .args(["--bin", bin]);
+    if locked {
+        command.arg("--locked");
+    }
+    println!("--> {}", exec::show(&command));
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not start `{}`: {e}", exec::show(&command)))?;
+    if !output.status.success() {
+        bail!("`{}` failed ({})", exec::show(&command), output.status);
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == bin)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("cargo built no `{bin}` executable").into())
+}
+
+/// Reads the emulator's banner until it has printed the two `export` lines.
+fn emulator_address(server: &mut Child) -> Result<(String, String)> {
+    let stdout = server
+        .stdout
+        .take()
+        .ok_or("the emulator's stdout is not captured")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + EMULATOR_START;
+    let (mut url, mut key) = (None, None);
+    while url.is_none() || key.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .map_err(|_| "the emulator did not print its address in time")?;
+        if let Some(value) = line.trim().strip_prefix("export PIPEVIDEO_API_URL=") {
+            url = Some(value.to_owned());
+        } else if let Some(value) = line.trim().strip_prefix("export PIPEVIDEO_API_KEY=") {
+            key = Some(value.to_owned());
+        }
+    }
+    Ok((url.unwrap_or_default(), key.unwrap_or_default()))
+}
+
+/// Waits for `child`, killing it after `limit`.
+fn wait_with_timeout(child: Child, limit: Duration) -> Result<std::process::Output> {
+    let id = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.map_err(|e| format!("waiting for the quick start: {e}").into()),
+        Err(_) => {
+            let _ = Command::new("kill").arg(id.to_string()).status();
+            bail!("the quick start did not finish within {}s", limit.as_secs())
+        }
+    }
+}
+
+/// The workspace's target directory, as cargo reports it.
+fn target_dir(root: &Path) -> Result<PathBuf> {
+    let json =
+        exec::read(exec::cargo(root).args(["metadata", "--format-version", "1", "--no-deps"]))?;
+    let metadata: serde_json::Value = serde_json::from_str(&json)
+        .map_err(|e| format!("cargo metadata printed invalid JSON: {e}"))?;
+    metadata["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata names no target directory".into())
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const README: &str = "# x\n\nintro\n\n## Install\n\n```sh\ncargo add pipevideo\n\
+        cargo add tokio --features macros,rt-multi-thread\n```\n\n```sh\ncargo add ignored\n```\n\n\
+        ### The emulator in your tests\n\n```sh\ncargo add --dev pipevideo-emulator\n```\n\n\
+        ```rust\n#[tokio::test]\nasync fn t() {}\n```\n\n## Quick start\n\n```rust,no_run\n\
+        fn main() {}\n// # not a heading\n```\n\n```rust\nsecond block\n```\n\n## Next\n";
+
+    fn dep(name: &str, features: &[&str], dev: bool) -> Dependency {
+        Dependency {
+            name: name.into(),
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            default_features: true,
+            dev,
+        }
+    }
+
+    #[test]
+    fn the_install_blocks_are_read_as_cargo_add_would_write_them() {
+        let deps = install_dependencies(README).unwrap();
+        assert_eq!(
+            deps,
+            [
+                dep("pipevideo", &[], false),
+                dep("tokio", &["macros", "rt-multi-thread"], false),
+                dep("pipevideo-emulator", &[], true),
+            ]
+        );
+        let versions = BTreeMap::from([
+            ("pipevideo".to_owned(), semver::Version::new(0, 1, 0)),
+            (
+                "pipevideo-emulator".to_owned(),
+                semver::Version::new(0, 1, 0),
+            ),
+            ("tokio".to_owned(), semver::Version::new(1, 48, 0)),
+        ]);
+        let patches = [(
+            "pipevideo".to_owned(),
+            PathBuf::from("/s/crates/pipevideo-0.1.0"),
+        )];
+        let manifest = manifest(&deps, &versions, &patches).unwrap();
+        assert!(
+            manifest.contains(
+                "[dependencies]\npipevideo = { version = \"0.1.0\" }\n\
+                 tokio = { version = \"1.48.0\", features = [\"macros\", \"rt-multi-thread\"] }\n\n\
+                 [dev-dependencies]\npipevideo-emulator = { version = \"0.1.0\" }\n"
+            ),
+            "{manifest}"
+        );
+        assert!(
+            manifest.contains(
+                "[patch.crates-io]\npipevideo = { path = \"/s/crates/pipevideo-0.1.0\" }\n"
+            )
+        );
+        assert!(manifest.ends_with("[workspace]\n"));
+        // A crate the lockfile does not hold cannot be pinned.
+        assert!(manifest_missing_version_fails(&deps));
+        assert_eq!(
+            emulator_test(README).unwrap(),
+            "#[tokio::test]\nasync fn t() {}\n"
+        );
+    }
+
+    fn manifest_missing_version_fails(deps: &[Dependency]) -> bool {
+        manifest(deps, &BTreeMap::new(), &[]).is_err()
+    }
+
+    #[test]
+    fn the_quick_start_is_the_first_rust_block_of_its_section_verbatim() {
+        assert_eq!(
+            quick_start(README).unwrap(),
+            "fn main() {}\n// # not a heading\n"
+        );
+    }
+
+    #[test]
+    fn unknown_options_missing_sections_and_two_crates_per_line_are_errors() {
+        let odd = README.replace("cargo add pipevideo\n", "cargo add pipevideo --git x\n");
+        assert!(
+            install_dependencies(&odd)
+                .unwrap_err()
+                .to_string()
+                .contains("--git")
+        );
+        let two = README.replace("cargo add pipevideo\n", "cargo add pipevideo serde\n");
+        assert!(install_dependencies(&two).is_err());
+        assert!(quick_start("# x\n## Install\n").is_err());
+        assert!(install_dependencies("# x\n## Quick start\n```rust\n```\n").is_err());
+        let no_dev = README.replace("cargo add --dev pipevideo-emulator\n", "");
+        assert!(install_dependencies(&no_dev).is_err());
+        let no_block = README.replace("```rust,no_run", "```text");
+        assert_eq!(quick_start(&no_block).unwrap(), "second block\n");
+    }
+
+    #[test]
+    fn the_lockfile_gives_the_highest_version_of_each_package() {
+        let lock = "version = 4\n\n[[package]]\nname = \"a\"\nversion = \"1.2.0\"\n\n\
+                    [[package]]\nname = \"a\"\nversion = \"0.9.1\"\n\n[[package]]\nname = \"b\"\n\
+                    version = \"2.0.0\"\n";
+        let versions = locked_versions(lock).unwrap();
+        assert_eq!(versions["a"], semver::Version::new(1, 2, 0));
+        assert_eq!(versions["b"], semver::Version::new(2, 0, 0));
+    }
+}
