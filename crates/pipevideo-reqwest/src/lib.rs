@@ -23,8 +23,10 @@
 //! defaults (no redirects), and add what you need:
 //!
 //! ```no_run
+//! # // Certificates exist only in builds with a TLS feature (the default).
+//! # #[cfg(any(feature = "rustls", feature = "native-tls"))]
 //! # fn demo(pem: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
-//! use pipevideo_reqwest::ReqwestTransport;
+//! use pipevideo_reqwest::{ReqwestTransport, reqwest};
 //!
 //! let client = ReqwestTransport::client_builder()
 //!     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
