@@ -127,15 +127,15 @@ impl Step {
     }
 }
 
-/// This xtask binary running one of its own commands on `root`: the steps written in Rust run
-/// in a child process like every other step, so they are named, timed and shown alike.
+/// xtask running one of its own commands on `root`, as `cargo run -p xtask` (what the
+/// `cargo xtask` alias runs): the steps written in Rust run in a child process like every
+/// other step, so they are named, timed and shown alike. Not `current_exe()`: the `test` step
+/// builds xtask again with its dev-dependencies' features and replaces the binary that is
+/// running, so a later step would find it deleted (seen on a fresh clone).
 fn xtask(root: &Path, subcommand: &str) -> Result<Command> {
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the running xtask binary: {e}"))?;
-    let mut command = Command::new(exe);
+    let mut command = exec::cargo(root);
     command
-        .current_dir(root)
-        .arg("--root")
+        .args(["run", "--quiet", "--package", "xtask", "--", "--root"])
         .arg(root)
         .arg(subcommand);
     Ok(command)
