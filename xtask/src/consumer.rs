@@ -487,12 +487,12 @@ fn emulator_address(server: &mut Child) -> Result<(String, String)> {
         .take()
         .ok_or("the emulator's stdout is not captured")?;
     let (tx, rx) = mpsc::channel();
+    // Drain the emulator's stdout to its end, even after the address was read: a closed pipe
+    // would make its next `println!` fail and the emulator exit under the quick start.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     let deadline = Instant::now() + EMULATOR_START;
