@@ -88,6 +88,15 @@ impl RequestEncoder {
         &self.base_url
     }
 
+    /// The key, as the client must scrub it from server text (never printed).
+    pub(crate) fn secret(&self) -> &str {
+        self.auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default()
+    }
+
     /// The attribution headers.
     pub fn attribution(&self) -> &Attribution {
         &self.attribution

@@ -1,27 +1,34 @@
-//! The error model: one public [`Error`] for everything a call can fail with.
+//! The error model: one public [`Error`] for everything a call can fail with, and one
+//! classification of it, [`ErrorKind`], that answers through every wrapper.
 //!
-//! | Variant | Meaning | Retry? |
-//! |---|---|---|
-//! | [`Error::Input`] | the SDK refused bad input before sending anything | never: fix the input |
-//! | [`Error::Api`] | the server (or a proxy in front of it) answered with a non-2xx status | see [`ApiError::retryable`] |
-//! | [`Error::Decode`] | a 2xx body did not have the documented shape | no |
-//! | [`Error::Transport`] | no usable HTTP response arrived | see [`TransportError::kind`] |
+//! A user matches [`Error::kind`]; the variants of [`Error`] say where in the SDK the failure
+//! was met (a create, a call that stopped retrying, a wait, a download) and carry the context
+//! (the idempotency key, the attempts, the generation's reference). The accessors
+//! ([`Error::status`], [`Error::api_error`], [`Error::retry_after`], [`Error::generation`], …)
+//! look through those wrappers to the failure that decided.
 //!
-//! A *failed generation* is not an error of this type: the create call succeeded and the
-//! failure is part of the polled [`Generation`](crate::model::Generation), see
-//! [`GenerationFailure`](crate::model::GenerationFailure).
+//! A *failed generation* is not an HTTP error: the create call succeeded and the failure shows
+//! up when waiting, as [`ErrorKind::GenerationFailed`] (or [`ErrorKind::InsufficientCredits`])
+//! with the typed [`GenerationFailure`](crate::model::GenerationFailure) in [`Error::failure`].
 //!
-//! No error in this module ever contains the API key: keys are only ever printed redacted,
-//! and bodies are kept verbatim only as the server sent them.
+//! No error ever contains the API key: keys are only printed redacted, and text the server
+//! sent (messages, raw bodies, failure messages) is scrubbed of the client's key and of any
+//! `pv_…`-shaped token before it is stored.
 
 use std::{fmt, time::Duration};
 
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use crate::client::{CreateError, DownloadError, GaveUpError, WaitError, WaitErrorKind};
+use crate::model::{FailureCause, GenerationFailure};
+use crate::redact;
+use crate::retry::{GiveUpReason, WaitCause};
+use crate::transport::Cause;
 use crate::{
-    ApiKeyError, IdError, RefParseError, attribution::AttributionError, base_url::BaseUrlError,
-    idempotency::IdempotencyKeyError, transport::TransportError,
+    ApiKeyError, GenerationRef, IdError, IdempotencyKey, RefParseError,
+    attribution::AttributionError, base_url::BaseUrlError, idempotency::IdempotencyKeyError,
+    transport::TransportError,
 };
 
 /// How many bytes of a response body an [`ApiError`] or [`DecodeError`] keeps for debugging.
@@ -40,17 +47,43 @@ pub const RETRY_AFTER_HUGE_SECS: f64 = u32::MAX as f64;
 
 /// Everything a Pipevideo call can fail with.
 ///
+/// Match [`kind`](Error::kind): it is the whole story, whichever call failed and however many
+/// retries it made. The accessors look through every wrapper to the failure that decided.
+///
 /// ```
-/// use pipevideo_core::{Error, ApiError};
+/// use std::time::Duration;
+/// use pipevideo_core::{ApiError, Error, ErrorKind};
 /// use http::{HeaderMap, StatusCode};
+///
+/// fn advice(err: &Error) -> String {
+///     match err.kind() {
+///         ErrorKind::RateLimited => format!(
+///             "slow down; the server asked for {:?}",
+///             err.retry_after().unwrap_or(Duration::from_secs(1))
+///         ),
+///         ErrorKind::InvalidInput | ErrorKind::BadRequest => "fix the request".into(),
+///         ErrorKind::Unauthorized => "check the API key".into(),
+///         ErrorKind::InsufficientCredits => "top up credits".into(),
+///         ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Connection => {
+///             "the service is having trouble; try again later".into()
+///         }
+///         ErrorKind::GenerationFailed => format!("the video failed: {:?}", err.failure()),
+///         _ => err.to_string(),
+///     }
+/// }
 ///
 /// let body = br#"{"message":"Rate limit exceeded. Please try again later.","data":{"retry_after":42}}"#;
 /// let err: Error = ApiError::from_response(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body).into();
+/// assert_eq!(err.kind(), ErrorKind::RateLimited);
 /// assert!(err.is_retryable());
-/// if let Error::Api(api) = &err {
-///     assert_eq!(api.retry_after(), Some(std::time::Duration::from_secs(42)));
-/// }
+/// assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+/// assert_eq!(err.retry_after(), Some(Duration::from_secs(42)));
+/// assert_eq!(advice(&err), "slow down; the server asked for 42s");
 /// ```
+///
+/// `Display` is the whole story on one line, each cause printed once; `source()` never returns
+/// an error whose text that line already holds, so an `anyhow`/`eyre` report does not repeat
+/// it either.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -68,40 +101,224 @@ pub enum Error {
     Transport(#[from] TransportError),
     /// A create failed for good; carries the idempotency key it sent, for reconciling.
     #[error(transparent)]
-    Create(Box<crate::client::CreateError>),
+    Create(Box<CreateError>),
     /// A call stopped retrying: why, and the error of its last attempt.
     #[error(transparent)]
-    GaveUp(Box<crate::client::GaveUpError>),
+    GaveUp(Box<GaveUpError>),
     /// A wait ended without a video; carries the generation's reference for resuming.
     #[error(transparent)]
-    Wait(Box<crate::client::WaitError>),
+    Wait(Box<WaitError>),
     /// Downloading a video failed.
     #[error(transparent)]
-    Download(Box<crate::client::DownloadError>),
+    Download(Box<DownloadError>),
 }
 
-impl Error {
-    /// Whether trying the same request again may succeed.
-    ///
-    /// `Api` errors answer [`ApiError::retryable`]; transport failures are retryable (whether
-    /// a retry is *safe* depends on [`TransportError::kind`] and the request, which the retry
-    /// engine decides); input and decode errors never are.
-    pub fn is_retryable(&self) -> bool {
+/// What kind of failure an [`Error`] is, looked up through every wrapper: the one thing to
+/// match on.
+///
+/// | Kind | When | [`is_retryable`](Error::is_retryable) |
+/// |---|---|---|
+/// | `InvalidInput` | refused before sending: a bad key, id, body, base URL, or `https://` on a transport built without TLS | no |
+/// | `Unauthorized` | 401: missing, invalid, expired or revoked key (also while waiting) | no |
+/// | `BadRequest` | 400 for any reason but credits | no |
+/// | `InsufficientCredits` | a 400 or 402 about credits, balance or a charge, or a generation that failed for that reason ([`FailureCause::classify`] is the one rule) | no |
+/// | `NotFound` | 404: no such generation on this key (a wait's 404 after its grace) | no |
+/// | `RateLimited` | 429, including a call that ran out of attempts or time on it, or whose asked wait was beyond the cap; see [`Error::retry_after`] | yes |
+/// | `Server` | 5xx, including a call that ran out of attempts or time on them | yes |
+/// | `Timeout` | an attempt's timeout, a call's deadline, a wait's deadline | yes |
+/// | `Connection` | no usable answer: refused, reset, cut off, not HTTP | yes |
+/// | `Decode` | a 2xx whose body does not have the documented shape, or is over the size cap | no |
+/// | `GenerationFailed` | the generation reached `failed`; the cause is in [`Error::failure`] | no |
+/// | `Cancelled` | a wait cancelled through its token or `cancel` | no |
+/// | `Download` | the video could not be downloaded or written | no |
+/// | `Unexpected` | a status the API does not document (403, 409, a 3xx, …), or a wait that could not start | no |
+///
+/// New kinds may be added (the enum is `#[non_exhaustive]`): keep a `_` arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Refused before sending.
+    InvalidInput,
+    /// 401.
+    Unauthorized,
+    /// 400, not about credits.
+    BadRequest,
+    /// Out of credits: a 400/402 about credits, or a generation that failed for it.
+    InsufficientCredits,
+    /// 404.
+    NotFound,
+    /// 429.
+    RateLimited,
+    /// 5xx.
+    Server,
+    /// An attempt's timeout, a call's or a wait's deadline.
+    Timeout,
+    /// No usable answer: not sent, or cut.
+    Connection,
+    /// A 2xx body that does not decode.
+    Decode,
+    /// The generation failed on the server.
+    GenerationFailed,
+    /// The wait was cancelled.
+    Cancelled,
+    /// The video could not be downloaded or saved.
+    Download,
+    /// A status the API does not document.
+    Unexpected,
+}
+
+impl ErrorKind {
+    /// A short phrase for people: `"rate limited"`, `"server error"`, …
+    pub fn describe(self) -> &'static str {
         match self {
-            Self::Api(e) => e.retryable(),
-            Self::Transport(_) => true,
-            Self::Create(e) => e.error().is_retryable(),
-            Self::Input(_)
-            | Self::Decode(_)
-            | Self::GaveUp(_)
-            | Self::Wait(_)
-            | Self::Download(_) => false,
+            Self::InvalidInput => "invalid input",
+            Self::Unauthorized => "unauthorized",
+            Self::BadRequest => "bad request",
+            Self::InsufficientCredits => "insufficient credits",
+            Self::NotFound => "not found",
+            Self::RateLimited => "rate limited",
+            Self::Server => "server error",
+            Self::Timeout => "timed out",
+            Self::Connection => "connection failed",
+            Self::Decode => "undecodable response",
+            Self::GenerationFailed => "generation failed",
+            Self::Cancelled => "cancelled",
+            Self::Download => "download failed",
+            Self::Unexpected => "unexpected answer",
         }
     }
 
-    /// The generation this error is about, when one exists: a failed or expired wait, a
-    /// download. Resume with `Client::wait`.
-    pub fn generation(&self) -> Option<&crate::GenerationRef> {
+    /// Whether trying the same call later may help: rate limits, server errors, timeouts and
+    /// connection failures.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited | Self::Server | Self::Timeout | Self::Connection
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+impl Error {
+    /// What kind of failure this is, through every wrapper: see [`ErrorKind`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Input(_) => ErrorKind::InvalidInput,
+            Self::Api(e) => e.kind(),
+            Self::Decode(_) => ErrorKind::Decode,
+            Self::Transport(e) => transport_kind(e),
+            Self::Create(e) => e.error().kind(),
+            Self::GaveUp(e) => match (e.last_error(), e.give_up().reason()) {
+                (Some(last), _) => last.kind(),
+                (
+                    None,
+                    GiveUpReason::ServerDelayBeyondCap { .. }
+                    | GiveUpReason::DeadlineWouldPass {
+                        cause: WaitCause::ServerAsked(_) | WaitCause::ClientPacing,
+                        ..
+                    },
+                ) => ErrorKind::RateLimited,
+                (None, _) => ErrorKind::Timeout,
+            },
+            Self::Wait(e) => match e.kind() {
+                WaitErrorKind::Failed(_) => match e.failure().map(|f| f.cause) {
+                    Some(FailureCause::InsufficientCredits) => ErrorKind::InsufficientCredits,
+                    _ => ErrorKind::GenerationFailed,
+                },
+                // A wait the server's 429 pushed past the deadline was rate limited.
+                WaitErrorKind::DeadlineExceeded { .. } => match e.cause().map(Error::kind) {
+                    Some(ErrorKind::RateLimited) => ErrorKind::RateLimited,
+                    _ => ErrorKind::Timeout,
+                },
+                WaitErrorKind::Cancelled => ErrorKind::Cancelled,
+                WaitErrorKind::Unauthorized { .. } => ErrorKind::Unauthorized,
+                WaitErrorKind::NotFound { .. } => ErrorKind::NotFound,
+                WaitErrorKind::Fatal { .. } => e.cause().map_or(ErrorKind::Unexpected, Error::kind),
+            },
+            Self::Download(_) => ErrorKind::Download,
+        }
+    }
+
+    /// The failure that decided, below the wrappers: a create's error, a call's last attempt, a
+    /// wait's last poll. `self` when there is nothing below.
+    fn deciding(&self) -> &Error {
+        match self {
+            Self::Create(e) => e.error().deciding(),
+            Self::GaveUp(e) => e.last_error().map_or(self, Error::deciding),
+            Self::Wait(e) => e.cause().map_or(self, Error::deciding),
+            _ => self,
+        }
+    }
+
+    /// The HTTP status of the answer that decided: the API's (through a create, the last
+    /// attempt of a call, a wait's last poll), a 2xx that did not decode, or the video host's
+    /// for a download.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self.deciding() {
+            Self::Api(e) => Some(e.status()),
+            Self::Decode(e) => Some(e.status()),
+            Self::Download(e) => e.status(),
+            _ => None,
+        }
+    }
+
+    /// The server's error answer that decided, through every wrapper.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self.deciding() {
+            Self::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Text the server sent about the failure: its error `message`, or a failed generation's
+    /// message. `None` when the server said nothing readable (a proxy page, a cut connection).
+    /// Scrubbed of the API key like every server text.
+    pub fn server_message(&self) -> Option<&str> {
+        if let Some(api) = self.api_error() {
+            return api.has_server_message().then(|| api.message());
+        }
+        self.failure().map(|f| f.message.as_str())
+    }
+
+    /// How long the server asked the client to wait (a 429's `retry_after`, or a
+    /// `Retry-After` header): as the retry engine read it when it gave up on that wait, else as
+    /// the deciding answer said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Create(e) => return e.error().retry_after(),
+            Self::GaveUp(e) => match e.give_up().reason() {
+                GiveUpReason::ServerDelayBeyondCap { asked, .. }
+                | GiveUpReason::DeadlineWouldPass {
+                    asked,
+                    cause: WaitCause::ServerAsked(_),
+                    ..
+                } => return Some(asked),
+                _ => {}
+            },
+            _ => {}
+        }
+        let api = self.api_error()?;
+        api.retry_after().or_else(|| {
+            api.retry_after_header()
+                .and_then(|h| h.parse::<u64>().ok())
+                .map(Duration::from_secs)
+        })
+    }
+
+    /// Whether trying the same call later may help: [`ErrorKind::is_retryable`] of
+    /// [`kind`](Error::kind) (rate limits, server errors, timeouts, connection failures).
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
+
+    /// The generation this error is about, when one exists: a failed, expired or cancelled
+    /// wait, a download. Resume with `Client::wait`.
+    pub fn generation(&self) -> Option<&GenerationRef> {
         match self {
             Self::Wait(e) => Some(e.reference()),
             Self::Download(e) => Some(e.reference()),
@@ -109,20 +326,53 @@ impl Error {
         }
     }
 
-    /// The idempotency key of a create that failed for good.
-    pub fn idempotency_key(&self) -> Option<&crate::IdempotencyKey> {
+    /// The idempotency key of a create that failed for good: look the generation up with it
+    /// before creating again, the create may have reached the server.
+    pub fn idempotency_key(&self) -> Option<&IdempotencyKey> {
         match self {
             Self::Create(e) => e.idempotency_key(),
             _ => None,
         }
     }
 
-    /// The API error, if this is one.
+    /// Why the generation failed, when it did ([`ErrorKind::GenerationFailed`] or a credit
+    /// failure).
+    pub fn failure(&self) -> Option<&GenerationFailure> {
+        match self {
+            Self::Wait(e) => e.failure(),
+            _ => None,
+        }
+    }
+
+    /// The API error, if this is one, unwrapped (see [`api_error`](Error::api_error) for the
+    /// lookup through wrappers).
     pub fn as_api(&self) -> Option<&ApiError> {
         match self {
             Self::Api(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// Replaces `secret` (the client's API key) wherever server text is kept in this error.
+    pub(crate) fn redact_secret(&mut self, secret: &str) {
+        match self {
+            Self::Api(e) => e.redact_secret(secret),
+            Self::Decode(e) => e.redact_secret(secret),
+            _ => {}
+        }
+    }
+}
+
+/// The kind of a transport failure: a timeout, a body over the cap, a request the library could
+/// not express, a sink that refused a chunk, or a failed connection.
+fn transport_kind(e: &TransportError) -> ErrorKind {
+    match e.cause() {
+        Cause::Timeout => ErrorKind::Timeout,
+        Cause::BodyTooLarge { .. } => ErrorKind::Decode,
+        Cause::InvalidRequest => ErrorKind::InvalidInput,
+        Cause::Sink => ErrorKind::Download,
+        _ if e.is_timeout() => ErrorKind::Timeout,
+        _ => ErrorKind::Connection,
     }
 }
 
@@ -188,6 +438,9 @@ pub enum InputError {
     /// the Cargo feature to enable.
     #[error(transparent)]
     Tls(crate::transport::MissingTls),
+    /// A wait's options were refused (a zero deadline, …).
+    #[error("invalid wait options: {0}")]
+    WaitPolicy(crate::poll::WaitPolicyError),
 }
 
 /// Why a request body was refused before sending.
@@ -349,6 +602,17 @@ impl ApiError {
     /// ([`ApiError::retry_after_header`]) for the retry engine to interpret (an HTTP-date
     /// needs the current time, which this crate never reads).
     pub fn from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Self {
+        Self::from_response_scrubbed(status, headers, body, None)
+    }
+
+    /// [`ApiError::from_response`], scrubbing `secret` (the client's key) from the server's
+    /// text before it is cut to its limits, so that no piece of it survives a cut.
+    pub(crate) fn from_response_scrubbed(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        secret: Option<&str>,
+    ) -> Self {
         let retry_after_header = headers
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
@@ -368,7 +632,7 @@ impl ApiError {
                 .get("message")
                 .and_then(Value::as_str)
                 .filter(|m| !m.trim().is_empty())
-                .map(|m| truncate_chars(m, MESSAGE_LIMIT));
+                .map(|m| truncate_chars(&redact::scrub(m, secret), MESSAGE_LIMIT));
             orpc_code = obj
                 .get("code")
                 .and_then(Value::as_str)
@@ -378,6 +642,7 @@ impl ApiError {
                 .and_then(|d| d.get("retry_after"))
                 .and_then(parse_retry_after);
         }
+        let orpc_code = orpc_code.map(|c| redact::scrub(&c, secret).into_owned());
         let has_server_message = message.is_some();
         let message = message.unwrap_or_else(|| {
             let reason = status.canonical_reason().unwrap_or("unknown status");
@@ -395,7 +660,7 @@ impl ApiError {
             has_server_message,
             retry_after,
             retry_after_header,
-            raw_body: raw_body_prefix(body),
+            raw_body: raw_body_prefix(body, secret),
             body_len: body.len(),
         }))
     }
@@ -403,6 +668,37 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.0.status
+    }
+
+    /// The [`ErrorKind`] of this answer: by status, and for a 400 by whether its message is
+    /// about credits ([`FailureCause::classify`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self.0.status.as_u16() {
+            400 => {
+                let cause = FailureCause::classify(self.orpc_code(), self.message());
+                if self.0.has_server_message && cause == FailureCause::InsufficientCredits {
+                    ErrorKind::InsufficientCredits
+                } else {
+                    ErrorKind::BadRequest
+                }
+            }
+            401 => ErrorKind::Unauthorized,
+            402 => ErrorKind::InsufficientCredits,
+            404 => ErrorKind::NotFound,
+            408 => ErrorKind::Timeout,
+            429 => ErrorKind::RateLimited,
+            500..=599 => ErrorKind::Server,
+            _ => ErrorKind::Unexpected,
+        }
+    }
+
+    pub(crate) fn redact_secret(&mut self, secret: &str) {
+        let repr = &mut *self.0;
+        redact::scrub_cut_in_place(&mut repr.message, secret);
+        redact::scrub_cut_in_place(&mut repr.raw_body, secret);
+        if let Some(code) = &mut repr.orpc_code {
+            redact::scrub_cut_in_place(code, secret);
+        }
     }
 
     /// The error code derived from the status.
@@ -467,8 +763,21 @@ impl ApiError {
         if let Some(code) = &self.0.orpc_code {
             s.push_str(&format!(" ({code})"));
         }
-        s.push_str(": ");
-        s.push_str(&self.0.message);
+        if self.0.has_server_message {
+            s.push_str(": ");
+            s.push_str(&self.0.message);
+        } else {
+            // The message is only the status's reason and what the body was: print the
+            // reason once (it is already in `HTTP 400 Bad Request`).
+            let reason = self.0.status.canonical_reason().unwrap_or("unknown status");
+            let detail = self
+                .0
+                .message
+                .strip_prefix(reason)
+                .unwrap_or(&self.0.message);
+            s.push(' ');
+            s.push_str(detail.trim_start());
+        }
         if let Some(d) = self.0.retry_after {
             if d == Duration::MAX {
                 s.push_str(" (retry after: beyond any deadline)");
@@ -543,10 +852,15 @@ impl DecodeError {
             } else {
                 path
             },
-            message: truncate_chars(&message, MESSAGE_LIMIT),
-            raw_body: raw_body_prefix(body),
+            message: redact::scrub(&truncate_chars(&message, MESSAGE_LIMIT), None).into_owned(),
+            raw_body: raw_body_prefix(body, None),
             body_len: body.len(),
         }))
+    }
+
+    pub(crate) fn redact_secret(&mut self, secret: &str) {
+        redact::scrub_cut_in_place(&mut self.0.message, secret);
+        redact::scrub_cut_in_place(&mut self.0.raw_body, secret);
     }
 
     /// The HTTP status of the response (a 2xx).
@@ -580,9 +894,22 @@ impl DecodeError {
     }
 }
 
-fn raw_body_prefix(body: &[u8]) -> String {
-    let end = body.len().min(RAW_BODY_LIMIT);
-    String::from_utf8_lossy(&body[..end]).into_owned()
+/// The first [`RAW_BODY_LIMIT`] bytes of a body, lossily decoded, with `pv_…` tokens and
+/// `secret` scrubbed before the cut (a window past the limit is scrubbed, so that a token
+/// across the limit is replaced whole rather than cut in two).
+fn raw_body_prefix(body: &[u8], secret: Option<&str>) -> String {
+    let window = RAW_BODY_LIMIT + secret.map_or(0, str::len) + 64;
+    let end = body.len().min(window);
+    let text = String::from_utf8_lossy(&body[..end]);
+    let mut text = redact::scrub(&text, secret).into_owned();
+    if text.len() > RAW_BODY_LIMIT {
+        let mut cut = RAW_BODY_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
 }
 
 pub(crate) fn truncate_chars(s: &str, max: usize) -> String {

@@ -712,10 +712,10 @@ fn undocumented_http_status_is_an_api_error_not_retried() {
     assert!(!e.retryable());
     assert_eq!(
         e.to_string(),
-        "HTTP 418 I'm a teapot: I'm a teapot (body is not a JSON error object)"
+        "HTTP 418 I'm a teapot (body is not a JSON error object)"
     );
     let e = ApiError::from_response(StatusCode::from_u16(599).unwrap(), &HeaderMap::new(), b"");
-    assert_eq!(e.to_string(), "HTTP 599: unknown status (empty body)");
+    assert_eq!(e.to_string(), "HTTP 599 (empty body)");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,18 @@
 //! The errors the client adds to the core's model: a call that stopped retrying, a create that
-//! failed for good, and a wait that ended without a video.
+//! failed for good, a wait that ended without a video, and a download that failed.
+//!
+//! Each prints its cause once, in its own `Display`, and returns no `source()`: the line is
+//! the whole story, and a report printer that walks sources has nothing to repeat.
+//! [`Error::kind`](crate::Error::kind) and the other accessors of [`Error`] look through them.
 
 use std::fmt;
 use std::time::Duration;
 
+use http::StatusCode;
+
 use crate::model::{Generation, GenerationFailure};
 use crate::retry::GiveUp;
+use crate::transport::TransportError;
 use crate::{Error, GenerationRef, IdempotencyKey, Status};
 
 /// A call whose retries stopped: why (from the retry engine), and the error of its last
@@ -14,6 +21,7 @@ use crate::{Error, GenerationRef, IdempotencyKey, Status};
 pub struct GaveUpError {
     pub(crate) give_up: GiveUp,
     pub(crate) last: Option<Error>,
+    pub(crate) elapsed: Duration,
 }
 
 impl GaveUpError {
@@ -26,23 +34,37 @@ impl GaveUpError {
     pub fn last_error(&self) -> Option<&Error> {
         self.last.as_ref()
     }
+
+    /// How long the call ran, from its first attempt to giving up.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
 }
 
+/// `<the last attempt's error> (the SDK made 4 attempts over 7.2 s and stopped: <why>)`.
 impl fmt::Display for GaveUpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.give_up)?;
-        if let Some(last) = &self.last {
-            write!(f, " (last error: {last})")?;
+        let attempts = self.give_up.attempts();
+        let reason = self.give_up.reason();
+        match &self.last {
+            Some(last) => write!(
+                f,
+                "{last} (the SDK made {attempts} attempt{} over {:.1} s and stopped: {reason})",
+                if attempts == 1 { "" } else { "s" },
+                self.elapsed.as_secs_f64()
+            ),
+            None => write!(
+                f,
+                "the call stopped before attempt {} after {:.1} s: {reason}",
+                attempts + 1,
+                self.elapsed.as_secs_f64()
+            ),
         }
-        Ok(())
     }
 }
 
-impl std::error::Error for GaveUpError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.last.as_ref().map(|e| e as _)
-    }
-}
+/// No `source()`: the last attempt's error is already in the message.
+impl std::error::Error for GaveUpError {}
 
 /// A create that failed for good, with the idempotency key it sent (if any), so the caller can
 /// reconcile: the create may have reached the server before the failure.
@@ -74,11 +96,8 @@ impl fmt::Display for CreateError {
     }
 }
 
-impl std::error::Error for CreateError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+/// No `source()`: the create's error is already in the message.
+impl std::error::Error for CreateError {}
 
 /// A wait that ended without a completed generation. It always carries the generation's
 /// [`GenerationRef`], so the wait can be resumed with
@@ -89,6 +108,9 @@ pub struct WaitError {
     pub(crate) last_status: Option<Status>,
     pub(crate) polls: u32,
     pub(crate) kind: WaitErrorKind,
+    /// The error of the poll (or the check) that ended the wait, when one did: a 401, a 404
+    /// after the grace, a fatal answer, or a 429 whose wait ends past the deadline.
+    pub(crate) cause: Option<Error>,
 }
 
 /// How a wait ended without a video.
@@ -145,6 +167,12 @@ impl WaitError {
         &self.kind
     }
 
+    /// The error of the poll that ended the wait (a 401, a 404 after the grace, a 400, an
+    /// undecodable answer), or of the options that kept it from starting.
+    pub fn cause(&self) -> Option<&Error> {
+        self.cause.as_ref()
+    }
+
     /// The generation's failure, when it failed on the server.
     pub fn failure(&self) -> Option<&GenerationFailure> {
         match &self.kind {
@@ -161,12 +189,17 @@ impl fmt::Display for WaitError {
                 Some(failure) => write!(f, "generation {} failed: {failure}", self.reference)?,
                 None => write!(f, "generation {} failed", self.reference)?,
             },
-            WaitErrorKind::DeadlineExceeded { deadline, .. } => write!(
-                f,
-                "generation {} did not finish within the wait deadline of {} s",
-                self.reference,
-                deadline.as_secs_f64()
-            )?,
+            WaitErrorKind::DeadlineExceeded { deadline, .. } => {
+                write!(
+                    f,
+                    "generation {} did not finish within the wait deadline of {} s",
+                    self.reference,
+                    deadline.as_secs_f64()
+                )?;
+                if let Some(cause) = &self.cause {
+                    write!(f, ": the server asked to wait past it ({cause})")?;
+                }
+            }
             WaitErrorKind::Cancelled => write!(f, "wait for {} was cancelled", self.reference)?,
             WaitErrorKind::Unauthorized { message } => write!(
                 f,
@@ -187,4 +220,66 @@ impl fmt::Display for WaitError {
     }
 }
 
+/// No `source()`: the ending poll's error is already in the message.
 impl std::error::Error for WaitError {}
+
+/// A video download that failed: the generation it was for, and what went wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("downloading the video of {reference} failed: {message}")]
+pub struct DownloadError {
+    reference: GenerationRef,
+    message: String,
+    status: Option<StatusCode>,
+    transport: Option<TransportError>,
+}
+
+impl DownloadError {
+    pub(crate) fn new(reference: &GenerationRef, message: impl Into<String>) -> Self {
+        Self {
+            reference: reference.clone(),
+            message: message.into(),
+            status: None,
+            transport: None,
+        }
+    }
+
+    pub(crate) fn status_from_host(reference: &GenerationRef, status: StatusCode) -> Self {
+        Self {
+            status: Some(status),
+            ..Self::new(
+                reference,
+                format!("the video server answered HTTP {}", status.as_u16()),
+            )
+        }
+    }
+
+    pub(crate) fn transport(reference: &GenerationRef, error: TransportError) -> Self {
+        Self {
+            reference: reference.clone(),
+            message: error.to_string(),
+            status: None,
+            transport: Some(error),
+        }
+    }
+
+    /// The generation whose video it was.
+    pub fn reference(&self) -> &GenerationRef {
+        &self.reference
+    }
+
+    /// The video host's status, when it answered with one that is not a success.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status
+    }
+
+    /// The transport failure, if that was the cause.
+    pub fn transport_error(&self) -> Option<&TransportError> {
+        self.transport.as_ref()
+    }
+}
+
+impl From<DownloadError> for Error {
+    fn from(e: DownloadError) -> Self {
+        Error::Download(Box::new(e))
+    }
+}

@@ -52,7 +52,7 @@ use rand::rngs::SmallRng;
 use tracing::Instrument;
 
 pub use cancel::{CancelToken, Cancelled};
-pub use error::{CreateError, GaveUpError, WaitError, WaitErrorKind};
+pub use error::{CreateError, DownloadError, GaveUpError, WaitError, WaitErrorKind};
 pub use scale::{TimeScale, TimeScaleError};
 
 use crate::codec::{self, RequestEncoder};
@@ -137,14 +137,20 @@ struct Shared {
     /// Retry state of the polls of each generation, kept across polls so that a run of
     /// failures backs off; reset by a successful poll.
     poll_retry: HashMap<GenerationRef, RetryState>,
+    /// The error of each generation's last failed poll, handed to its waits with an outcome
+    /// that a poll decided (401, 404, fatal), so their error can say what the server said.
+    poll_errors: HashMap<GenerationRef, Error>,
     /// Waits asleep until their next timeout: a webhook wakes them so that the fetch it made
     /// due goes out now rather than at the next scheduled poll.
     sleepers: Vec<oneshot::Sender<()>>,
 }
 
+/// How a generation's waits end: the fleet's outcome, and the poll error that decided it.
+type Ended = (crate::poll::WaitOutcome<Generation>, Option<Error>);
+
 #[derive(Default)]
 struct Waits {
-    notify: Vec<oneshot::Sender<crate::poll::Outcome<Generation>>>,
+    notify: Vec<oneshot::Sender<Ended>>,
     progress: Vec<mpsc::UnboundedSender<Event>>,
 }
 
@@ -326,6 +332,7 @@ impl<T: Transport> ClientBuilder<T> {
                     fleet: Fleet::new(),
                     waits: HashMap::new(),
                     poll_retry: HashMap::new(),
+                    poll_errors: HashMap::new(),
                     sleepers: Vec::new(),
                 }),
             }),
@@ -573,7 +580,11 @@ impl<T: Transport> Client<T> {
                 path,
                 kind,
                 |e| build(e, key.as_ref()),
-                |r| codec::decode_generation(flavor, r),
+                |r| {
+                    let mut generation = codec::decode_generation(flavor, r)?;
+                    generation.redact_secret(self.encoder().secret());
+                    Ok(generation)
+                },
             )
             .await;
         match result {
@@ -611,7 +622,11 @@ impl<T: Transport> Client<T> {
             path,
             RequestKind::Read,
             |e| e.retrieve(reference),
-            |r| codec::decode_generation(flavor, r),
+            |r| {
+                let mut generation = codec::decode_generation(flavor, r)?;
+                generation.redact_secret(self.encoder().secret());
+                Ok(generation)
+            },
         )
         .await
     }
@@ -779,13 +794,7 @@ impl<T: Transport> Client<T> {
                     tracing::info!(generation = %reference, %status, "video URL expired; fetching a fresh one");
                     current = self.retrieve(&reference).await?;
                 }
-                _ => {
-                    return Err(DownloadError::new(
-                        &reference,
-                        format!("the video server answered HTTP {}", status.as_u16()),
-                    )
-                    .into());
-                }
+                _ => return Err(DownloadError::status_from_host(&reference, status).into()),
             }
         }
     }
@@ -813,13 +822,15 @@ impl<T: Transport> Client<T> {
     ) -> Result<R, Error> {
         let transport = &self.inner.transport;
         let settings = &self.inner.settings;
-        let mut state = RetryState::new(&settings.retry, kind, transport.now());
+        let started = transport.now();
+        let mut state = RetryState::new(&settings.retry, kind, started);
         let mut not_before: Option<Instant> = None;
         let mut last_error: Option<Error> = None;
         loop {
             // 1. Pace.
             if let Err(give_up) = self.pace(not_before, &state).await {
-                return Err(gave_up(give_up, last_error));
+                let elapsed = transport.now().saturating_duration_since(started);
+                return Err(gave_up(give_up, last_error, elapsed));
             }
             // 2. Send.
             let request = build(&self.encoder())?;
@@ -852,7 +863,8 @@ impl<T: Transport> Client<T> {
                 Verdict::GiveUp(crate::retry::GiveUpReason::NotRetryable) => return value,
                 Verdict::GiveUp(_) => {
                     let give_up = decision.give_up().expect("a GiveUp verdict has a give-up");
-                    return Err(gave_up(give_up, value.err()));
+                    let elapsed = now.saturating_duration_since(started);
+                    return Err(gave_up(give_up, value.err(), elapsed));
                 }
             }
         }
@@ -861,6 +873,20 @@ impl<T: Transport> Client<T> {
     /// Turns one attempt's result into the retry engine's outcome and the value or error the
     /// call would return.
     fn judge<R>(
+        &self,
+        result: Result<Response<Vec<u8>>, TransportError>,
+        decode: &impl Fn(&Response<Vec<u8>>) -> Result<R, Error>,
+    ) -> (Outcome, Result<R, Error>) {
+        let (outcome, mut value) = self.judge_unscrubbed(result, decode);
+        // Server text in an error must not carry the key, whatever its shape (`pv_…` tokens are
+        // scrubbed where the text is first stored; this catches the client's own key).
+        if let Err(error) = &mut value {
+            error.redact_secret(self.encoder().secret());
+        }
+        (outcome, value)
+    }
+
+    fn judge_unscrubbed<R>(
         &self,
         result: Result<Response<Vec<u8>>, TransportError>,
         decode: &impl Fn(&Response<Vec<u8>>) -> Result<R, Error>,
@@ -874,7 +900,13 @@ impl<T: Transport> Client<T> {
             },
             Ok(response) => {
                 let status = response.status();
-                let api = ApiError::from_response(status, response.headers(), response.body());
+                let secret = self.encoder().secret().to_owned();
+                let api = ApiError::from_response_scrubbed(
+                    status,
+                    response.headers(),
+                    response.body(),
+                    Some(&secret),
+                );
                 let outcome = Outcome::response(
                     status,
                     api.retry_after(),
@@ -935,11 +967,14 @@ impl<T: Transport> Client<T> {
         let transport = &self.inner.transport;
         let mut policy = self.inner.settings.wait.clone();
         if let Some(deadline) = options.deadline {
-            policy = policy
-                .with_deadline(deadline)
-                .map_err(|e| Error::Wait(Box::new(fatal_wait(&reference, e.to_string()))))?;
+            policy = policy.with_deadline(deadline).map_err(|e| {
+                let message = e.to_string();
+                let cause = Error::Input(crate::InputError::WaitPolicy(e));
+                Error::Wait(Box::new(fatal_wait(&reference, message, Some(cause))))
+            })?;
         }
         let deadline = policy.deadline();
+        let deadline_at = transport.now().checked_add(deadline);
         let (tx, mut rx) = oneshot::channel();
         {
             let mut shared = lock(&self.inner.shared);
@@ -952,8 +987,9 @@ impl<T: Transport> Client<T> {
                 } else {
                     fleet.insert_resumed(reference.clone(), policy, now, age, rng)
                 };
-                inserted
-                    .map_err(|e| Error::Wait(Box::new(fatal_wait(&reference, e.to_string()))))?;
+                inserted.map_err(|e| {
+                    Error::Wait(Box::new(fatal_wait(&reference, e.to_string(), None)))
+                })?;
             }
             shared
                 .waits
@@ -972,8 +1008,8 @@ impl<T: Transport> Client<T> {
             if cancel.is_cancelled() {
                 self.cancel_wait(&reference);
             }
-            if let Ok(Some(outcome)) = rx.try_recv() {
-                return finish(outcome, deadline);
+            if let Ok(Some((outcome, cause))) = rx.try_recv() {
+                return finish(outcome, cause, deadline, deadline_at);
             }
             let now = transport.now();
             let (action, nudged) = {
@@ -1020,8 +1056,8 @@ impl<T: Transport> Client<T> {
                         future::select(&mut rx, cancelled),
                     )
                     .await;
-                    if let Either::Right((Either::Left((Ok(outcome), _)), _)) = woken {
-                        return finish(outcome, deadline);
+                    if let Either::Right((Either::Left((Ok((outcome, cause)), _)), _)) = woken {
+                        return finish(outcome, cause, deadline, deadline_at);
                     }
                 }
             }
@@ -1075,10 +1111,17 @@ impl<T: Transport> Client<T> {
         };
         tracing::debug!(generation = %reference, decision = %decision, "poll");
         let error = match value {
-            Ok(generation) => return Ok(generation),
+            Ok(mut generation) => {
+                generation.redact_secret(self.encoder().secret());
+                lock(&self.inner.shared).poll_errors.remove(reference);
+                return Ok(generation);
+            }
             Err(error) => error,
         };
         let message = error.to_string();
+        lock(&self.inner.shared)
+            .poll_errors
+            .insert(reference.clone(), error);
         Err(match outcome {
             Outcome::Response { status, asked } => match status.as_u16() {
                 401 => PollFailure::Unauthorized { message },
@@ -1176,19 +1219,34 @@ fn dispatch(shared: &mut Shared) {
     }
     while let Some(outcome) = shared.fleet.poll_outcome() {
         shared.poll_retry.remove(&outcome.reference);
+        let last_error = shared.poll_errors.remove(&outcome.reference);
+        // Only an outcome a poll decided takes that poll's error as its cause; a deadline or a
+        // cancel is its own cause.
+        let cause = match outcome.kind {
+            OutcomeKind::Unauthorized { .. }
+            | OutcomeKind::NotFound { .. }
+            | OutcomeKind::Fatal { .. }
+            // The server asked for a wait that ends after the deadline: its 429 decided.
+            | OutcomeKind::DeadlineExceeded {
+                server_ready_at: Some(_),
+            } => last_error,
+            _ => None,
+        };
         if let Some(waits) = shared.waits.remove(&outcome.reference) {
             for tx in waits.notify {
-                let _ = tx.send(outcome.clone());
+                let _ = tx.send((outcome.clone(), cause.clone()));
             }
         }
     }
 }
 
 fn finish(
-    outcome: crate::poll::Outcome<Generation>,
+    outcome: crate::poll::WaitOutcome<Generation>,
+    cause: Option<Error>,
     deadline: Duration,
+    deadline_at: Option<Instant>,
 ) -> Result<Generation, Error> {
-    let crate::poll::Outcome {
+    let crate::poll::WaitOutcome {
         reference,
         last_status,
         polls,
@@ -1198,9 +1256,11 @@ fn finish(
     let kind = match kind {
         OutcomeKind::Completed(generation) => return Ok(generation),
         OutcomeKind::Failed(generation) => WaitErrorKind::Failed(Box::new(generation)),
-        OutcomeKind::DeadlineExceeded { server_ready_at: _ } => WaitErrorKind::DeadlineExceeded {
+        OutcomeKind::DeadlineExceeded { server_ready_at } => WaitErrorKind::DeadlineExceeded {
             deadline,
-            server_ready_after_deadline: None,
+            server_ready_after_deadline: server_ready_at
+                .zip(deadline_at)
+                .map(|(ready, end)| ready.saturating_duration_since(end)),
         },
         OutcomeKind::Cancelled => WaitErrorKind::Cancelled,
         OutcomeKind::Unauthorized { message } => WaitErrorKind::Unauthorized { message },
@@ -1212,20 +1272,26 @@ fn finish(
         last_status,
         polls,
         kind,
+        cause,
     })))
 }
 
-fn fatal_wait(reference: &GenerationRef, message: String) -> WaitError {
+fn fatal_wait(reference: &GenerationRef, message: String, cause: Option<Error>) -> WaitError {
     WaitError {
         reference: reference.clone(),
         last_status: None,
         polls: 0,
         kind: WaitErrorKind::Fatal { message },
+        cause,
     }
 }
 
-fn gave_up(give_up: crate::retry::GiveUp, last: Option<Error>) -> Error {
-    Error::GaveUp(Box::new(GaveUpError { give_up, last }))
+fn gave_up(give_up: crate::retry::GiveUp, last: Option<Error>, elapsed: Duration) -> Error {
+    Error::GaveUp(Box::new(GaveUpError {
+        give_up,
+        last,
+        elapsed,
+    }))
 }
 
 fn download_request(url: &str) -> Result<Request<Vec<u8>>, String> {
@@ -1240,47 +1306,4 @@ fn download_request(url: &str) -> Result<Request<Vec<u8>>, String> {
         .header(http::header::USER_AGENT, codec::USER_AGENT_VALUE)
         .body(Vec::new())
         .map_err(|e| format!("the video request could not be built: {e}"))
-}
-
-/// A video download that failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("downloading the video of {reference} failed: {message}")]
-pub struct DownloadError {
-    reference: GenerationRef,
-    message: String,
-    transport: Option<TransportError>,
-}
-
-impl DownloadError {
-    fn new(reference: &GenerationRef, message: impl Into<String>) -> Self {
-        Self {
-            reference: reference.clone(),
-            message: message.into(),
-            transport: None,
-        }
-    }
-
-    fn transport(reference: &GenerationRef, error: TransportError) -> Self {
-        Self {
-            reference: reference.clone(),
-            message: error.to_string(),
-            transport: Some(error),
-        }
-    }
-
-    /// The generation whose video it was.
-    pub fn reference(&self) -> &GenerationRef {
-        &self.reference
-    }
-
-    /// The transport failure, if that was the cause.
-    pub fn transport_error(&self) -> Option<&TransportError> {
-        self.transport.as_ref()
-    }
-}
-
-impl From<DownloadError> for Error {
-    fn from(e: DownloadError) -> Self {
-        Error::Download(Box::new(e))
-    }
 }

@@ -46,8 +46,13 @@ pub struct Generation {
 }
 
 /// The flavour-specific body behind a [`Generation`].
+///
+/// Closed, one variant per [`Flavor`](crate::Flavor): match it exhaustively.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed: one variant per Flavor, which is closed"
+)]
 pub enum GenerationBody {
     /// A responses-API body.
     Responses(ResponseObject),
@@ -56,6 +61,45 @@ pub enum GenerationBody {
 }
 
 impl Generation {
+    /// Replaces the client's key in the server text this generation keeps (its failure
+    /// message); `pv_…` tokens were scrubbed when it was decoded.
+    ///
+    /// The body's free-form parts (the `error` object, unknown fields, the provider, output
+    /// items' extra fields, a legacy `error_message`) are scrubbed too: this generation may be
+    /// kept in an error (a failed wait), whose `Debug` prints it.
+    pub(crate) fn redact_secret(&mut self, secret: &str) {
+        use crate::redact::{scrub_in_place, scrub_value};
+        let secret = Some(secret);
+        if let Some(failure) = &mut self.failure {
+            scrub_in_place(&mut failure.message, secret);
+        }
+        let scrub_map = |map: &mut serde_json::Map<String, Value>| {
+            for value in map.values_mut() {
+                scrub_value(value, secret);
+            }
+        };
+        match &mut self.body {
+            GenerationBody::Responses(body) => {
+                if let Some(error) = &mut body.error {
+                    scrub_value(error, secret);
+                }
+                if let Some(provider) = &mut body.provider {
+                    scrub_value(provider, secret);
+                }
+                scrub_map(&mut body.extra);
+                for item in &mut body.output {
+                    scrub_map(&mut item.extra);
+                }
+            }
+            GenerationBody::Legacy(body) => {
+                if let Some(message) = &mut body.error_message {
+                    scrub_in_place(message, secret);
+                }
+                scrub_map(&mut body.extra);
+            }
+        }
+    }
+
     /// Wraps a responses-API body. Fails only if its `id` is not a usable generation id.
     pub fn from_responses(body: ResponseObject) -> Result<Self, IdError> {
         let id = GenerationId::new(body.id.clone())?;
@@ -214,6 +258,7 @@ fn failure_from(
                 .filter(|m| !m.trim().is_empty())
                 .map(str::to_owned)
         });
+    let message = message.map(|m| crate::redact::scrub(&m, None).into_owned());
     let cause = FailureCause::classify(code.as_deref(), message.as_deref().unwrap_or(""));
     GenerationFailure {
         cause,
@@ -241,7 +286,8 @@ impl GenerationFailure {
     /// A failure from a message alone (for example a webhook's `errorMessage`), its cause
     /// classified from the text.
     pub fn from_message(message: impl Into<String>) -> Self {
-        let message = message.into();
+        let mut message = message.into();
+        crate::redact::scrub_in_place(&mut message, None);
         Self {
             cause: FailureCause::classify(None, &message),
             message,
