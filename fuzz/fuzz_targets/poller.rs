@@ -107,7 +107,7 @@ struct Run {
     sent: u32,
     not_before: Option<Instant>,
     last_status: Option<Status>,
-    ended: Option<pipevideo_core::poll::Outcome<Status>>,
+    ended: Option<pipevideo_core::poll::WaitOutcome<Status>>,
     /// The instant the wait ended at.
     ended_at: Option<Instant>,
     /// Where the last stall left the clock (a wake-up can only happen after it).

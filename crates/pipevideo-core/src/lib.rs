@@ -69,6 +69,36 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Features
+//!
+//! - `testing` (off by default): `transport::testing`, a transport built from a closure and a
+//!   virtual clock, to drive the client in virtual time in your own tests. Enable it in
+//!   `[dev-dependencies]`.
+//!
+//! # Public dependencies
+//!
+//! Types and traits of these crates appear in this crate's public API, so their major versions
+//! are part of it:
+//!
+//! - `http` 1: `Request<Vec<u8>>` and `Response<Vec<u8>>` (the [`codec`] and the
+//!   [`Transport`](transport::Transport) trait), `StatusCode`, `HeaderMap`, `HeaderName`,
+//!   `HeaderValue` (errors, retry decisions, attribution and webhook headers).
+//! - `serde` 1: the [`model`], the ids, [`Status`] and webhook events implement `Serialize`
+//!   and/or `Deserialize`; [`codec::decode_json`] takes any `DeserializeOwned`.
+//! - `serde_json` 1: `Value` and `Map<String, Value>` hold the response fields the model does
+//!   not name (`extra`) and free-form catalogue fields.
+//! - `url` 2: [`BaseUrl::join`] returns a `url::Url`.
+//! - `rand` 0.9: what jitters takes `&mut impl rand::Rng` (the retry engine, the poll schedule,
+//!   the poller and fleet, [`IdempotencyKey::generate`]).
+//! - `futures-core` 0.3: [`ProgressStream`](client::ProgressStream) is a `futures_core::Stream`.
+//! - `async-trait` 0.1: [`Transport`](transport::Transport) and
+//!   [`ChunkSink`](transport::ChunkSink) are `#[async_trait]` traits; implement them with that
+//!   attribute.
+//!
+//! Every other dependency (`thiserror`, `tracing`, the hashing and encoding crates…) is
+//! private. The facade's `tests/public_api.rs` checks this list against the manifest and the
+//! public signatures.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -79,6 +109,7 @@ mod error;
 mod id;
 mod idempotency;
 mod key;
+mod redact;
 mod status;
 
 pub mod codec;
@@ -89,8 +120,8 @@ pub use attribution::{
 };
 pub use base_url::{BaseUrl, BaseUrlError, DEFAULT_BASE_URL};
 pub use error::{
-    ApiError, DecodeError, ERROR_BODY_PARSE_LIMIT, Error, ErrorCode, InputError, RAW_BODY_LIMIT,
-    RETRY_AFTER_HUGE_SECS, RequestError,
+    ApiError, DecodeError, ERROR_BODY_PARSE_LIMIT, Error, ErrorCode, ErrorKind, InputError,
+    RAW_BODY_LIMIT, RETRY_AFTER_HUGE_SECS, RequestError,
 };
 pub use id::{Flavor, GenerationId, GenerationRef, IdError, RefParseError};
 pub use idempotency::{

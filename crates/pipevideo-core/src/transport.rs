@@ -5,8 +5,9 @@
 //! [`http::Response`], streams a download into a sink, sleeps, and tells the time. It has no
 //! retry logic: when an exchange fails it says how far the exchange got ([`FailureKind`]) and
 //! the retry engine decides. Two implementations ship as their own crates
-//! (`pipevideo-reqwest` for tokio, `pipevideo-surf` for async-std and smol), and
-//! [`testing`] holds a deterministic virtual-time transport built from a closure.
+//! (`pipevideo-reqwest` for tokio, `pipevideo-surf` for async-std and smol), and `testing`
+//! (behind the `testing` feature) holds a deterministic virtual-time transport built from a
+//! closure, for tests.
 //!
 //! # The contract every transport keeps
 //!
@@ -28,6 +29,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 /// The default cap on a response body read by [`Transport::send`]: 8 MiB.
@@ -46,8 +49,14 @@ pub const DEFAULT_ERROR_BODY_LIMIT: u64 = 64 * 1024;
 pub const PREALLOCATE_AT_MOST: usize = 64 * 1024;
 
 /// How far a failed exchange got, which decides whether a retry can duplicate work.
+///
+/// Closed: a request was not sent, may have been sent, or cannot succeed however often it is
+/// sent. A transport picks one; the retry engine matches them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed by nature: not sent, maybe sent, or permanent"
+)]
 pub enum FailureKind {
     /// The request never left: DNS failure, connection refused, TLS handshake failure.
     /// Always safe to retry, even a create.
@@ -363,8 +372,13 @@ impl Default for DownloadOptions {
 }
 
 /// The body of a response to [`Transport::download`].
+///
+/// Closed: the status was a success and the body went to the sink, or it was not.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed by nature: written to the sink, or not"
+)]
 pub enum DownloadBody {
     /// The status was a success (`2xx`): the body went to the sink, this many bytes of it.
     Written(u64),
@@ -501,8 +515,8 @@ impl MissingTls {
 /// An HTTP client plus the runtime's clock: everything the SDK's driver needs from the outside.
 ///
 /// Implementations: `pipevideo_reqwest::ReqwestTransport` (tokio),
-/// `pipevideo_surf::SurfTransport` (async-std, smol) and [`testing::FnTransport`] (a closure in
-/// virtual time, for tests). The [module docs](self) state the contract.
+/// `pipevideo_surf::SurfTransport` (async-std, smol) and `testing::FnTransport` (a closure in
+/// virtual time, for tests; `testing` feature). The [module docs](self) state the contract.
 ///
 /// Every method takes `&self`: one transport serves many concurrent calls. It is implemented
 /// for `&T`, `Box<T>` and `Arc<T>` of any transport, so `Arc<dyn Transport>` works too.

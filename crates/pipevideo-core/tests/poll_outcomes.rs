@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use pipevideo_core::poll::{
-    Event, FailureKind, Fleet, FleetError, OutcomeKind, PollFailure, PollSchedule, Poller,
+    Event, Fleet, FleetError, OutcomeKind, PollFailure, PollFailureKind, PollSchedule, Poller,
     WaitPolicy, WaitPolicyError,
 };
 use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
@@ -31,7 +31,11 @@ fn drive(
     mut poller: Poller<Status>,
     t0: Instant,
     mut server: impl FnMut(u32, Instant) -> Result<Status, PollFailure>,
-) -> (pipevideo_core::poll::Outcome<Status>, Instant, Vec<Instant>) {
+) -> (
+    pipevideo_core::poll::WaitOutcome<Status>,
+    Instant,
+    Vec<Instant>,
+) {
     let mut now = t0;
     let mut sent = Vec::new();
     for _ in 0..100_000 {
@@ -353,7 +357,7 @@ fn events_report_polls_and_status_changes() {
         e,
         Event::PollFailed {
             attempt: 4,
-            kind: FailureKind::Transient,
+            kind: PollFailureKind::Transient,
             next_poll: Some(_)
         }
     )));

@@ -188,7 +188,6 @@ proptest! {
                     prop_assert!(!give_up.to_string().is_empty());
                     break;
                 }
-                _ => prop_assert!(false, "unknown verdict"),
             }
         }
     }

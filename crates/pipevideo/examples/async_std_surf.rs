@@ -10,10 +10,9 @@
 //! ```
 
 use futures_util::StreamExt;
-use pipevideo::client::TimeScale;
-use pipevideo::poll::Event;
+use pipevideo::core::poll::Event;
 use pipevideo::{
-    ApiKey, AsyncWriteSink, BaseUrl, SurfTransport, model::CreateResponse, surf::Client,
+    ApiKey, AsyncWriteSink, BaseUrl, CreateResponse, SurfTransport, TimeScale, surf::Client,
 };
 use pipevideo_emulator::Emulator;
 

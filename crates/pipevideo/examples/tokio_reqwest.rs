@@ -10,9 +10,8 @@
 //! ```
 
 use futures_util::StreamExt;
-use pipevideo::client::TimeScale;
-use pipevideo::poll::Event;
-use pipevideo::{ApiKey, BaseUrl, Client, ReqwestTransport, TokioSink, model::CreateResponse};
+use pipevideo::core::poll::Event;
+use pipevideo::{ApiKey, BaseUrl, Client, CreateResponse, ReqwestTransport, TimeScale, TokioSink};
 use pipevideo_emulator::Emulator;
 
 /// How fast the in-process emulator's clock runs: 0.01 = a minute lasts 0.6 s.

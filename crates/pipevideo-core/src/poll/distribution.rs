@@ -174,7 +174,10 @@ impl LogNormal {
         accrued / (1.0 - fa).max(1e-12)
     }
 
-    /// Draws a duration, in seconds, by inverting the distribution function.
+    /// Draws a duration, in seconds, by inverting the distribution function. (For the unit
+    /// tests; the poll simulator beside the `poll-simulation` example samples through
+    /// [`LogNormal::quantile`] the same way.)
+    #[cfg(test)]
     pub(crate) fn sample_secs(&self, rng: &mut impl rand::Rng) -> f64 {
         let u: f64 = rng.random_range(1e-12..1.0 - 1e-12);
         (self.mu + self.sigma * normal_quantile(u)).exp()

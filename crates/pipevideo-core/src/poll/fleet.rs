@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::{Event, Outcome, PollFailure, Poller, Snapshot, Transmit, WaitPolicy};
+use super::{Event, PollFailure, Poller, Snapshot, Transmit, WaitOutcome, WaitPolicy};
 use crate::retry::pacing::Pacer;
 use crate::webhook::WebhookEvent;
 use crate::{GenerationId, GenerationRef};
@@ -102,7 +102,7 @@ pub struct FleetEvent {
 pub struct Fleet<G> {
     jobs: Vec<Poller<G>>,
     index: HashMap<GenerationRef, usize>,
-    outcomes: VecDeque<Outcome<G>>,
+    outcomes: VecDeque<WaitOutcome<G>>,
     events: VecDeque<FleetEvent>,
     held_until: Option<Instant>,
 }
@@ -297,7 +297,7 @@ impl<G: Snapshot> Fleet<G> {
 
     /// The next finished wait, if any.
     #[must_use]
-    pub fn poll_outcome(&mut self) -> Option<Outcome<G>> {
+    pub fn poll_outcome(&mut self) -> Option<WaitOutcome<G>> {
         self.outcomes.pop_front()
     }
 

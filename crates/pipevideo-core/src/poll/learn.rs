@@ -14,6 +14,10 @@ use super::LogNormal;
 /// `completed` (an overestimate by at most one poll interval); failed generations say
 /// nothing about render time and should not be fed.
 ///
+/// Not yet used by the client: its waits start from [`LogNormal::PIPEVIDEO`]. A caller that
+/// drives its own [`Poller`](super::Poller) can learn priors with it and hand them to
+/// [`AdaptiveSchedule::with_prior`](super::AdaptiveSchedule::with_prior).
+///
 /// ```
 /// use std::time::Duration;
 /// use pipevideo_core::poll::{AdaptiveSchedule, DurationLearner};

@@ -1,5 +1,6 @@
 //! Waiting for a generation: the sans-IO [`Poller`], the adaptive [`PollSchedule`], the
-//! [`Fleet`] scheduler for many generations on one key, and a virtual-time [`sim`]ulator.
+//! [`Fleet`] scheduler for many generations on one key. (The virtual-time simulator that
+//! measures them lives with the `poll-simulation` example.)
 //!
 //! Everything here decides and nothing acts: time comes in as `now`, jitter from an RNG the
 //! caller seeds, and the caller (the client driver, or a test) sends the requests and sleeps.
@@ -10,7 +11,7 @@
 //!
 //! 1. Create it with [`Poller::new`] when the create call returns (or [`Poller::resume`] for
 //!    a generation created earlier: the first poll goes out at once).
-//! 2. If [`Poller::poll_outcome`] returns an [`Outcome`], the wait is over.
+//! 2. If [`Poller::poll_outcome`] returns an [`WaitOutcome`], the wait is over.
 //! 3. Drain [`Poller::poll_event`]: status changes and poll attempts ([`Event`]), for a UI or
 //!    a log (the client exposes them as a `Stream`).
 //! 4. If [`Poller::poll_transmit`] returns a [`Transmit`], send that retrieve request (through
@@ -89,13 +90,12 @@ mod learn;
 mod poller;
 mod progress;
 mod schedule;
-pub mod sim;
 
 pub use distribution::{DistributionError, LogNormal};
 pub use fleet::{Fleet, FleetError, FleetEvent};
 pub use learn::DurationLearner;
 pub use poller::{
-    Outcome, OutcomeKind, PollFailure, Poller, Snapshot, Transmit, WaitPolicy, WaitPolicyError,
+    OutcomeKind, PollFailure, Poller, Snapshot, Transmit, WaitOutcome, WaitPolicy, WaitPolicyError,
 };
-pub use progress::{Event, FailureKind};
+pub use progress::{Event, PollFailureKind};
 pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};

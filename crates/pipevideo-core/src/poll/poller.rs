@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
-use super::{Event, FailureKind, PollSchedule};
+use super::{Event, PollFailureKind, PollSchedule};
 use crate::webhook::WebhookEvent;
 use crate::{GenerationRef, Status};
 
@@ -82,12 +82,12 @@ pub enum PollFailure {
 
 impl PollFailure {
     /// The kind of failure, without the message.
-    pub fn kind(&self) -> FailureKind {
+    pub fn kind(&self) -> PollFailureKind {
         match self {
-            Self::Unauthorized { .. } => FailureKind::Unauthorized,
-            Self::NotFound { .. } => FailureKind::NotFound,
-            Self::Transient { .. } => FailureKind::Transient,
-            Self::Fatal { .. } => FailureKind::Fatal,
+            Self::Unauthorized { .. } => PollFailureKind::Unauthorized,
+            Self::NotFound { .. } => PollFailureKind::NotFound,
+            Self::Transient { .. } => PollFailureKind::Transient,
+            Self::Fatal { .. } => PollFailureKind::Fatal,
         }
     }
 }
@@ -248,7 +248,7 @@ pub struct Transmit {
 /// client's `wait`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Outcome<G> {
+pub struct WaitOutcome<G> {
     /// The generation waited on.
     pub reference: GenerationRef,
     /// The last status a poll saw, if any poll succeeded.
@@ -292,7 +292,7 @@ pub enum OutcomeKind<G> {
     },
 }
 
-impl<G> Outcome<G> {
+impl<G> WaitOutcome<G> {
     /// The generation, if the wait saw it finish (completed or failed).
     pub fn into_generation(self) -> Option<G> {
         match self.kind {
@@ -307,7 +307,7 @@ impl<G> Outcome<G> {
     }
 }
 
-impl<G> fmt::Display for Outcome<G> {
+impl<G> fmt::Display for WaitOutcome<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match &self.kind {
             OutcomeKind::Completed(_) => "completed",
@@ -408,7 +408,7 @@ pub struct Poller<G> {
     /// The latest instant a 429 asked this wait not to poll before; kept across later answers
     /// so that no poll goes out inside the window.
     server_hold: Option<Instant>,
-    outcome: Option<Outcome<G>>,
+    outcome: Option<WaitOutcome<G>>,
     events: VecDeque<Event>,
     rng: SmallRng,
 }
@@ -707,7 +707,7 @@ impl<G: Snapshot> Poller<G> {
 
     /// How the wait ended, once. `None` while it runs (and after the outcome was taken).
     #[must_use]
-    pub fn poll_outcome(&mut self) -> Option<Outcome<G>> {
+    pub fn poll_outcome(&mut self) -> Option<WaitOutcome<G>> {
         self.outcome.take()
     }
 
@@ -778,7 +778,7 @@ impl<G: Snapshot> Poller<G> {
         self.finished = true;
         self.next_poll = None;
         self.in_flight = None;
-        self.outcome = Some(Outcome {
+        self.outcome = Some(WaitOutcome {
             reference: self.reference.clone(),
             last_status: self.last_status.clone(),
             polls: self.polls,

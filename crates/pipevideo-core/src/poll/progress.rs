@@ -7,7 +7,7 @@ use crate::Status;
 /// Which kind of failed poll a [`PollFailure`](super::PollFailure) was, without its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum FailureKind {
+pub enum PollFailureKind {
     /// 401: the key was refused. Ends the wait.
     Unauthorized,
     /// 404: the generation is not (yet) visible.
@@ -22,7 +22,7 @@ pub enum FailureKind {
 /// (or [`Fleet::poll_event`](super::Fleet::poll_event)); the client driver exposes them as a
 /// `Stream`.
 ///
-/// Events are informational: the wait's result is its [`Outcome`](super::Outcome), never an
+/// Events are informational: the wait's result is its [`WaitOutcome`](super::WaitOutcome), never an
 /// event. `elapsed` is the time since the generation was created (as far as the poller knows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,7 +48,7 @@ pub enum Event {
         /// The attempt that failed.
         attempt: u32,
         /// What kind of failure.
-        kind: FailureKind,
+        kind: PollFailureKind,
         /// When the next poll goes out, if the wait goes on.
         next_poll: Option<Instant>,
     },

@@ -37,8 +37,13 @@ impl RequestKind {
 
 /// The outcome of one attempt, as the retry engine needs it. `Copy`: it is also part of the
 /// [`Decision`] record.
+///
+/// Closed: a response arrived or it did not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed by nature: a response arrived or the transport failed"
+)]
 pub enum Outcome {
     /// An HTTP response arrived.
     Response {
@@ -244,8 +249,14 @@ impl fmt::Display for GiveUp {
 }
 
 /// What to do after an attempt.
+///
+/// Closed: an attempt ends the call, or the call tries again, or it stops. Match it
+/// exhaustively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "closed by nature: done, retry or give up; users match it exhaustively"
+)]
 pub enum Verdict {
     /// The attempt succeeded (a status below 400): hand the response to the caller.
     Done,

@@ -50,8 +50,8 @@
 //! | Cap on server-asked waits | 120 s | Two rate-limit windows: a longer `retry_after` is not a rate limit the client can wait out within a call. |
 //! | Retry budget | 500 tokens; retry 5, retry after timeout 10; success refunds 1 | The AWS SDKs' retry quota: ~100 failed retries in a row stop retries client-wide. |
 //! | Pacing | 90 requests per 60 s, bursts of 10 | A 10 % margin under the key's 100/min for arrival jitter and other users of the key. |
-//! | Wait for a generation | 10 min ([`DEFAULT_WAIT_DEADLINE`]) | Generations take about a minute; ten times that means something is wrong, and the error keeps the id for resuming. |
-//! | Generate (create + wait) | 12 min ([`DEFAULT_GENERATE_DEADLINE`]) | The wait deadline plus a create call's deadline, rounded up. |
+//! | Wait for a generation | 10 min ([`WaitPolicy::DEFAULT_DEADLINE`](crate::poll::WaitPolicy::DEFAULT_DEADLINE)) | Generations take about a minute; ten times that means something is wrong, and the error keeps the id for resuming. |
+//! | Generate (create + wait) | the create call's deadline, then the wait's | No deadline of its own: `generate` is `create` (one call, 90 s) followed by `wait` (10 min). |
 //!
 //! # Modules
 //!
@@ -64,8 +64,6 @@ pub mod pacing;
 mod policy;
 mod retry_after;
 
-use std::time::Duration;
-
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
 pub use decision::{
@@ -73,11 +71,3 @@ pub use decision::{
 };
 pub use policy::RetryPolicy;
 pub use retry_after::{DelaySource, ServerDelay};
-
-/// Proposed default deadline for waiting on one generation (polling until `completed` or
-/// `failed`): 10 minutes. See the [table of defaults](self#defaults).
-pub const DEFAULT_WAIT_DEADLINE: Duration = Duration::from_secs(10 * 60);
-
-/// Proposed default deadline for generating a video end to end (create, then wait): 12 minutes.
-/// See the [table of defaults](self#defaults).
-pub const DEFAULT_GENERATE_DEADLINE: Duration = Duration::from_secs(12 * 60);

@@ -2,35 +2,29 @@
 //! key's 100-per-minute sliding limit, and the [`Poller`] or [`Fleet`] deciding when to poll.
 //!
 //! It measures what a schedule costs (polls per generation, 429s) and what it buys (detection
-//! delay: from the instant a generation completes to the instant a poll sees it). The
-//! `poll-simulation` example prints the comparison table; the test suite asserts the goals on a
-//! fixed seed. Time is virtual: `start` is any instant, and nothing sleeps, so 10,000
-//! generations take a few milliseconds.
+//! delay: from the instant a generation completes to the instant a poll sees it). Time is
+//! virtual: `start` is any instant, and nothing sleeps, so 10,000 generations take a few
+//! milliseconds.
 //!
-//! ```
-//! use std::time::Instant;
-//! use rand::{SeedableRng, rngs::SmallRng};
-//! use pipevideo_core::poll::{PollSchedule, sim::Simulation};
-//!
-//! let sim = Simulation::new(Instant::now());
-//! let mut rng = SmallRng::seed_from_u64(42);
-//! let report = sim.alone(&PollSchedule::default(), 1_000, &mut rng);
-//! assert_eq!(report.given_up, 0);
-//! assert!(report.polls_mean < 20.0);
-//! ```
+//! Not part of the library: it drives the core's public state machines like any user would.
+//! The `poll-simulation` example (`main.rs` next to this file) prints the comparison table,
+//! and `tests/poll_simulation.rs` includes this file (`#[path]`) to assert the schedule's
+//! goals on fixed seeds.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::{Fleet, LogNormal, OutcomeKind, PollFailure, PollSchedule, Poller, WaitPolicy};
-use crate::retry::pacing::{Pacer, PacingPolicy};
-use crate::{Flavor, GenerationId, GenerationRef, Status};
+use pipevideo_core::poll::{
+    Fleet, LogNormal, OutcomeKind, PollFailure, PollSchedule, Poller, WaitPolicy,
+};
+use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+use pipevideo_core::{Flavor, GenerationId, GenerationRef, Status};
 
 /// How long the simulated generations take.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Workload {
+pub(crate) struct Workload {
     durations: LogNormal,
     /// `(fraction, factor)`: a fraction of generations take `factor` times longer.
     heavy_tail: Option<(f64, f64)>,
@@ -45,7 +39,7 @@ impl Default for Workload {
 
 impl Workload {
     /// Durations drawn from `durations`.
-    pub fn new(durations: LogNormal) -> Self {
+    pub(crate) fn new(durations: LogNormal) -> Self {
         Self {
             durations,
             heavy_tail: None,
@@ -53,14 +47,14 @@ impl Workload {
     }
 
     /// The default workload where 5% of generations take 3× longer (stuck renders, queues).
-    pub fn heavy_tailed() -> Self {
+    pub(crate) fn heavy_tailed() -> Self {
         Self::default().with_heavy_tail(0.05, 3.0)
     }
 
     /// A `fraction` (clamped into `0..=1`) of generations take `factor` (at least 1) times
     /// longer.
     #[must_use]
-    pub fn with_heavy_tail(mut self, fraction: f64, factor: f64) -> Self {
+    pub(crate) fn with_heavy_tail(mut self, fraction: f64, factor: f64) -> Self {
         let fraction = if fraction.is_nan() {
             0.0
         } else {
@@ -76,7 +70,9 @@ impl Workload {
     }
 
     fn sample(&self, rng: &mut impl Rng) -> f64 {
-        let d = self.durations.sample_secs(rng);
+        // Inverse-transform sampling through the distribution's public quantile function.
+        let u: f64 = rng.random_range(1e-12..1.0 - 1e-12);
+        let d = self.durations.quantile(u).as_secs_f64();
         match self.heavy_tail {
             Some((fraction, factor)) if rng.random::<f64>() < fraction => d * factor,
             _ => d,
@@ -86,22 +82,21 @@ impl Workload {
 
 /// What a simulation measured.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Report {
+pub(crate) struct Report {
     /// Generations simulated.
-    pub generations: usize,
+    pub(crate) generations: usize,
     /// Mean polls per generation (429s included: they were sent).
-    pub polls_mean: f64,
+    pub(crate) polls_mean: f64,
     /// Detection delay, median, in seconds (generations whose completion was seen).
-    pub delay_p50: f64,
+    pub(crate) delay_p50: f64,
     /// Detection delay, 95th percentile, in seconds.
-    pub delay_p95: f64,
+    pub(crate) delay_p95: f64,
     /// Detection delay, maximum, in seconds.
-    pub delay_max: f64,
+    pub(crate) delay_max: f64,
     /// 429 responses received.
-    pub rejected: u64,
+    pub(crate) rejected: u64,
     /// Generations whose wait ended without seeing them complete.
-    pub given_up: usize,
+    pub(crate) given_up: usize,
 }
 
 impl Report {
@@ -130,7 +125,7 @@ impl Report {
 /// The server's rate limit: at most `limit` accepted requests in any sliding `window`.
 /// Rejected requests do not count; a rejection says when a request would be accepted.
 #[derive(Debug, Clone)]
-pub struct ServerLimit {
+pub(crate) struct ServerLimit {
     limit: usize,
     window: Duration,
     accepted: VecDeque<Instant>,
@@ -138,7 +133,7 @@ pub struct ServerLimit {
 
 impl ServerLimit {
     /// A limit of `limit` requests per sliding `window`.
-    pub fn new(limit: usize, window: Duration) -> Self {
+    pub(crate) fn new(limit: usize, window: Duration) -> Self {
         Self {
             limit,
             window,
@@ -147,13 +142,13 @@ impl ServerLimit {
     }
 
     /// Pipevideo's documented limit: 100 requests per minute.
-    pub fn pipevideo() -> Self {
+    pub(crate) fn pipevideo() -> Self {
         Self::new(100, Duration::from_secs(60))
     }
 
     /// A request arrives at `now`: `Ok` if accepted, else the instant it would be
     /// (`retry_after` rounded up to whole seconds, as the API sends it).
-    pub fn admit(&mut self, now: Instant) -> Result<(), Instant> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), Instant> {
         while self
             .accepted
             .front()
@@ -177,7 +172,7 @@ impl ServerLimit {
 
 /// The simulator. See the [module docs](self).
 #[derive(Debug, Clone)]
-pub struct Simulation {
+pub(crate) struct Simulation {
     start: Instant,
     workload: Workload,
     deadline: Duration,
@@ -187,7 +182,7 @@ pub struct Simulation {
 impl Simulation {
     /// A simulation of the default [`Workload`] with the default 10-minute wait deadline,
     /// whose virtual time starts at `start`.
-    pub fn new(start: Instant) -> Self {
+    pub(crate) fn new(start: Instant) -> Self {
         Self {
             start,
             workload: Workload::default(),
@@ -199,21 +194,21 @@ impl Simulation {
     /// Paces each lone generation's polls as the SDK's client does (its [`Pacer`]), instead
     /// of sending each poll when the schedule says (as a bare loop would).
     #[must_use]
-    pub fn with_pacing(mut self, pacing: PacingPolicy) -> Self {
+    pub(crate) fn with_pacing(mut self, pacing: PacingPolicy) -> Self {
         self.pacing = Some(pacing);
         self
     }
 
     /// Simulates another workload.
     #[must_use]
-    pub fn with_workload(mut self, workload: Workload) -> Self {
+    pub(crate) fn with_workload(mut self, workload: Workload) -> Self {
         self.workload = workload;
         self
     }
 
     /// Gives up each wait after `deadline` (e.g. 55 s, as the official client does).
     #[must_use]
-    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+    pub(crate) fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
     }
@@ -227,7 +222,12 @@ impl Simulation {
 
     /// `generations` generations, one after another, each alone on its key, polled by a
     /// [`Poller`] following `schedule` (a 429 is honoured: no poll before its `retry_after`).
-    pub fn alone(&self, schedule: &PollSchedule, generations: usize, rng: &mut impl Rng) -> Report {
+    pub(crate) fn alone(
+        &self,
+        schedule: &PollSchedule,
+        generations: usize,
+        rng: &mut impl Rng,
+    ) -> Report {
         let policy = self.policy(schedule);
         let reference = sim_ref(0);
         let (mut polls, mut rejected) = (0_u64, 0_u64);
@@ -270,7 +270,7 @@ impl Simulation {
 
     /// `rounds` batches of `size` generations created at the same instant on one key, waited
     /// on by one [`Fleet`] under `pacing`, against the server's 100-per-minute limit.
-    pub fn fleet(
+    pub(crate) fn fleet(
         &self,
         schedule: &PollSchedule,
         pacing: PacingPolicy,
@@ -323,7 +323,7 @@ impl Simulation {
     /// `size`-generation batches under a sliding limit of `limit` requests per `window`: each
     /// generation polled exactly once, at the first instant after it completes that the limit
     /// allows. A lower bound for [`Simulation::fleet`] with the same budget.
-    pub fn fleet_bound(
+    pub(crate) fn fleet_bound(
         &self,
         size: usize,
         rounds: usize,

@@ -1,5 +1,6 @@
 //! The poll schedule simulation: the adaptive schedule against the classic baselines, and the
-//! fleet scheduler for 1 to 500 generations on one key, in virtual time.
+//! fleet scheduler for 1 to 500 generations on one key, in virtual time. The simulator itself
+//! is `sim.rs` next to this file (shared with `tests/poll_simulation.rs`).
 //!
 //! Run: `cargo run --release -p pipevideo-core --example poll-simulation [seed]`
 //!
@@ -8,12 +9,14 @@
 //! (Linux: from `/proc/thread-self/schedstat`; elsewhere the wall time), so a busy machine
 //! does not inflate it.
 
+mod sim;
+
 use std::time::{Duration, Instant};
 
-use pipevideo_core::poll::sim::{Report, Simulation, Workload};
 use pipevideo_core::poll::{AdaptiveSchedule, PollSchedule};
 use pipevideo_core::retry::pacing::PacingPolicy;
 use rand::{SeedableRng, rngs::SmallRng};
+use sim::{Report, Simulation, Workload};
 
 const GENERATIONS: usize = 10_000;
 
