@@ -9,9 +9,8 @@ use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgGroup, Args, Parser, Subcommand, ValueHint};
 use clap_complete::Shell;
-use pipevideo::client::TimeScale;
 use pipevideo::webhook::WebhookSecret;
-use pipevideo::{ApiKey, BaseUrl};
+use pipevideo::{ApiKey, BaseUrl, TimeScale};
 
 use crate::exit;
 

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use pipevideo::client::{WaitError, WaitErrorKind};
+use pipevideo::core::client::{WaitError, WaitErrorKind};
+use pipevideo::core::retry::GiveUpReason;
 use pipevideo::model::FailureCause;
-use pipevideo::retry::GiveUpReason;
-use pipevideo::{ApiError, Error, GenerationRef, InputError};
+use pipevideo::{Error, ErrorKind, GenerationRef, InputError};
 
 use crate::duration::human;
 
@@ -51,11 +51,13 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// A failure; control characters in `message` (which may quote the server) are escaped,
+    /// so a server cannot drive the terminal.
     pub(crate) fn new(code: i32, kind: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             kind,
-            message: message.into(),
+            message: crate::ui::printable(&message.into()).into_owned(),
             hint: None,
             reference: None,
             http_status: None,
@@ -63,7 +65,16 @@ impl Failure {
     }
 
     pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(crate::ui::printable(&hint.into()).into_owned());
+        self
+    }
+
+    /// Adds a sentence after the hint (or as the hint, if there is none).
+    fn also_hint(mut self, extra: &str) -> Self {
+        self.hint = Some(match self.hint.take() {
+            Some(hint) => format!("{hint} {extra}"),
+            None => extra.to_owned(),
+        });
         self
     }
 
@@ -71,11 +82,6 @@ impl Failure {
         if self.reference.is_none() {
             self.reference = reference;
         }
-        self
-    }
-
-    fn status(mut self, status: u16) -> Self {
-        self.http_status = Some(status);
         self
     }
 
@@ -117,245 +123,255 @@ impl Stage {
     }
 }
 
-/// Turns an SDK error into a [`Failure`]. `elapsed` is how long the call ran (what a 429 made
-/// the SDK wait shows up there).
+/// Turns an SDK error into a [`Failure`]: one `match` on [`ErrorKind`], the SDK's one
+/// classification. `elapsed` is how long the call ran (what a 429 made the SDK wait shows up
+/// there). Exit codes by kind:
+///
+/// | kind | exit code |
+/// |---|---|
+/// | `InvalidInput` | 2 (usage) |
+/// | `GenerationFailed`, `InsufficientCredits` of a failed generation | 1 |
+/// | a wait's deadline (`Timeout`, or `RateLimited` past it) | 4 |
+/// | `Download` | 5 |
+/// | `Cancelled` | 130 |
+/// | everything else (the API refused, or kept failing until the SDK gave up) | 3 |
 pub(crate) fn classify(error: &Error, stage: Stage, elapsed: Duration) -> Failure {
-    match error {
-        Error::Input(InputError::ApiKey(e)) => Failure::new(
-            USAGE,
-            "usage",
-            format!("The API key was refused before any request was sent: {e}."),
-        )
-        .hint("Copy the key again from the dashboard, with no spaces or newlines."),
-        Error::Input(e) => Failure::new(USAGE, "usage", format!("{}.", capitalise(&e.to_string())))
-            .hint("Nothing was sent; fix the argument and run the command again."),
-        Error::Api(api) => api_failure(api, stage),
-        Error::Decode(e) => Failure::new(
-            API,
-            "decode",
-            format!(
-                "Could not {}: the server's answer could not be read ({e}).",
-                stage.doing()
-            ),
-        )
-        .hint("The API may have changed; run again with -vv and report the output."),
-        Error::Transport(e) => Failure::new(
-            API,
-            "network",
-            format!(
-                "Could not {}: no usable answer from the server ({e}).",
-                stage.doing()
-            ),
-        )
-        .hint("Check your network, proxy and --base-url (or PIPEVIDEO_API_URL), then try again."),
-        Error::Create(create) => {
-            let inner = create.error();
-            let mut failure = classify(inner, Stage::Create, elapsed);
-            if matches!(inner, Error::GaveUp(_) | Error::Transport(_)) {
-                let extra = "If the create reached the server, the generation may exist anyway: \
-                             `pipevideo usage` lists recent requests.";
-                failure.hint = Some(match failure.hint {
-                    Some(h) => format!("{h} {extra}"),
-                    None => extra.to_owned(),
-                });
-            }
-            failure
-        }
-        Error::GaveUp(gave_up) => {
-            let give_up = gave_up.give_up();
-            let last_api = gave_up.last_error().and_then(Error::as_api);
-            let kept = if give_up.attempts() > 1 {
-                "kept answering"
-            } else {
-                "answered"
+    let reference = error.generation().cloned();
+    let server = error
+        .server_message()
+        .map(|m| m.trim_end_matches('.').to_owned());
+    let status = error.status().map(|s| s.as_u16());
+    // `HTTP 400: message`, or the SDK's one line when the server said nothing readable.
+    let said = |code: u16| match &server {
+        Some(message) => format!("{code}: {message}"),
+        None => error.to_string(),
+    };
+    let retries = retries(error, elapsed);
+    let failure = match error.kind() {
+        ErrorKind::InvalidInput => match error {
+            Error::Input(InputError::ApiKey(e)) => Failure::new(
+                USAGE,
+                "usage",
+                format!("The API key was refused before any request was sent: {e}."),
+            )
+            .hint("Copy the key again from the dashboard, with no spaces or newlines."),
+            _ => Failure::new(USAGE, "usage", format!("{}.", capitalise(&error.to_string())))
+                .hint("Nothing was sent; fix the argument and run the command again."),
+        },
+        _ if error.failure().is_some() => generation_failed(error),
+        _ if wait_deadline(error).is_some() => {
+            let (wait, deadline) = wait_deadline(error).unwrap_or_default();
+            let r = reference.clone().map(|r| r.to_string()).unwrap_or_default();
+            let seen = match wait.and_then(|w| w.last_status()) {
+                Some(status) => format!(" (last status {status}, {} polls)", polls(wait)),
+                None => format!(" ({} polls)", polls(wait)),
             };
-            let what = match last_api {
-                Some(api) if api.status().as_u16() == 429 => format!(
-                    "the server {kept} 429 Too Many Requests ({})",
-                    api.message().trim_end_matches('.')
-                ),
-                Some(api) => format!(
-                    "the server {kept} HTTP {} ({})",
-                    api.status().as_u16(),
-                    api.message().trim_end_matches('.')
-                ),
-                None => match gave_up.last_error() {
-                    Some(e) => format!("the last attempt failed: {e}"),
-                    None => "no attempt could be made in time".to_owned(),
-                },
+            let asked = match (error.kind(), error.retry_after()) {
+                (ErrorKind::RateLimited, Some(d)) => {
+                    format!("; the server asked to wait {} more", human(d))
+                }
+                _ => String::new(),
             };
-            let why = match give_up.reason() {
-                GiveUpReason::DeadlineWouldPass { asked, .. } => format!(
-                    "the next attempt had to wait {} more, past the call's deadline",
-                    human(asked)
-                ),
-                GiveUpReason::ServerDelayBeyondCap { asked, cap } => format!(
-                    "the server asked to wait {}, beyond the {} the SDK waits at most",
-                    human(asked),
-                    human(cap)
-                ),
-                other => other.to_string(),
-            };
-            let mut failure = Failure::new(
-                API,
-                if last_api.is_some_and(|a| a.status().as_u16() == 429) {
-                    "rate_limited"
-                } else {
-                    "gave_up"
-                },
+            Failure::new(
+                DEADLINE,
+                "deadline",
                 format!(
-                    "Could not {}: {what}; the SDK made {} attempt{} over {} and stopped because {why}.",
-                    stage.doing(),
-                    give_up.attempts(),
-                    if give_up.attempts() == 1 { "" } else { "s" },
-                    human(elapsed)
+                    "Generation {r} did not finish within {}{seen}{asked}.",
+                    human(deadline)
                 ),
-            );
-            failure = match last_api.map(|a| a.status().as_u16()) {
-                Some(429) => failure.hint(
-                    "Wait a minute and try again; other programs using the same key share its \
-                     100 requests per minute.",
-                ),
-                _ => failure.hint("The service may be having trouble; try again in a minute."),
-            };
-            if let Some(api) = last_api {
-                failure = failure.status(api.status().as_u16());
-            }
-            failure
+            )
+            .hint(format!(
+                "It keeps running on the server: resume with `pipevideo wait {r}` \
+                 (--timeout sets how long to wait)."
+            ))
         }
-        Error::Wait(wait) => wait_failure(wait),
-        Error::Download(download) => {
-            let reference = download.reference().clone();
+        ErrorKind::Cancelled => {
+            let r = reference.clone().map(|r| r.to_string()).unwrap_or_default();
+            Failure::interrupted(reference.clone(), &format!("while waiting for {r}"))
+        }
+        ErrorKind::Download => {
+            let r = reference.clone().map(|r| r.to_string()).unwrap_or_default();
             Failure::new(
                 DOWNLOAD,
                 "download",
-                format!("The generation completed, but {download}."),
+                format!("The generation completed, but {error}."),
             )
-            .hint(format!(
-                "Download it again with `pipevideo wait {reference} --output FILE`."
-            ))
-            .reference(Some(reference))
+            .hint(format!("Download it again with `pipevideo wait {r} --output FILE`."))
         }
-        other => Failure::new(
-            API,
-            "error",
-            format!("Could not {}: {other}.", stage.doing()),
-        ),
-    }
-}
-
-fn api_failure(api: &ApiError, stage: Stage) -> Failure {
-    let status = api.status().as_u16();
-    let message = api.message().trim_end_matches('.');
-    let lower = message.to_ascii_lowercase();
-    let failure = match status {
-        401 => Failure::new(
-            API,
-            "unauthorized",
-            format!("The API key was refused (401 Unauthorized: {message})."),
-        )
-        .hint(if lower.contains("expired") || lower.contains("revoked") {
-            "Create a new key in the dashboard and pass it with --api-key or PIPEVIDEO_API_KEY."
-        } else {
-            "Check the key: copy it again from the dashboard, with no spaces or newlines, and pass \
-             it with --api-key or PIPEVIDEO_API_KEY."
-        }),
-        400 if lower.contains("credit") || lower.contains("balance") => Failure::new(
+        ErrorKind::Unauthorized => {
+            let lower = server.as_deref().unwrap_or_default().to_ascii_lowercase();
+            let sentence = match &reference {
+                Some(r) => format!("The API key was refused while waiting for {r} ({}).", said(401)),
+                None => format!("The API key was refused ({}).", said(401)),
+            };
+            Failure::new(API, "unauthorized", sentence).hint(
+                if lower.contains("expired") || lower.contains("revoked") {
+                    "Create a new key in the dashboard and pass it with --api-key or \
+                     PIPEVIDEO_API_KEY."
+                } else {
+                    "Check the key: copy it again from the dashboard, with no spaces or newlines, \
+                     and pass it with --api-key or PIPEVIDEO_API_KEY."
+                },
+            )
+        }
+        ErrorKind::InsufficientCredits => Failure::new(
             API,
             "insufficient_credits",
-            format!("Your balance is too low to {} (400: {message}).", stage.doing()),
+            format!(
+                "Your balance is too low to {} ({}).",
+                stage.doing(),
+                said(status.unwrap_or(400))
+            ),
         )
-        .hint("Top up your credits in the dashboard, then run the command again (`pipevideo usage` shows the balance)."),
-        400 => Failure::new(
+        .hint(
+            "Top up your credits in the dashboard, then run the command again (`pipevideo \
+             usage` shows the balance).",
+        ),
+        ErrorKind::BadRequest => Failure::new(
             API,
             "bad_request",
-            format!("The server refused the request (400: {message})."),
+            format!("The server refused the request ({}).", said(400)),
         )
         .hint("Check --model, --engine, --provider and the prompt; `pipevideo engines` lists the models."),
-        404 => Failure::new(
-            API,
-            "not_found",
-            format!("Not found (404: {message})."),
-        )
-        .hint("Check the reference: it must belong to this key's organization, and legacy ids need --legacy."),
-        429 => {
-            let waited = api
+        ErrorKind::NotFound => {
+            let sentence = match &reference {
+                Some(r) => format!("Generation {r} was not found ({}).", said(404)),
+                None => format!("Not found ({}).", said(404)),
+            };
+            Failure::new(API, "not_found", sentence).hint(
+                "Check the reference: it must belong to this key's organization, and legacy ids \
+                 need --legacy.",
+            )
+        }
+        ErrorKind::RateLimited => {
+            let waited = error
                 .retry_after()
                 .map(|d| format!("; the server asked to wait {}", human(d)))
                 .unwrap_or_default();
             Failure::new(
                 API,
                 "rate_limited",
-                format!("Rate limited (429 Too Many Requests: {message}){waited}."),
+                format!(
+                    "Could not {}: rate limited (429 Too Many Requests{}){waited}{retries}.",
+                    stage.doing(),
+                    server.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                ),
             )
-            .hint("Wait a minute and try again; programs using the same key share its 100 requests per minute.")
+            .hint(
+                "Wait a minute and try again; programs using the same key share its 100 requests \
+                 per minute.",
+            )
         }
-        _ => Failure::new(
+        ErrorKind::Server => Failure::new(
             API,
             "server_error",
-            format!("Could not {} (HTTP {status}: {message}).", stage.doing()),
+            format!(
+                "Could not {}: the server answered HTTP {}{}{retries}.",
+                stage.doing(),
+                status.unwrap_or(500),
+                server.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+            ),
         )
         .hint("The service may be having trouble; try again in a minute."),
+        ErrorKind::Decode => Failure::new(
+            API,
+            "decode",
+            format!(
+                "Could not {}: the server's answer could not be read ({error}).",
+                stage.doing()
+            ),
+        )
+        .hint("The API may have changed; run again with -vv and report the output."),
+        ErrorKind::Timeout | ErrorKind::Connection => Failure::new(
+            API,
+            "network",
+            format!(
+                "Could not {}: no usable answer from the server ({error}).",
+                stage.doing()
+            ),
+        )
+        .hint("Check your network, proxy and --base-url (or PIPEVIDEO_API_URL), then try again."),
+        _ => Failure::new(
+            API,
+            "unexpected",
+            format!("Could not {}: {error}.", stage.doing()),
+        )
+        .hint("The server answered in a way the API does not document; run again with -vv."),
     };
-    failure.status(status)
+    let mut failure = failure.reference(reference);
+    failure.http_status = status.filter(|s| !(200..300).contains(s));
+    if error.idempotency_key().is_some() && error.kind().is_retryable() {
+        failure = failure.also_hint(
+            "If the create reached the server, the generation may exist anyway: `pipevideo \
+             usage` lists recent requests.",
+        );
+    }
+    failure
 }
 
-fn wait_failure(wait: &WaitError) -> Failure {
-    let r = wait.reference().clone();
-    let resume = format!("Resume with `pipevideo wait {r}`.");
-    let seen = match wait.last_status() {
-        Some(status) => format!(" (last status {status}, {} polls)", wait.polls()),
-        None => format!(" ({} polls)", wait.polls()),
+/// `; the SDK made 4 attempts over 7.2 s and stopped because …` for a call that gave up.
+fn retries(error: &Error, elapsed: Duration) -> String {
+    let gave_up = match error {
+        Error::GaveUp(g) => g,
+        Error::Create(c) => match c.error() {
+            Error::GaveUp(g) => g,
+            _ => return String::new(),
+        },
+        _ => return String::new(),
     };
-    let failure = match wait.kind() {
-        WaitErrorKind::Failed(generation) => {
-            let (cause, message, hint) = match generation.failure() {
-                Some(f) => (
-                    f.cause,
-                    f.message.trim_end_matches('.').to_owned(),
-                    failure_hint(f.cause),
-                ),
-                None => (FailureCause::Other, "no reason given".into(), failure_hint(FailureCause::Other)),
-            };
-            Failure::new(
-                GENERATION_FAILED,
-                "generation_failed",
-                format!("Generation {r} failed ({cause}): {message}."),
-            )
-            .hint(hint)
-        }
-        WaitErrorKind::DeadlineExceeded { deadline, .. } => Failure::new(
-            DEADLINE,
-            "deadline",
-            format!("Generation {r} did not finish within {}{seen}.", human(*deadline)),
-        )
-        .hint(format!(
-            "It keeps running on the server: resume with `pipevideo wait {r}` (--timeout sets how long to wait)."
-        )),
-        WaitErrorKind::Cancelled => Failure::interrupted(Some(r.clone()), &format!("while waiting for {r}")),
-        WaitErrorKind::Unauthorized { message } => Failure::new(
-            API,
-            "unauthorized",
-            format!("The API key was refused while waiting for {r} ({}).", message.trim_end_matches('.')),
-        )
-        .hint(format!("Check the key (no spaces or newlines; not revoked), then {}", lower_first(&resume)))
-        .status(401),
-        WaitErrorKind::NotFound { message } => Failure::new(
-            API,
-            "not_found",
-            format!("Generation {r} was not found ({}).", message.trim_end_matches('.')),
-        )
-        .hint("Check the reference: it must belong to this key's organization, and legacy ids need --legacy.")
-        .status(404),
-        WaitErrorKind::Fatal { message } => Failure::new(
-            API,
-            "wait_failed",
-            format!("Waiting for {r} failed: {}{seen}.", message.trim_end_matches('.')),
-        )
-        .hint(resume),
-        _ => Failure::new(API, "wait_failed", format!("{wait}.")).hint(resume),
+    let give_up = gave_up.give_up();
+    let why = match give_up.reason() {
+        GiveUpReason::DeadlineWouldPass { asked, .. } => format!(
+            "the next attempt had to wait {} more, past the call's deadline",
+            human(asked)
+        ),
+        GiveUpReason::ServerDelayBeyondCap { asked, cap } => format!(
+            "the server asked to wait {}, beyond the {} the SDK waits at most",
+            human(asked),
+            human(cap)
+        ),
+        other => other.to_string(),
     };
-    failure.reference(Some(r))
+    let attempts = give_up.attempts();
+    format!(
+        "; the SDK made {attempts} attempt{} over {} and stopped because {why}",
+        if attempts == 1 { "" } else { "s" },
+        human(elapsed.max(gave_up.elapsed()))
+    )
+}
+
+/// A wait that ended at its deadline (with or without a 429 that asked past it), and that
+/// deadline.
+fn wait_deadline(error: &Error) -> Option<(Option<&WaitError>, Duration)> {
+    match error {
+        Error::Wait(w) => match w.kind() {
+            WaitErrorKind::DeadlineExceeded { deadline, .. } => Some((Some(&**w), *deadline)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn polls(wait: Option<&WaitError>) -> u32 {
+    wait.map_or(0, WaitError::polls)
+}
+
+/// The generation failed on the server: exit code 1, the cause's own hint.
+fn generation_failed(error: &Error) -> Failure {
+    let r = error
+        .generation()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let (cause, message) = match error.failure() {
+        Some(f) => (f.cause, f.message.trim_end_matches('.').to_owned()),
+        None => (FailureCause::Other, "no reason given".to_owned()),
+    };
+    Failure::new(
+        GENERATION_FAILED,
+        "generation_failed",
+        format!("Generation {r} failed ({cause}): {message}."),
+    )
+    .hint(failure_hint(cause))
 }
 
 fn failure_hint(cause: FailureCause) -> &'static str {
@@ -382,18 +398,11 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use http::{HeaderMap, StatusCode};
-    use pipevideo::{ApiError, ApiKeyError};
+    use pipevideo::ApiError;
+    use pipevideo::core::ApiKeyError;
 
     use super::*;
 
@@ -427,6 +436,10 @@ mod tests {
         let f = classify_api(400, "Insufficient credits: balance is 0");
         assert_eq!(f.kind, "insufficient_credits");
         assert!(f.hint.unwrap().contains("Top up"));
+
+        // The core's one rule decides what is about credits: a "load balancer" is not a balance.
+        let f = classify_api(400, "The load balancer rejected the request");
+        assert_eq!(f.kind, "bad_request", "{}", f.message);
 
         let f = classify_api(400, "Unknown model: nope");
         assert_eq!(f.kind, "bad_request");

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use pipevideo::client::CancelToken;
+use pipevideo::CancelToken;
 use serde_json::json;
 
 use crate::cli::Cli;

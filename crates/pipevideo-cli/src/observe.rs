@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use pipevideo::ApiError;
-use pipevideo::transport::{
+use pipevideo::core::transport::{
     Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, MissingTls, SendOptions,
     Transport, TransportError,
 };
@@ -86,7 +86,7 @@ impl<T: Transport> Transport for Observed<T> {
                     FailureKind::MaybeSent => {
                         "it may have arrived, so the SDK retries only if that is safe (a read, or a create with its idempotency key)"
                     }
-                    _ => "a retry cannot help",
+                    FailureKind::Permanent => "a retry cannot help",
                 };
                 self.ui.trouble(&format!("{what}: {happened}; {next}"));
             }

@@ -11,7 +11,6 @@ pub(crate) fn generation_json(g: &Generation) -> Value {
     let body = match g.body() {
         GenerationBody::Responses(b) => serde_json::to_value(b).unwrap_or(Value::Null),
         GenerationBody::Legacy(b) => serde_json::to_value(b).unwrap_or(Value::Null),
-        _ => Value::Null,
     };
     json!({
         "reference": g.reference().to_string(),
@@ -34,7 +33,6 @@ pub(crate) fn cost_usd(g: &Generation) -> Option<f64> {
     match g.body() {
         GenerationBody::Responses(b) => b.usage.as_ref().and_then(|u| u.cost_usd),
         GenerationBody::Legacy(b) => b.cost_cents.map(|c| c / 100.0),
-        _ => None,
     }
 }
 

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use indicatif::{HumanBytes, ProgressBar};
-use pipevideo::client::{CancelToken, ProgressStream, WaitOptions};
+use pipevideo::core::transport::ChunkSink;
+use pipevideo::core::{RefParseError, RequestError};
 use pipevideo::model::{
     ContentPart, CreateGeneration, CreateResponse, Engine, Generation, Input, LegacyProvider,
     Message,
 };
-use pipevideo::transport::ChunkSink;
-use pipevideo::{Error, Flavor, GenerationId, GenerationRef};
+use pipevideo::{
+    CancelToken, Error, Flavor, GenerationId, GenerationRef, ProgressStream, WaitOptions,
+};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -102,7 +104,7 @@ fn reference(args: &RefArgs) -> Result<GenerationRef, Failure> {
         (Some(r), None) => r
             .trim()
             .parse()
-            .map_err(|e: pipevideo::RefParseError| bad(e.to_string())),
+            .map_err(|e: RefParseError| bad(e.to_string())),
         (None, None) => Err(bad("none was given".into())),
     }
 }
@@ -479,7 +481,7 @@ fn legacy_request(args: &GenerateArgs) -> Result<CreateGeneration, Failure> {
     Ok(request)
 }
 
-fn refused(e: pipevideo::RequestError) -> Failure {
+fn refused(e: RequestError) -> Failure {
     Failure::new(
         exit::USAGE,
         "usage",

@@ -5,9 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pipevideo::ReqwestTransport;
-use pipevideo::client::{Client, TimeScale};
-use pipevideo::{ApiKey, Attribution, BaseUrl};
+use pipevideo::core::client::Client;
+use pipevideo::{ApiKey, Attribution, BaseUrl, ReqwestTransport, TimeScale};
 use pipevideo_emulator::{Emulator, RandomFaults};
 
 use crate::cli::{Cli, DEFAULT_TIME_SCALE};

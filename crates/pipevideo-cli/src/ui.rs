@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pipevideo::poll::Event;
+use pipevideo::core::poll::Event;
 use pipevideo::{GenerationRef, Status};
 
 use crate::duration::human;
@@ -68,7 +68,9 @@ impl Ui {
     }
 
     /// A line for a person, on stderr (above the spinner if there is one). Silent with `--json`.
+    /// Control characters (which a server's text may carry) are escaped.
     pub(crate) fn note(&self, line: &str) {
+        let line = &*printable(line);
         match self.mode {
             Mode::Json => {}
             Mode::Plain => eprintln!("{line}"),
@@ -81,6 +83,7 @@ impl Ui {
 
     /// A result line on stdout (text modes only).
     pub(crate) fn result(&self, line: &str) {
+        let line = &*printable(line);
         if self.mode != Mode::Json {
             let bar = lock(&self.bar);
             match bar.as_ref() {
@@ -169,6 +172,7 @@ impl Ui {
                 .status
                 .as_ref()
                 .map_or_else(|| "created".to_owned(), ToString::to_string);
+            let status = printable(&status).into_owned();
             bar.set_message(format!(
                 "{} {status} · {} poll{}",
                 state.reference.as_deref().unwrap_or(""),
@@ -232,4 +236,43 @@ impl Ui {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `text` with every control character but newline escaped (a tab too: it can hide text) (`\u{1b}`), so that text
+/// from a server (an error message, a status, a model name) cannot move the cursor, change
+/// colours or retitle the terminal. Borrows when there is nothing to escape.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn escape_sequences_and_other_controls_are_escaped_text_is_kept() {
+        assert_eq!(
+            printable("bad \u{1b}[31mred\u{7}\r over"),
+            "bad \\u{1b}[31mred\\u{7}\\u{d} over"
+        );
+        assert_eq!(
+            printable("line one\n\tline two é ↻"),
+            "line one\n\\u{9}line two é ↻"
+        );
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+        // C1 controls too (some terminals take U+009B as CSI).
+        assert_eq!(printable("a\u{9b}b"), "a\\u{9b}b");
+    }
 }

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use pipevideo::client::CancelToken;
+use pipevideo::CancelToken;
 use pipevideo::webhook::{DeliveryDeduper, Verifier, VerifyError, WebhookEvent, WebhookHeaders};
 use serde_json::json;
 use tokio::sync::mpsc;
