@@ -352,15 +352,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// Replaces `secret` (the client's API key) wherever server text is kept in this error.
-    pub(crate) fn redact_secret(&mut self, secret: &str) {
-        match self {
-            Self::Api(e) => e.redact_secret(secret),
-            Self::Decode(e) => e.redact_secret(secret),
-            _ => {}
-        }
-    }
 }
 
 /// The kind of a transport failure: a timeout, a body over the cap, a request the library could
@@ -371,7 +362,6 @@ fn transport_kind(e: &TransportError) -> ErrorKind {
         Cause::BodyTooLarge { .. } => ErrorKind::Decode,
         Cause::InvalidRequest => ErrorKind::InvalidInput,
         Cause::Sink => ErrorKind::Download,
-        _ if e.is_timeout() => ErrorKind::Timeout,
         _ => ErrorKind::Connection,
     }
 }
@@ -692,15 +682,6 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn redact_secret(&mut self, secret: &str) {
-        let repr = &mut *self.0;
-        redact::scrub_cut_in_place(&mut repr.message, secret);
-        redact::scrub_cut_in_place(&mut repr.raw_body, secret);
-        if let Some(code) = &mut repr.orpc_code {
-            redact::scrub_cut_in_place(code, secret);
-        }
-    }
-
     /// The error code derived from the status.
     pub fn code(&self) -> ErrorCode {
         self.0.code
@@ -858,6 +839,8 @@ impl DecodeError {
         }))
     }
 
+    /// Scrubs the client's key from the kept text (decoding does not know it). The text was
+    /// cut to its limits first, so a piece of the key left at a cut is scrubbed too.
     pub(crate) fn redact_secret(&mut self, secret: &str) {
         redact::scrub_cut_in_place(&mut self.0.message, secret);
         redact::scrub_cut_in_place(&mut self.0.raw_body, secret);

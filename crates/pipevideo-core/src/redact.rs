@@ -9,7 +9,8 @@
 //!    `-`) is replaced, whatever key the client holds: the second line of defence, applied where
 //!    the text is first stored;
 //! 2. the client's own key, whatever its shape, is replaced where the client has it at hand
-//!    (every answer the client judges; see `Error::redact_secret`).
+//!    (an error answer before its text is cut to its length limits; an undecodable 2xx after,
+//!    with a piece of the key left at the cut scrubbed too; every generation it returns).
 //!
 //! Both replace with [`REDACTED`], so the text still reads as a sentence.
 

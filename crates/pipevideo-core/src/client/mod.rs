@@ -877,35 +877,30 @@ impl<T: Transport> Client<T> {
         result: Result<Response<Vec<u8>>, TransportError>,
         decode: &impl Fn(&Response<Vec<u8>>) -> Result<R, Error>,
     ) -> (Outcome, Result<R, Error>) {
-        let (outcome, mut value) = self.judge_unscrubbed(result, decode);
-        // Server text in an error must not carry the key, whatever its shape (`pv_…` tokens are
-        // scrubbed where the text is first stored; this catches the client's own key).
-        if let Err(error) = &mut value {
-            error.redact_secret(self.encoder().secret());
-        }
-        (outcome, value)
-    }
-
-    fn judge_unscrubbed<R>(
-        &self,
-        result: Result<Response<Vec<u8>>, TransportError>,
-        decode: &impl Fn(&Response<Vec<u8>>) -> Result<R, Error>,
-    ) -> (Outcome, Result<R, Error>) {
+        // Server text kept in an error must not carry the key, whatever its shape: it is
+        // scrubbed with the client's own key here (`pv_…` tokens are scrubbed wherever such text
+        // is first stored).
+        let encoder = self.encoder();
+        let secret = encoder.secret();
         match result {
             Ok(response) if response.status().is_success() => match decode(&response) {
                 Ok(value) => (Outcome::status(response.status()), Ok(value)),
                 // A 2xx whose body does not decode (cut off, or a proxy's page): the request
                 // may have been processed, so it is retried only where a replay is safe.
-                Err(e) => (Outcome::failed(FailureKind::MaybeSent), Err(e)),
+                Err(mut e) => {
+                    if let Error::Decode(decode) = &mut e {
+                        decode.redact_secret(secret);
+                    }
+                    (Outcome::failed(FailureKind::MaybeSent), Err(e))
+                }
             },
             Ok(response) => {
                 let status = response.status();
-                let secret = self.encoder().secret().to_owned();
                 let api = ApiError::from_response_scrubbed(
                     status,
                     response.headers(),
                     response.body(),
-                    Some(&secret),
+                    Some(secret),
                 );
                 let outcome = Outcome::response(
                     status,
