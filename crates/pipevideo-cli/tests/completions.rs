@@ -4,14 +4,12 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
 /// The binary with nothing of the caller's Pipevideo settings, and a proxy that goes nowhere: a
 /// command that opened a connection would fail.
 fn pipevideo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipevideo"))
-        .env_remove("PIPEVIDEO_API_KEY")
-        .env_remove("PIPEVIDEO_API_URL")
-        .env_remove("PIPEVIDEO_CA_CERT")
-        .env_remove("RUST_LOG")
+    common::pipevideo()
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
         .env("HTTP_PROXY", "http://127.0.0.1:9")
         .args(args)
@@ -152,7 +150,7 @@ fn neither_prints_the_key_from_the_environment() {
         &["completions", "bash"],
         &["completions", "zsh"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_pipevideo"))
+        let out = common::pipevideo()
             .env("PIPEVIDEO_API_KEY", key)
             .args(args)
             .stdin(Stdio::null())

@@ -9,7 +9,7 @@
 //! newline through: a server must not be able to recolour, rewrite or ring the user's terminal.
 
 use std::convert::Infallible;
-use std::process::{Command, Stdio};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -20,6 +20,8 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+
+mod common;
 
 /// The documented key shape.
 const PV_KEY: &str = "pv_5e1f0c2a9b8d7e6f4a3b2c1d0e9f8a7b";
@@ -131,25 +133,7 @@ impl Run {
 /// Runs the binary against `server` with `key` (on the command line in text mode, from
 /// `PIPEVIDEO_API_KEY` with `--json`), with nothing inherited that could change its output.
 fn run(server: &Server, key: &str, json: bool, command: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipevideo"));
-    for name in [
-        "PIPEVIDEO_API_KEY",
-        "PIPEVIDEO_API_URL",
-        "PIPEVIDEO_CA_CERT",
-        "RUST_LOG",
-        "NO_COLOR",
-        "CLICOLOR",
-        "CLICOLOR_FORCE",
-        "FORCE_COLOR",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        cmd.env_remove(name);
-    }
+    let mut cmd = common::pipevideo();
     // Loopback must not go through a proxy from the environment.
     cmd.env("NO_PROXY", "127.0.0.1")
         .env("no_proxy", "127.0.0.1");
@@ -159,7 +143,7 @@ fn run(server: &Server, key: &str, json: bool, command: &[&str]) -> Run {
     } else {
         cmd.args(["--api-key", key]);
     }
-    cmd.args(command).stdin(Stdio::null());
+    cmd.args(command);
     let before = server.requests.load(Ordering::SeqCst);
     let out = cmd.output().expect("the binary runs");
     assert!(
@@ -190,17 +174,14 @@ fn control_characters(bytes: &[u8]) -> Vec<(usize, String)> {
 /// The checks every run passes; returns what went wrong.
 fn check(run: &Run, key: &str, status: u16, json: bool) -> Vec<String> {
     let mut problems = Vec::new();
-    let tail = &key[key.len() - 12..];
     let (stdout, stderr) = (run.stdout(), run.stderr());
     let dump = format!("--- stdout:\n{stdout:?}\n--- stderr:\n{stderr:?}");
     if run.code != 3 {
         problems.push(format!("exit code {}, expected 3\n{dump}", run.code));
     }
     for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
-        for secret in [key, tail] {
-            if text.contains(secret) {
-                problems.push(format!("{name} contains {secret:?}\n{dump}"));
-            }
+        if common::leaks(text, key) {
+            problems.push(format!("{name} contains the key or its tail\n{dump}"));
         }
     }
     for (name, bytes) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {

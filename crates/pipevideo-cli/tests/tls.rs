@@ -12,7 +12,7 @@ use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,6 +27,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::crypto::aws_lc_rs;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+mod common;
 
 /// The body of `GET /v1/usage`, as the API documents it.
 const USAGE_BODY: &str = r#"{
@@ -202,25 +204,8 @@ struct Run {
 /// `pipevideo --base-url <server> --api-key <key> usage`, with no certificate setting, proxy or
 /// key inherited from the environment; `tweak` adds the one under test.
 fn usage(server: &Server, key: &str, tweak: impl FnOnce(&mut Command)) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipevideo"));
-    for name in [
-        "PIPEVIDEO_API_KEY",
-        "PIPEVIDEO_API_URL",
-        "PIPEVIDEO_CA_CERT",
-        "RUST_LOG",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        cmd.env_remove(name);
-    }
-    cmd.args(["--base-url", &server.base_url(), "--api-key", key, "usage"])
-        .stdin(Stdio::null());
+    let mut cmd = common::pipevideo();
+    cmd.args(["--base-url", &server.base_url(), "--api-key", key, "usage"]);
     tweak(&mut cmd);
     let out = cmd.output().expect("the binary runs");
     let run = Run {
@@ -228,13 +213,7 @@ fn usage(server: &Server, key: &str, tweak: impl FnOnce(&mut Command)) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    let tail = &key[key.len() - 12..];
-    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
-        assert!(
-            !text.contains(key) && !text.contains(tail),
-            "the key leaked into {name}:\n{text}"
-        );
-    }
+    common::assert_no_secret(&run.stdout, &run.stderr, key);
     run
 }
 

@@ -5,7 +5,7 @@
 //! output of any command may contain the secret or its base64 key.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
@@ -23,14 +23,9 @@ fn secret() -> String {
     )
 }
 
-fn pipevideo() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipevideo"));
-    cmd.env_remove("PIPEVIDEO_API_KEY")
-        .env_remove("PIPEVIDEO_API_URL")
-        .env_remove("PIPEVIDEO_WEBHOOK_SECRET")
-        .env_remove("RUST_LOG");
-    cmd
-}
+use common::pipevideo;
+
+mod common;
 
 fn sign(id: &str, timestamp: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(KEY).unwrap();
