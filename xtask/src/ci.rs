@@ -303,14 +303,7 @@ mod tests {
     use crate::workspace::Member;
 
     fn member(name: &str, publishable: bool) -> Member {
-        Member {
-            name: name.to_owned(),
-            version: semver::Version::new(0, 1, 0),
-            dir: format!("crates/{name}"),
-            publishable,
-            internal_deps: Vec::new(),
-            features: std::collections::BTreeMap::new(),
-        }
+        Member::for_test(name, publishable)
     }
 
     #[test]

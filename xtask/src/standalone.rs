@@ -206,11 +206,6 @@ mod tests {
 
     fn member(name: &str, publishable: bool, features: &[(&str, &[&str])]) -> Member {
         Member {
-            name: name.to_owned(),
-            version: semver::Version::new(0, 1, 0),
-            dir: format!("crates/{name}"),
-            publishable,
-            internal_deps: Vec::new(),
             features: features
                 .iter()
                 .map(|(f, on)| {
@@ -218,6 +213,7 @@ mod tests {
                     ((*f).to_owned(), on)
                 })
                 .collect::<BTreeMap<_, _>>(),
+            ..Member::for_test(name, publishable)
         }
     }
 

@@ -25,6 +25,22 @@ pub(crate) struct Member {
     pub(crate) features: BTreeMap<String, Vec<String>>,
 }
 
+#[cfg(test)]
+impl Member {
+    /// A member at version 0.1.0 in `crates/<name>`, with no dependencies and no features, for
+    /// tests to build on with struct update syntax.
+    pub(crate) fn for_test(name: &str, publishable: bool) -> Member {
+        Member {
+            name: name.to_owned(),
+            version: semver::Version::new(0, 1, 0),
+            dir: format!("crates/{name}"),
+            publishable,
+            internal_deps: Vec::new(),
+            features: BTreeMap::new(),
+        }
+    }
+}
+
 /// A dependency of one member on another.
 #[derive(Debug, Clone)]
 pub(crate) struct InternalDep {
@@ -426,10 +442,6 @@ mod tests {
 
     fn member(name: &str, deps: &[(&str, Option<&str>, &str)]) -> Member {
         Member {
-            name: name.to_owned(),
-            version: semver::Version::new(0, 1, 0),
-            dir: format!("crates/{name}"),
-            publishable: true,
             internal_deps: deps
                 .iter()
                 .map(|(dep, kind, req)| InternalDep {
@@ -438,7 +450,7 @@ mod tests {
                     req: (*req).to_owned(),
                 })
                 .collect(),
-            features: BTreeMap::new(),
+            ..Member::for_test(name, true)
         }
     }
 
