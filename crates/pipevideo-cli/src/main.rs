@@ -11,12 +11,12 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod command;
 mod completions;
 mod duration;
 mod exit;
 mod observe;
 mod output;
-mod run;
 mod session;
 mod ui;
 mod webhook;
@@ -53,7 +53,7 @@ fn main() {
     let code = runtime.block_on(async {
         let cancel = CancelToken::new();
         tokio::spawn(watch_ctrl_c(cancel.clone()));
-        match run::run(cli, key_from_command_line, Arc::clone(&ui), cancel).await {
+        match command::run(cli, key_from_command_line, Arc::clone(&ui), cancel).await {
             Ok(code) => code,
             Err(failure) => {
                 report(&ui, &failure);
