@@ -163,10 +163,14 @@
 mod catalog;
 mod config;
 pub mod fault;
+mod handlers;
 mod log;
 mod mp4;
+mod reports;
+mod routes;
 mod server;
 mod state;
+mod validate;
 mod webhook;
 
 use std::net::{Ipv4Addr, SocketAddr};

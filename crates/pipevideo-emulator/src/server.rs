@@ -22,9 +22,8 @@ use tokio::task::JoinSet;
 use crate::config::fingerprint;
 use crate::fault::{Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader};
 use crate::log::{AppliedFault, LogEntry};
-use crate::state::{
-    Outcome, RATE_LIMIT_MESSAGE, Reply, Req, Shared, lock, orpc_code, process, unix_ms_now,
-};
+use crate::routes::{Outcome, RATE_LIMIT_MESSAGE, Reply, Req, orpc_code, process};
+use crate::state::{Shared, lock, unix_ms_now};
 
 const MAX_REQUEST_BODY: usize = 4 * 1024 * 1024;
 const LOGGED_BODY: usize = 64 * 1024;
@@ -244,7 +243,7 @@ fn logged_headers(headers: &hyper::HeaderMap) -> (Vec<(String, String)>, Option<
     for (name, value) in headers {
         let value = value.to_str().unwrap_or("<non-utf8>");
         if name == hyper::header::AUTHORIZATION {
-            let token = crate::state::bearer_token(value).unwrap_or(value);
+            let token = crate::routes::bearer_token(value).unwrap_or(value);
             let f = fingerprint(token);
             out.push((name.as_str().to_owned(), format!("Bearer {f}")));
             fp = Some(f);
