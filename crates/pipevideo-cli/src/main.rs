@@ -12,14 +12,12 @@
 
 mod cli;
 mod command;
-mod completions;
 mod duration;
 mod exit;
 mod observe;
 mod output;
 mod session;
 mod ui;
-mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;

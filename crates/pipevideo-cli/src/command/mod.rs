@@ -2,8 +2,10 @@
 //!
 //! `generate`, `get`, `wait`, `usage`, `engines` and `models` run with a [`Ctx`] (the
 //! session, the UI and Ctrl-C), defined with the helpers they share in `shared`; saving a video
-//! to `--output` is `save`.
+//! to `--output` is `save`. `webhook` and `completions` (which also holds `man`) need no key
+//! and no client, and run before a session is opened.
 
+mod completions;
 mod engines;
 mod generate;
 mod get;
@@ -12,6 +14,7 @@ mod save;
 mod shared;
 mod usage;
 mod wait;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -35,14 +38,12 @@ pub(crate) async fn run(
     match cli.command {
         Command::Webhook(command) => {
             return match command {
-                WebhookCommand::Verify(args) => crate::webhook::verify(args, &ui, cli.json),
-                WebhookCommand::Listen(args) => {
-                    crate::webhook::listen(args, cli.json, cancel).await
-                }
+                WebhookCommand::Verify(args) => webhook::verify(args, &ui, cli.json),
+                WebhookCommand::Listen(args) => webhook::listen(args, cli.json, cancel).await,
             };
         }
-        Command::Completions { shell } => return crate::completions::completions(shell),
-        Command::Man => return crate::completions::man(),
+        Command::Completions { shell } => return completions::completions(shell),
+        Command::Man => return completions::man(),
         _ => {}
     }
     let need = match cli.command {

@@ -209,7 +209,7 @@ async fn handle(endpoint: &Endpoint, request: Request<Incoming>) -> Response<Ful
             return answer(StatusCode::BAD_REQUEST, "rejected");
         }
     };
-    let first = crate::webhook::lock(&endpoint.seen).insert(event.delivery_id(), now);
+    let first = lock(&endpoint.seen).insert(event.delivery_id(), now);
     if !first {
         eprintln!(
             "delivery {} again (a retry): already handled, answered 200",
@@ -220,7 +220,7 @@ async fn handle(endpoint: &Endpoint, request: Request<Incoming>) -> Response<Ful
     let n = endpoint.delivered.fetch_add(1, Ordering::SeqCst) + 1;
     if endpoint.count.is_some_and(|count| n > count) {
         // Past --count: the listener is closing; let Svix retry it elsewhere or later.
-        crate::webhook::lock(&endpoint.seen).remove(event.delivery_id());
+        lock(&endpoint.seen).remove(event.delivery_id());
         return answer(StatusCode::SERVICE_UNAVAILABLE, "closing");
     }
     print_event(&event, endpoint.json);
