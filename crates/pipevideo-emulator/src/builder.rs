@@ -1,0 +1,410 @@
+//! Starting an emulator: [`EmulatorBuilder`], its settings and their checks, and [`StartError`].
+//!
+//! The builder collects settings (all plain values with documented defaults), checks them in
+//! `validate`, then `start` binds the socket, derives the well-known keys and the URL-signing key
+//! from the seed, seeds the store with the three built-in organizations plus the caller's, and
+//! spawns the server. `start_in_background` does the same on a thread of its own with its own
+//! runtime. What a running emulator offers is in `handle`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::watch;
+
+use crate::config::{
+    ApiKey, DurationDistribution, ErrorShape, FailureCause, Organization, RateLimit, WebhookConfig,
+    fingerprint,
+};
+use crate::fault::{self, FaultConfig, FaultRule, RandomFaults};
+use crate::handle::{BackgroundEmulator, Emulator, WellKnownKeys};
+use crate::mp4::sample_mp4;
+use crate::state::{self, Settings, Shared, State, lock};
+use crate::{BROKE_ORG, DEMO_ORG, OTHER_ORG, server};
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A setting is out of range.
+    #[error("invalid emulator configuration: {0}")]
+    InvalidConfig(String),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The background thread or its runtime could not start.
+    #[error("cannot start the emulator's runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Configures an [`Emulator`]; made by [`Emulator::builder`]. Its `Debug` output redacts keys.
+pub struct EmulatorBuilder {
+    bind: SocketAddr,
+    time_scale: f64,
+    seed: u64,
+    durations: DurationDistribution,
+    organizations: Vec<Organization>,
+    demo_key: Option<String>,
+    demo_credits: i64,
+    rate_limit: Option<RateLimit>,
+    idempotency: bool,
+    webhooks: Option<WebhookConfig>,
+    faults: FaultConfig,
+    failure_rate: f64,
+    scripted_failures: Vec<(String, FailureCause)>,
+    price_cents: i64,
+    url_ttl: Duration,
+    error_shape: ErrorShape,
+}
+
+impl std::fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorBuilder")
+            .field("bind", &self.bind)
+            .field("time_scale", &self.time_scale)
+            .field("seed", &self.seed)
+            .field("durations", &self.durations)
+            .field("organizations", &self.organizations)
+            .field("demo_key", &self.demo_key.as_deref().map(fingerprint))
+            .field("demo_credits", &self.demo_credits)
+            .field("rate_limit", &self.rate_limit)
+            .field("idempotency", &self.idempotency)
+            .field("webhooks", &self.webhooks)
+            .field("faults", &self.faults)
+            .field("failure_rate", &self.failure_rate)
+            .field("price_cents", &self.price_cents)
+            .field("url_ttl", &self.url_ttl)
+            .field("error_shape", &self.error_shape)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            time_scale: 1.0,
+            seed: 0,
+            durations: DurationDistribution::default(),
+            organizations: Vec::new(),
+            demo_key: None,
+            demo_credits: 10_000,
+            rate_limit: Some(RateLimit::default()),
+            idempotency: true,
+            webhooks: None,
+            faults: FaultConfig::default(),
+            failure_rate: 0.02,
+            scripted_failures: Vec::new(),
+            price_cents: 12,
+            url_ttl: Duration::from_secs(3600),
+            error_shape: ErrorShape::Message,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Listen address. Default `127.0.0.1:0` (an ephemeral port).
+    #[must_use]
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+    /// Listen on this port of the current bind address (0 = ephemeral).
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.bind.set_port(port);
+        self
+    }
+    /// Real seconds per emulated second (default 1.0). `0.01` runs a minute in 0.6 s. Must be
+    /// finite and in `(0, 1000]`.
+    #[must_use]
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = scale;
+        self
+    }
+    /// Seed of every random choice: keys, ids, durations, failures (default 0).
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// How long generations take, in emulated time.
+    #[must_use]
+    pub fn durations(mut self, durations: DurationDistribution) -> Self {
+        self.durations = durations;
+        self
+    }
+    /// Adds an organization with its keys and credit.
+    #[must_use]
+    pub fn organization(mut self, org: Organization) -> Self {
+        self.organizations.push(org);
+        self
+    }
+    /// Replaces the generated demo key (any string; by convention `pv_` + hex).
+    #[must_use]
+    pub fn demo_key(mut self, key: impl Into<String>) -> Self {
+        self.demo_key = Some(key.into());
+        self
+    }
+    /// Starting balance of `org_demo`, in cents (default 10 000).
+    #[must_use]
+    pub fn demo_credits_cents(mut self, cents: i64) -> Self {
+        self.demo_credits = cents;
+        self
+    }
+    /// The per-key rate limit (default 100 per emulated minute, sliding).
+    #[must_use]
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+    /// No rate limit at all.
+    #[must_use]
+    pub fn no_rate_limit(mut self) -> Self {
+        self.rate_limit = None;
+        self
+    }
+    /// Whether `Idempotency-Key` replays the first create (default true).
+    #[must_use]
+    pub fn idempotency(mut self, honour: bool) -> Self {
+        self.idempotency = honour;
+        self
+    }
+    /// Deliver webhooks.
+    #[must_use]
+    pub fn webhooks(mut self, config: WebhookConfig) -> Self {
+        self.webhooks = Some(config);
+        self
+    }
+    /// The fault configuration at start (replaces any earlier rules).
+    #[must_use]
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.faults = faults;
+        self
+    }
+    /// Adds one scripted fault rule.
+    #[must_use]
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.faults.rules.push(rule);
+        self
+    }
+    /// Random faults from the start.
+    #[must_use]
+    pub fn random_faults(mut self, random: RandomFaults) -> Self {
+        self.faults.random = Some(random);
+        self
+    }
+    /// Probability that a generation fails with a random runtime cause (default 0.02; use 0.0 for
+    /// tests that need every generation to complete).
+    #[must_use]
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.failure_rate = rate;
+        self
+    }
+    /// Generations whose prompt contains `marker` fail with `cause`.
+    #[must_use]
+    pub fn fail_prompts_containing(
+        mut self,
+        marker: impl Into<String>,
+        cause: FailureCause,
+    ) -> Self {
+        self.scripted_failures.push((marker.into(), cause));
+        self
+    }
+    /// Price of a responses-API generation in cents (default 12).
+    #[must_use]
+    pub fn price_cents(mut self, cents: i64) -> Self {
+        self.price_cents = cents;
+        self
+    }
+    /// How long a video URL stays valid, in emulated time (default 1 h).
+    #[must_use]
+    pub fn video_url_ttl(mut self, ttl: Duration) -> Self {
+        self.url_ttl = ttl;
+        self
+    }
+    /// The shape of ordinary error bodies (default `{ "message" }`).
+    #[must_use]
+    pub fn error_shape(mut self, shape: ErrorShape) -> Self {
+        self.error_shape = shape;
+        self
+    }
+
+    fn validate(&self) -> Result<(), StartError> {
+        let bad = |m: String| Err(StartError::InvalidConfig(m));
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0 && self.time_scale <= 1000.0) {
+            return bad(format!(
+                "time_scale must be in (0, 1000], got {}",
+                self.time_scale
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.failure_rate) {
+            return bad(format!(
+                "failure_rate must be in [0, 1], got {}",
+                self.failure_rate
+            ));
+        }
+        if let Some(l) = self.rate_limit
+            && (l.requests == 0 || l.window.is_zero())
+        {
+            return bad("rate limit needs at least 1 request per non-zero window".into());
+        }
+        if let Some(r) = &self.faults.random {
+            let total: f64 = r.faults.iter().map(|(_, p)| *p).sum();
+            if r.faults.iter().any(|(_, p)| !(0.0..=1.0).contains(p)) || total > 1.0 + 1e-9 {
+                return bad(format!(
+                    "random fault probabilities must each be in [0, 1] and sum to at most 1, got {total}"
+                ));
+            }
+        }
+        if let Some(w) = &self.webhooks {
+            if w.schedule.is_empty() {
+                return bad("webhook schedule needs at least one attempt".into());
+            }
+            if let Some(e) = w.endpoints.iter().find(|e| !e.starts_with("http://")) {
+                return bad(format!(
+                    "webhook endpoint must be a plain http:// URL, got {e}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds the socket and starts serving on the current tokio runtime.
+    pub async fn start(self) -> Result<Emulator, StartError> {
+        self.validate()?;
+        let listener = tokio::net::TcpListener::bind(self.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: self.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: self.bind,
+            source,
+        })?;
+
+        let mut key_rng = SmallRng::seed_from_u64(self.seed ^ 0x9e37_79b9_7f4a_7c15);
+        let keys = WellKnownKeys {
+            demo: self
+                .demo_key
+                .clone()
+                .unwrap_or_else(|| format!("pv_demo_{}", state::random_hex(&mut key_rng, 32))),
+            expired: format!("pv_expired_{}", state::random_hex(&mut key_rng, 32)),
+            revoked: format!("pv_revoked_{}", state::random_hex(&mut key_rng, 32)),
+            other: format!("pv_other_{}", state::random_hex(&mut key_rng, 32)),
+            broke: format!("pv_broke_{}", state::random_hex(&mut key_rng, 32)),
+        };
+        let mut url_key = [0u8; 32];
+        key_rng.fill(&mut url_key);
+
+        let mut orgs = vec![
+            Organization::new(DEMO_ORG)
+                .credits_cents(self.demo_credits)
+                .key(ApiKey::active(keys.demo.clone()))
+                .key(ApiKey::expired(keys.expired.clone()))
+                .key(ApiKey::revoked(keys.revoked.clone())),
+            Organization::new(OTHER_ORG).key(ApiKey::active(keys.other.clone())),
+            Organization::new(BROKE_ORG)
+                .credits_cents(0)
+                .key(ApiKey::active(keys.broke.clone())),
+        ];
+        orgs.extend(self.organizations.iter().cloned());
+
+        let shared = Arc::new(Shared {
+            started: Instant::now(),
+            origin: format!("http://{addr}"),
+            settings: Settings {
+                scale: self.time_scale,
+                durations: self.durations,
+                rate_limit: self.rate_limit,
+                idempotency: self.idempotency,
+                webhooks: self.webhooks.clone(),
+                failure_rate: self.failure_rate,
+                scripted_failures: self.scripted_failures.clone(),
+                price_cents: self.price_cents,
+                url_ttl: self.url_ttl,
+                error_shape: self.error_shape,
+            },
+            state: Mutex::new(State::new(self.seed, &orgs)),
+            faults: Mutex::new(fault::FaultPlan::new(self.faults.clone())),
+            log: Mutex::new(Vec::new()),
+            log_seq: Mutex::new(0),
+            deliveries: Mutex::new(Vec::new()),
+            url_key,
+            mp4: Bytes::from(sample_mp4(12_000)),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let (tx, rx) = watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, Arc::clone(&shared), rx));
+        tracing::info!(%addr, "pipevideo emulator listening");
+        Ok(Emulator {
+            shared,
+            addr,
+            keys,
+            shutdown: tx,
+            server: Mutex::new(Some(server)),
+        })
+    }
+
+    /// Starts the emulator on a thread of its own with its own tokio runtime, for callers without
+    /// one (async-std, smol, synchronous tests). Blocks until the socket is bound.
+    pub fn start_in_background(self) -> Result<BackgroundEmulator, StartError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("pipevideo-emulator".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(StartError::Runtime(e)));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match self.start().await {
+                        Ok(emu) => {
+                            let server = lock(&emu.server).take();
+                            if tx.send(Ok(emu)).is_ok()
+                                && let Some(server) = server
+                            {
+                                let _ = server.await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })
+            .map_err(StartError::Runtime)?;
+        match rx.recv() {
+            Ok(Ok(emulator)) => Ok(BackgroundEmulator {
+                emulator: Some(emulator),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(StartError::Runtime(std::io::Error::other(
+                    "emulator thread exited before starting",
+                )))
+            }
+        }
+    }
+}
