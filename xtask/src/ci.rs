@@ -22,10 +22,11 @@ pub(crate) enum Step {
     Doc,
     Package,
     Consumer,
+    Rehearse,
 }
 
 impl Step {
-    const ALL: [Step; 9] = [
+    const ALL: [Step; 10] = [
         Step::Fmt,
         Step::Deny,
         Step::Clippy,
@@ -35,6 +36,7 @@ impl Step {
         Step::Doc,
         Step::Package,
         Step::Consumer,
+        Step::Rehearse,
     ];
 
     fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Step {
             Step::Doc => "doc",
             Step::Package => "package",
             Step::Consumer => "consumer",
+            Step::Rehearse => "rehearse",
         }
     }
 
@@ -122,6 +125,10 @@ impl Step {
             // The README's quick start from the packaged crates, outside the workspace, against
             // the emulator (see `consumer.rs`).
             Step::Consumer => command = xtask(root, "consumer")?,
+            // The release for real into a scratch cargo-http-registry, on a scratch clone of
+            // HEAD, with the registry stopped half-way and the release finished; then the README's
+            // quick start, CLI and emulator from that registry alone (see `rehearse.rs`).
+            Step::Rehearse => command = xtask(root, "rehearse")?,
         }
         Ok(command)
     }

@@ -136,7 +136,7 @@ pub(crate) fn quick_start(readme: &str) -> Result<String> {
 }
 
 /// The text from a `heading` line to the next heading of the same or a higher level.
-fn section<'a>(markdown: &'a str, heading: &str) -> Result<&'a str> {
+pub(crate) fn section<'a>(markdown: &'a str, heading: &str) -> Result<&'a str> {
     let level = heading.chars().take_while(|c| *c == '#').count();
     let mut lines = markdown.split_inclusive('\n');
     let mut offset = 0;
@@ -166,7 +166,7 @@ fn section<'a>(markdown: &'a str, heading: &str) -> Result<&'a str> {
 
 /// The body of the first fenced block whose info string starts with `lang` (`rust`,
 /// `rust,no_run`, ...).
-fn fenced_block<'a>(text: &'a str, lang: &str) -> Option<&'a str> {
+pub(crate) fn fenced_block<'a>(text: &'a str, lang: &str) -> Option<&'a str> {
     let mut offset = 0;
     let mut start = None;
     for line in text.split_inclusive('\n') {
@@ -188,7 +188,7 @@ fn fenced_block<'a>(text: &'a str, lang: &str) -> Option<&'a str> {
 }
 
 /// Splits on whitespace, keeping double-quoted runs together (`-F "a b"`).
-fn shell_words(text: &str) -> Vec<String> {
+pub(crate) fn shell_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut quoted = false;
@@ -210,7 +210,7 @@ fn shell_words(text: &str) -> Vec<String> {
 }
 
 /// The highest version of each package in a `Cargo.lock`.
-fn locked_versions(lockfile: &str) -> Result<BTreeMap<String, semver::Version>> {
+pub(crate) fn locked_versions(lockfile: &str) -> Result<BTreeMap<String, semver::Version>> {
     let doc: toml_edit::DocumentMut = lockfile
         .parse()
         .map_err(|e| format!("Cargo.lock does not parse: {e}"))?;
@@ -237,11 +237,18 @@ fn locked_versions(lockfile: &str) -> Result<BTreeMap<String, semver::Version>> 
     Ok(versions)
 }
 
-/// The scratch project's manifest.
+/// A `[patch.crates-io]` entry that takes a crate from an unpacked package.
+pub(crate) fn path_patch(dir: &Path) -> String {
+    let path = dir.to_string_lossy().replace('\\', "/");
+    format!("{{ path = \"{path}\" }}")
+}
+
+/// The scratch project's manifest; `patches` are `[patch.crates-io]` entries, each a crate name
+/// and its inline table (see [`path_patch`]).
 pub(crate) fn manifest(
     deps: &[Dependency],
     versions: &BTreeMap<String, semver::Version>,
-    patches: &[(String, PathBuf)],
+    patches: &[(String, String)],
 ) -> Result<String> {
     let mut text = String::from(
         "[package]\nname = \"pipevideo-quickstart\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
@@ -254,9 +261,8 @@ pub(crate) fn manifest(
         }
     }
     text.push_str("\n[patch.crates-io]\n");
-    for (name, path) in patches {
-        let path = path.to_string_lossy().replace('\\', "/");
-        let _ = writeln!(text, "{name} = {{ path = \"{path}\" }}");
+    for (name, table) in patches {
+        let _ = writeln!(text, "{name} = {table}");
     }
     // Not a member of any workspace above the scratch directory.
     text.push_str("\n[workspace]\n");
@@ -334,7 +340,11 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let project = scratch.join("quickstart");
     fs::create_dir_all(project.join("src"))
         .map_err(|e| format!("cannot create the project: {e}"))?;
-    let cargo_toml = manifest(&deps, &versions, &patches)?;
+    let entries: Vec<(String, String)> = patches
+        .iter()
+        .map(|(name, dir)| (name.clone(), path_patch(dir)))
+        .collect();
+    let cargo_toml = manifest(&deps, &versions, &entries)?;
     write(&project.join("Cargo.toml"), &cargo_toml)?;
     write(&project.join("src/main.rs"), &main_rs)?;
     fs::create_dir_all(project.join("tests")).map_err(|e| format!("cannot create tests/: {e}"))?;
@@ -385,56 +395,9 @@ fn build_and_run(
         true,
     )?;
 
-    let mut server = Command::new(&emulator)
-        .args([
-            "--port",
-            "0",
-            "--time-scale",
-            EMULATOR_TIME_SCALE,
-            "--failure-rate",
-            "0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("could not start {}: {e}", emulator.display()))?;
-    let result = (|| {
-        let (url, key) = emulator_address(&mut server)?;
-        println!("--> running the quick start against the emulator at {url}");
-        let started = Instant::now();
-        let child = Command::new(&quick_start)
-            .env("PIPEVIDEO_API_URL", &url)
-            .env("PIPEVIDEO_API_KEY", &key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("could not start the quick start: {e}"))?;
-        let output = wait_with_timeout(child, QUICK_START_RUN)?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        print!("{stdout}");
-        if !output.status.success() {
-            bail!(
-                "the quick start exited with {} against the emulator:\n{stdout}{stderr}",
-                output.status
-            );
-        }
-        let origin = url.trim_end_matches("/v1");
-        if !stdout.contains("gen_") || !stdout.contains(origin) {
-            bail!(
-                "the quick start exited 0 but did not print a generation id and a video URL of \
-                 the emulator ({origin}):\n{stdout}"
-            );
-        }
-        Ok(format!(
-            "ran in {:.1}s and printed a generation and its video URL",
-            started.elapsed().as_secs_f64()
-        ))
-    })();
-    let _ = server.kill();
-    let _ = server.wait();
+    let mut server = Emulator::start(&emulator)?;
+    let result = run_quick_start(&quick_start, &server.url, &server.key);
+    server.stop();
     let summary = result?;
 
     let mut test = exec::cargo(root);
@@ -447,8 +410,97 @@ fn build_and_run(
     Ok(format!("{summary}; its emulator test passed"))
 }
 
+/// An emulator binary running on a free loopback port, with its API URL and demo key; stopped
+/// when dropped.
+pub(crate) struct Emulator {
+    child: Child,
+    pub(crate) url: String,
+    pub(crate) key: String,
+}
+
+impl Emulator {
+    /// Starts `binary` on a free port with the fast clock and no faults, and reads its address.
+    pub(crate) fn start(binary: &Path) -> Result<Emulator> {
+        let mut child = Command::new(binary)
+            .args([
+                "--port",
+                "0",
+                "--time-scale",
+                EMULATOR_TIME_SCALE,
+                "--failure-rate",
+                "0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("could not start {}: {e}", binary.display()))?;
+        match emulator_address(&mut child) {
+            Ok((url, key)) => Ok(Emulator { child, url, key }),
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(error)
+            }
+        }
+    }
+
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs the quick start binary against the emulator at `url`; passes when it exits 0 after
+/// printing a generation id and a video URL of that emulator.
+pub(crate) fn run_quick_start(quick_start: &Path, url: &str, key: &str) -> Result<String> {
+    println!("--> running the quick start against the emulator at {url}");
+    let started = Instant::now();
+    let child = Command::new(quick_start)
+        .env("PIPEVIDEO_API_URL", url)
+        .env("PIPEVIDEO_API_KEY", key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start the quick start: {e}"))?;
+    let output = wait_with_timeout(child, QUICK_START_RUN)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    print!("{stdout}");
+    if !output.status.success() {
+        bail!(
+            "the quick start exited with {} against the emulator:\n{stdout}{stderr}",
+            output.status
+        );
+    }
+    let origin = url.trim_end_matches("/v1");
+    if !stdout.contains("gen_") || !stdout.contains(origin) {
+        bail!(
+            "the quick start exited 0 but did not print a generation id and a video URL of \
+             the emulator ({origin}):\n{stdout}"
+        );
+    }
+    Ok(format!(
+        "ran in {:.1}s and printed a generation and its video URL",
+        started.elapsed().as_secs_f64()
+    ))
+}
+
 /// Builds the one binary of the manifest, into the shared target directory; returns its path.
-fn build(root: &Path, target: &Path, manifest: &Path, bin: &str, locked: bool) -> Result<PathBuf> {
+pub(crate) fn build(
+    root: &Path,
+    target: &Path,
+    manifest: &Path,
+    bin: &str,
+    locked: bool,
+) -> Result<PathBuf> {
     let mut command = exec::cargo(root);
     command
         .env("CARGO_TARGET_DIR", target)
@@ -512,7 +564,7 @@ fn emulator_address(server: &mut Child) -> Result<(String, String)> {
 }
 
 /// Waits for `child`, killing it after `limit`.
-fn wait_with_timeout(child: Child, limit: Duration) -> Result<std::process::Output> {
+pub(crate) fn wait_with_timeout(child: Child, limit: Duration) -> Result<std::process::Output> {
     let id = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -522,13 +574,13 @@ fn wait_with_timeout(child: Child, limit: Duration) -> Result<std::process::Outp
         Ok(output) => output.map_err(|e| format!("waiting for the quick start: {e}").into()),
         Err(_) => {
             let _ = Command::new("kill").arg(id.to_string()).status();
-            bail!("the quick start did not finish within {}s", limit.as_secs())
+            bail!("the program did not finish within {}s", limit.as_secs())
         }
     }
 }
 
 /// The workspace's target directory, as cargo reports it.
-fn target_dir(root: &Path) -> Result<PathBuf> {
+pub(crate) fn target_dir(root: &Path) -> Result<PathBuf> {
     let json =
         exec::read(exec::cargo(root).args(["metadata", "--format-version", "1", "--no-deps"]))?;
     let metadata: serde_json::Value = serde_json::from_str(&json)
@@ -539,7 +591,7 @@ fn target_dir(root: &Path) -> Result<PathBuf> {
         .ok_or_else(|| "cargo metadata names no target directory".into())
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<()> {
     fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
 }
 
@@ -581,10 +633,16 @@ mod tests {
             ),
             ("tokio".to_owned(), semver::Version::new(1, 48, 0)),
         ]);
-        let patches = [(
-            "pipevideo".to_owned(),
-            PathBuf::from("/s/crates/pipevideo-0.1.0"),
-        )];
+        let patches = [
+            (
+                "pipevideo".to_owned(),
+                path_patch(Path::new("/s/crates/pipevideo-0.1.0")),
+            ),
+            (
+                "pipevideo-core".to_owned(),
+                "{ version = \"=0.1.0\", registry = \"r\" }".to_owned(),
+            ),
+        ];
         let manifest = manifest(&deps, &versions, &patches).unwrap();
         assert!(
             manifest.contains(
@@ -596,8 +654,10 @@ mod tests {
         );
         assert!(
             manifest.contains(
-                "[patch.crates-io]\npipevideo = { path = \"/s/crates/pipevideo-0.1.0\" }\n"
-            )
+                "[patch.crates-io]\npipevideo = { path = \"/s/crates/pipevideo-0.1.0\" }\n\
+                 pipevideo-core = { version = \"=0.1.0\", registry = \"r\" }\n"
+            ),
+            "{manifest}"
         );
         assert!(manifest.ends_with("[workspace]\n"));
         // A crate the lockfile does not hold cannot be pinned.

@@ -3,14 +3,41 @@
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use crate::{Result, bail};
 
-/// A `cargo` command run in `dir`: the cargo that runs xtask (`$CARGO`) when there is one.
+/// Environment variables this process gives every cargo it starts, and reads as its own
+/// ([`env_var`]): `cargo xtask rehearse` names its scratch registry and target directory here
+/// and then runs the real release in-process, without changing its own environment (which
+/// would need `unsafe`). Set at most once; empty otherwise.
+static CARGO_ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Sets the variables of [`CARGO_ENV`]; fails when they were already set.
+pub(crate) fn set_cargo_env(vars: Vec<(String, String)>) -> Result<()> {
+    CARGO_ENV
+        .set(vars)
+        .map_err(|_| "the cargo environment of this process is already set".into())
+}
+
+/// A variable of [`CARGO_ENV`], else of the process environment (when it is UTF-8).
+pub(crate) fn env_var(name: &str) -> Option<String> {
+    CARGO_ENV
+        .get()
+        .and_then(|vars| vars.iter().find(|(key, _)| key == name))
+        .map(|(_, value)| value.clone())
+        .or_else(|| std::env::var(name).ok())
+}
+
+/// A `cargo` command run in `dir`: the cargo that runs xtask (`$CARGO`) when there is one, with
+/// the variables of [`CARGO_ENV`].
 pub(crate) fn cargo(dir: &Path) -> Command {
     let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(program);
     command.current_dir(dir);
+    for (key, value) in CARGO_ENV.get().into_iter().flatten() {
+        command.env(key, value);
+    }
     command
 }
 
@@ -44,10 +71,17 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// The command as a maintainer would type it (environment overrides first).
+/// The command as a maintainer would type it (environment overrides first, but for those of
+/// [`CARGO_ENV`], which are printed once by whoever sets them).
 pub(crate) fn show(command: &Command) -> String {
+    let shared = |key: &OsStr| {
+        CARGO_ENV
+            .get()
+            .is_some_and(|vars| vars.iter().any(|(k, _)| OsStr::new(k) == key))
+    };
     let mut words: Vec<String> = command
         .get_envs()
+        .filter(|(key, _)| !shared(key))
         .filter_map(|(key, value)| Some(format!("{}={}", lossy(key), lossy(value?))))
         .collect();
     let program = Path::new(command.get_program());

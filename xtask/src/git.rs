@@ -36,6 +36,13 @@ pub(crate) fn is_commit(root: &Path, rev: &str) -> bool {
     exec::read(git(root).args(["rev-parse", "--verify", "--quiet", &spec])).is_ok()
 }
 
+/// The commit id `rev` names.
+pub(crate) fn rev(root: &Path, rev: &str) -> Result<String> {
+    Ok(read(root, &["rev-parse", "--verify", rev])?
+        .trim()
+        .to_owned())
+}
+
 /// Whether the tag `name` exists.
 pub(crate) fn tag_exists(root: &Path, name: &str) -> bool {
     is_commit(root, &format!("refs/tags/{name}"))

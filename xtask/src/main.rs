@@ -6,6 +6,8 @@
 //! - `cargo xtask consumer`: the README's quick start built from the packaged crates, outside the
 //!   workspace, and run against the emulator.
 //! - `cargo xtask release <patch|minor|major|X.Y.Z>`: plan (and with `--execute`, make) a release.
+//! - `cargo xtask publish [--registry NAME]`: publish what is missing of the tagged release.
+//! - `cargo xtask rehearse`: the whole release, for real, into a scratch registry, with a fault.
 //! - `cargo xtask bump-check [<base>]`: fail when a published crate changed without a note.
 //!
 //! The command line is parsed by hand: a few subcommands and a handful of flags do not justify
@@ -19,6 +21,9 @@ mod consumer;
 mod deny;
 mod exec;
 mod git;
+mod publish;
+mod registry;
+mod rehearse;
 mod release;
 mod soak;
 mod standalone;
@@ -66,7 +71,7 @@ usage: cargo xtask [--root DIR] <command> [options]
 commands:
   ci [--skip STEP,..] [--only STEP,..]
         run the checks CI runs, in order, each named and timed; stops at the first failure.
-        steps: fmt, deny, clippy, standalone, test, examples, doc, package, consumer
+        steps: fmt, deny, clippy, standalone, test, examples, doc, package, consumer, rehearse
   standalone
         build and test each publishable crate on its own (`-p <crate>`): default features, no
         default features, and each feature alone; combinations a crate cannot serve must fail
@@ -75,11 +80,23 @@ commands:
         package the publishable crates, build the README's quick start in a scratch project
         outside the workspace from those packages (with the README's `cargo add` lines), and
         run it against the emulator built from its package.
-  release <patch|minor|major|X.Y.Z> [--execute] [--publish] [--no-package]
+  release <patch|minor|major|X.Y.Z> [--execute] [--publish [--registry NAME]] [--no-package]
         print the release plan and check it (a dry run, in a scratch worktree); with --execute
         bump the versions, move CHANGELOG.md's Unreleased notes, commit \"Release X.Y.Z\" and tag
-        vX.Y.Z; with --execute --publish also publish to crates.io (needs CARGO_REGISTRY_TOKEN).
+        vX.Y.Z; with --execute --publish also publish, in dependency order, to crates.io (needs
+        CARGO_REGISTRY_TOKEN) or to the registry NAME (CARGO_REGISTRIES_<NAME>_INDEX and
+        CARGO_REGISTRIES_<NAME>_TOKEN). A failure half-way prints the command that finishes it.
         --no-package skips the packaging check (xtask's own tests; never for a real release).
+  publish [--registry NAME]
+        publish the version HEAD is tagged with: crates the registry's index already has (with
+        the same contents) are skipped, the rest published in dependency order. Rerun it until
+        the release is whole; a crate published with other contents is an error.
+  rehearse [<patch|minor|major|X.Y.Z>]
+        the release for real (default: patch) on a scratch clone of HEAD into a scratch
+        cargo-http-registry, the registry stopped after the second upload and the release
+        finished with `publish`; then, from the registry alone: the README's quick start in a
+        fresh project against the emulator, `cargo install` of the CLI running the main job, and
+        of the emulator. Installs cargo-http-registry when missing.
   soak [--generations N]
         the long chaos soak: N generations (default 10000) per transport against the emulator
         with random faults, in a release build (CI runs a few hundred inside `cargo test`).
@@ -125,6 +142,7 @@ fn run(args: Vec<String>) -> Result<()> {
             let execute = args.flag("--execute");
             let publish = args.flag("--publish");
             let package = !args.flag("--no-package");
+            let registry = args.value_of("--registry")?;
             let Some(bump) = args.next_positional()? else {
                 bail!("release needs a bump: patch, minor, major or an explicit X.Y.Z");
             };
@@ -132,13 +150,28 @@ fn run(args: Vec<String>) -> Result<()> {
             args.finish()?;
             release::run(
                 &root,
-                &release::Options {
+                release::Options {
                     bump,
                     execute,
                     publish,
+                    registry,
                     package,
+                    after_upload: None,
                 },
             )
+        }
+        "publish" => {
+            let registry = args.value_of("--registry")?;
+            args.finish()?;
+            publish::run(&root, registry.as_deref()).map(drop)
+        }
+        "rehearse" => {
+            let bump = match args.next_positional()? {
+                Some(bump) => release::Bump::parse(&bump)?,
+                None => release::Bump::Patch,
+            };
+            args.finish()?;
+            rehearse::run(&root, bump)
         }
         "standalone" => {
             args.finish()?;

@@ -9,13 +9,18 @@
 //! 5. the edits are applied (in a scratch worktree for a dry run, in the tree with `--execute`), the
 //!    lockfile follows, and the packaging check runs bottom-up against the bumped versions;
 //! 6. with `--execute`: commit `Release X.Y.Z`, tag `vX.Y.Z`; with `--publish` too: `cargo publish`
-//!    crate by crate in the same order.
+//!    crate by crate in the same order, to crates.io or to the registry `--registry NAME` names
+//!    (see `publish.rs`). Before anything changes, the registry's index must not hold the new
+//!    version of any crate yet; a failure half-way prints `cargo xtask publish [--registry NAME]`,
+//!    which finishes the release.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::publish::AfterUpload;
+use crate::registry::Registry;
 use crate::workspace::{self, Workspace};
-use crate::{Result, bail, changelog, ci, exec, git};
+use crate::{Result, bail, changelog, ci, exec, git, publish};
 
 /// The branch releases are made from.
 const RELEASE_BRANCH: &str = "main";
@@ -58,23 +63,30 @@ impl Bump {
 }
 
 /// What `cargo xtask release` was asked to do.
-#[derive(Debug)]
-pub(crate) struct Options {
+pub(crate) struct Options<'a> {
     pub(crate) bump: Bump,
     /// Edit, commit and tag for real; otherwise a dry run that leaves the tree untouched.
     pub(crate) execute: bool,
-    /// After tagging, publish to crates.io (needs `--execute` and `CARGO_REGISTRY_TOKEN`).
+    /// After tagging, publish (needs `--execute` and the registry's token).
     pub(crate) publish: bool,
+    /// The registry `--publish` publishes to: crates.io when `None`.
+    pub(crate) registry: Option<String>,
+    /// Called after each upload (the rehearsal's fault injection); `None` for a real release.
+    pub(crate) after_upload: Option<AfterUpload<'a>>,
     /// Run the packaging check (xtask's tests turn it off; a real release never should).
     pub(crate) package: bool,
 }
 
-pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
+pub(crate) fn run(root: &Path, options: Options<'_>) -> Result<()> {
     if options.publish && !options.execute {
         bail!("--publish needs --execute: crates are published from the tagged release commit");
     }
-    if options.publish && std::env::var_os("CARGO_REGISTRY_TOKEN").is_none_or(|t| t.is_empty()) {
-        bail!("--publish needs a crates.io token in CARGO_REGISTRY_TOKEN; nothing was changed");
+    if options.registry.is_some() && !options.publish {
+        bail!("--registry names where --publish publishes; add --execute --publish");
+    }
+    let registry = Registry::from_option(options.registry.as_deref())?;
+    if options.publish {
+        registry.require_token()?;
     }
     let dirty = git::dirty_paths(root)?;
     if !dirty.is_empty() {
@@ -107,7 +119,11 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
     }
     let tag = format!("v{new}");
     if git::tag_exists(root, &tag) {
-        bail!("the tag {tag} already exists");
+        bail!(
+            "the tag {tag} already exists: {new} was released; to publish what is missing of it, \
+             check it out and run `{}`",
+            publish::finishing_command(&registry)
+        );
     }
 
     let changelog_path = ws.root.join("CHANGELOG.md");
@@ -124,6 +140,25 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
     let new_changelog = changelog::cut_release(&changelog_text, &new.to_string(), &date)?;
 
     let order = ws.publish_order()?;
+    if options.publish {
+        let taken: Vec<&str> = order
+            .iter()
+            .map(|m| Ok((m.name.as_str(), registry.checksums(&m.name, &new)?)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|(_, checksums)| !checksums.is_empty())
+            .map(|(name, _)| name)
+            .collect();
+        if !taken.is_empty() {
+            bail!(
+                "{} already has {new} of {}: a published version cannot be replaced, and these \
+                 were not published from the commit this release would make; nothing was changed, \
+                 release another version",
+                registry.label(),
+                taken.join(", ")
+            );
+        }
+    }
     let last = git::last_release_tag(root)?;
     let changed_crates = match &last {
         Some((tag, _)) => Some(changed_members(&ws, tag)?),
@@ -190,7 +225,10 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
     }
     println!("  commit \"Release {new}\" and tag {tag}");
     if options.publish {
-        println!("  cargo publish each crate above, in order");
+        println!(
+            "  cargo publish each crate above, in order, to {}",
+            registry.label()
+        );
     }
     println!();
 
@@ -226,27 +264,19 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
 
     if !options.publish {
         println!(
-            "Not published. Next: `git push origin {RELEASE_BRANCH} {tag}`, then publish with \
-             `cargo publish -p <crate>` in the order above (or rerun with --publish next time)."
+            "Not published. Next: `git push origin {RELEASE_BRANCH} {tag}`, then `{}` (it \
+             publishes the crates above in this order, and can be rerun until all are out).",
+            publish::finishing_command(&registry)
         );
         return Ok(());
     }
-    for (index, member) in order.iter().enumerate() {
-        println!("==> publishing {} {new}", member.name);
-        let mut command = exec::cargo(&ws.root);
-        command.args(["publish", "--package", &member.name]);
-        if let Err(error) = exec::run(&mut command) {
-            let rest: Vec<&str> = order[index..].iter().map(|m| m.name.as_str()).collect();
-            bail!(
-                "{error}\n{tag} is committed and tagged; still to publish, in this order: {}",
-                rest.join(", ")
-            );
-        }
+    // The packaging check just built every package of this very tree (the commit only records
+    // it), so the uploads skip cargo's second verification; without the check, cargo verifies.
+    let ws = Workspace::load(root)?;
+    if let Err(error) = publish::publish(&ws, &registry, !options.package, options.after_upload) {
+        bail!("{error}\n{tag} is committed and tagged, and only partly published");
     }
-    println!(
-        "Published {} crates at {new}. Push: `git push origin {RELEASE_BRANCH} {tag}`.",
-        order.len()
-    );
+    println!("Push: `git push origin {RELEASE_BRANCH} {tag}`.");
     Ok(())
 }
 

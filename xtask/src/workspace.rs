@@ -54,7 +54,7 @@ pub(crate) struct InternalDep {
 impl InternalDep {
     /// Whether the dependency ends up in the published manifest and so must be on crates.io
     /// first. Cargo drops path-only dev-dependencies when packaging; everything else stays.
-    fn constrains_publishing(&self) -> bool {
+    pub(crate) fn constrains_publishing(&self) -> bool {
         !(self.kind.as_deref() == Some("dev") && self.req == "*")
     }
 }

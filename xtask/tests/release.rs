@@ -195,7 +195,7 @@ fn publishing_is_refused_without_execute_or_token_and_nothing_changes() {
     f.xtask(&["release", "patch", "--publish", "--no-package"])
         .assert_refused("--publish needs --execute");
     f.xtask(&["release", "patch", "--execute", "--publish", "--no-package"])
-        .assert_refused("needs a crates.io token in CARGO_REGISTRY_TOKEN");
+        .assert_refused("publishing to crates.io needs a token in CARGO_REGISTRY_TOKEN");
     assert_eq!(f.head(), head);
     assert_eq!(f.status(), "");
     assert_eq!(f.git(&["tag", "--list"]), "v0.3.1");
