@@ -118,6 +118,14 @@ pub(crate) fn publish(
         println!("  {:<20} already published, same contents", member.name);
     }
 
+    if registry.name.is_some() && present.iter().any(|p| !p) {
+        println!(
+            "    (cargo warns below that the patches to {} are not used: the workspace takes its \
+             own crates by path; the patches serve the packaged crate, its verification and its \
+             Cargo.lock)",
+            registry.label()
+        );
+    }
     let mut outcomes = Vec::new();
     let mut uploads = 0;
     for (index, member) in order.iter().enumerate() {

@@ -99,6 +99,10 @@ pub(crate) fn run(root: &Path, bump: Bump) -> Result<()> {
     registry.stop();
     let _ = fs::remove_dir_all(&target);
     forget_cached_registry(&index);
+    // The packaging check's verification unpacked the bumped crates under `$CARGO_HOME` too.
+    if let Ok(ws) = Workspace::load(&scratch.join("repo")) {
+        let _ = ci::forget_unpacked_copies(&ws, &ci::cargo_home());
+    }
     match outcome {
         Ok(report) => {
             let _ = fs::remove_dir_all(&scratch);
@@ -165,7 +169,7 @@ fn rehearse(root: &Path, scratch: &Path, registry: &mut Server, bump: Bump) -> R
     if released.len() != FAULT_AFTER {
         bail!("the release uploaded {released:?} before the fault, not {FAULT_AFTER} crates");
     }
-    println!("==> rehearsal: the release failed as it should, and says: `{finish}`");
+    println!("==> rehearsal: the release failed as it should:\n{error}");
     proofs.push(Proof {
         what: format!("release {old} → {version}, registry stopped after upload {FAULT_AFTER}"),
         result: format!("failed with `{finish}` in its message"),
@@ -187,7 +191,7 @@ fn rehearse(root: &Path, scratch: &Path, registry: &mut Server, bump: Bump) -> R
     println!("==> rehearsal: {}", exec::show(&command));
     exec::run(&mut command)?;
     proofs.push(Proof {
-        what: format!("`{finish}` after restarting the registry"),
+        what: format!("registry restarted; `{finish}`"),
         result: "finished the release".to_owned(),
         took: step_started.elapsed(),
     });
@@ -243,14 +247,19 @@ fn rehearse(root: &Path, scratch: &Path, registry: &mut Server, bump: Bump) -> R
             format!("{:.1} KiB", outcome.size as f64 / 1024.0)
         );
     }
-    let _ = writeln!(report, "  proofs:");
+    let width = proofs
+        .iter()
+        .map(|p| p.what.chars().count())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(report, "\n  {:<width$}  result", "proof");
     for proof in &proofs {
         let _ = writeln!(
             report,
-            "  {:<62} ok: {} ({:.1}s)",
+            "  {:<width$}  ok ({:.1}s): {}",
             proof.what,
-            proof.result,
-            proof.took.as_secs_f64()
+            proof.took.as_secs_f64(),
+            proof.result
         );
     }
     Ok(report)
@@ -533,7 +542,7 @@ fn from_the_registry(ws: &Workspace, scratch: &Path, registry: &Server) -> Resul
         );
     }
     proofs.push(Proof {
-        what: format!("cargo install pipevideo-cli; pipevideo {}", args.join(" ")),
+        what: format!("cargo install pipevideo-cli; pipevideo {}", shown(&args)),
         result: format!("exit 0, saved {output_name} ({size} bytes)"),
         took: took + started.elapsed(),
     });
@@ -592,6 +601,21 @@ fn from_the_registry(ws: &Workspace, scratch: &Path, registry: &Server) -> Resul
     Ok(proofs)
 }
 
+/// Arguments as typed in a shell (quoted when they hold a space).
+fn shown(args: &[String]) -> String {
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("\"{a}\"")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
 /// The CLI's arguments in the README's main job: the `cargo run -p pipevideo-cli -- …` line of
 /// the first ```sh block of `## The two commands`.
 fn main_job(readme: &str) -> Result<Vec<String>> {
@@ -613,10 +637,11 @@ fn installed_server() -> Result<PathBuf> {
         ci::cargo_home().join("bin").join("cargo-http-registry"),
     ];
     for candidate in &candidates {
-        if let Ok(version) = exec::read(Command::new(candidate).arg("--version")) {
-            let version = version.trim();
-            if version != format!("cargo-http-registry {PINNED_VERSION}") {
-                println!("==> rehearsal: using {version} (CI pins {PINNED_VERSION})");
+        if let Some(version) = server_version(candidate) {
+            if version != PINNED_VERSION {
+                println!(
+                    "==> rehearsal: using cargo-http-registry {version} (CI pins {PINNED_VERSION})"
+                );
             }
             return Ok(candidate.clone());
         }
@@ -641,9 +666,31 @@ fn installed_server() -> Result<PathBuf> {
         )
     })?;
     let installed = &candidates[1];
-    exec::read(Command::new(installed).arg("--version"))
-        .map_err(|e| format!("cargo-http-registry was installed but does not run: {e}"))?;
+    if server_version(installed).is_none() {
+        bail!(
+            "cargo-http-registry was installed but {} does not run",
+            installed.display()
+        );
+    }
     Ok(installed.clone())
+}
+
+/// The version `binary --version` prints, when it is cargo-http-registry. (0.1.8 prints it and
+/// then exits with 1, so the exit status says nothing.)
+fn server_version(binary: &Path) -> Option<String> {
+    let output = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    parse_server_version(&stdout)
+}
+
+fn parse_server_version(stdout: &str) -> Option<String> {
+    let version = stdout.trim().strip_prefix("cargo-http-registry ")?;
+    semver::Version::parse(version).ok().map(|v| v.to_string())
 }
 
 /// A cargo-http-registry process serving `root` on a loopback port.
@@ -807,6 +854,16 @@ mod tests {
         let args = main_job(&readme).unwrap();
         assert!(args.contains(&"--emulator".to_owned()), "{args:?}");
         assert!(args.contains(&"--output".to_owned()), "{args:?}");
+    }
+
+    #[test]
+    fn the_servers_version_line() {
+        assert_eq!(
+            parse_server_version("cargo-http-registry 0.1.8").as_deref(),
+            Some("0.1.8")
+        );
+        assert_eq!(parse_server_version("cargo-deny 0.20.2\n"), None);
+        assert_eq!(parse_server_version(""), None);
     }
 
     #[test]
