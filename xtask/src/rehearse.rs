@@ -48,8 +48,8 @@ use crate::release::{self, Bump};
 use crate::workspace::Workspace;
 use crate::{Result, bail, changelog, ci, exec, git};
 
-/// The cargo-http-registry release installed when none is; `.ci/run` pins the same one (keep the
-/// two equal). 0.1.8 builds with `--locked` on Rust 1.95 (3.5 min on 2 cores).
+/// The cargo-http-registry release installed when none is; `.ci/run` and README.md name the same
+/// one (a test keeps the three equal). 0.1.8 builds with `--locked` on Rust 1.95 (3.5 min on 2 cores).
 pub(crate) const PINNED_VERSION: &str = "0.1.8";
 
 /// The registry's name in cargo's configuration.
@@ -873,6 +873,14 @@ mod tests {
         assert!(
             run.contains(&format!("http_registry_version={PINNED_VERSION}\n")),
             ".ci/run must pin cargo-http-registry {PINNED_VERSION}"
+        );
+        let readme =
+            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+        assert!(
+            readme.contains(&format!(
+                "cargo-http-registry --locked --version {PINNED_VERSION}`"
+            )),
+            "README.md must name cargo-http-registry {PINNED_VERSION}"
         );
     }
 }
