@@ -542,8 +542,11 @@ fn from_the_registry(ws: &Workspace, scratch: &Path, registry: &Server) -> Resul
         );
     }
     proofs.push(Proof {
-        what: format!("cargo install pipevideo-cli; pipevideo {}", shown(&args)),
-        result: format!("exit 0, saved {output_name} ({size} bytes)"),
+        what: "cargo install pipevideo-cli; the README's main job".to_owned(),
+        result: format!(
+            "`pipevideo {}` exited 0, saved {output_name} ({size} bytes)",
+            shown(&args)
+        ),
         took: took + started.elapsed(),
     });
 

@@ -77,6 +77,8 @@ impl Index {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// The registry's variables, and a cargo home of the test's own: cargo keeps a copy of every
+    /// index it reads there, one per URL, and each test's index has a new one.
     fn env(&self) -> Vec<(String, String)> {
         vec![
             (
@@ -84,6 +86,10 @@ impl Index {
                 format!("file://{}", self.dir.display()),
             ),
             ("CARGO_REGISTRIES_LOCAL_TOKEN".to_owned(), "t".to_owned()),
+            (
+                "CARGO_HOME".to_owned(),
+                self.dir.with_file_name("cargo-home").display().to_string(),
+            ),
         ]
     }
 }
