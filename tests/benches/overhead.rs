@@ -42,7 +42,7 @@ use pipevideo_core::client::Client;
 use pipevideo_core::codec::RequestEncoder;
 use pipevideo_core::retry::pacing::PacingPolicy;
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
-use pipevideo_core::transport::{SendOptions, Transport};
+use pipevideo_core::transport::{HttpClient, SendOptions, Transport};
 use pipevideo_core::{ApiKey, BaseUrl, GenerationRef};
 use pipevideo_reqwest::ReqwestTransport;
 use pipevideo_surf::SurfTransport;

@@ -15,7 +15,8 @@ use pipevideo_core::poll::WaitPolicy;
 use pipevideo_core::retry::pacing::PacingPolicy;
 use pipevideo_core::retry::{RetryBudget, RetryPolicy, ServerDelay};
 use pipevideo_core::transport::{
-    ChunkSink, DownloadBody, DownloadOptions, SendOptions, Transport, TransportError,
+    ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient, SendOptions, Transport,
+    TransportError,
 };
 
 /// The client's settings for an emulator whose time runs `scale` real seconds per emulated
@@ -111,8 +112,9 @@ impl<T> Recording<T> {
     }
 }
 
+/// The HTTP half records; it reads the wrapped transport's clock for the timestamps.
 #[async_trait::async_trait]
-impl<T: Transport> Transport for Recording<T> {
+impl<T: Transport> HttpClient for Recording<T> {
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,
@@ -138,8 +140,12 @@ impl<T: Transport> Transport for Recording<T> {
                     .then(|| {
                         let api =
                             ApiError::from_response(status, response.headers(), response.body());
-                        ServerDelay::read(api.retry_after(), response.headers(), self.wall_now())
-                            .delay()
+                        ServerDelay::read(
+                            api.retry_after(),
+                            response.headers(),
+                            self.inner.wall_now(),
+                        )
+                        .delay()
                     })
                     .flatten();
                 (Some(status.as_u16()), retry_after)
@@ -169,9 +175,17 @@ impl<T: Transport> Transport for Recording<T> {
     ) -> Result<http::Response<DownloadBody>, TransportError> {
         self.inner.download(request, sink, options).await
     }
+}
 
+/// The clock half is the wrapped transport's.
+#[async_trait::async_trait]
+impl<T: Clock> Clock for Recording<T> {
     async fn sleep(&self, duration: Duration) {
         self.inner.sleep(duration).await;
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        self.inner.sleep_until(deadline).await;
     }
 
     fn now(&self) -> Instant {

@@ -59,7 +59,7 @@ use futures_util::StreamExt;
 use pipevideo_core::client::{Client, WaitErrorKind};
 use pipevideo_core::model::CreateResponse;
 use pipevideo_core::retry::GiveUpReason;
-use pipevideo_core::transport::Transport;
+use pipevideo_core::transport::{Clock, Transport};
 use pipevideo_core::{ApiKey, BaseUrl, Error, Flavor, GenerationId, GenerationRef};
 use pipevideo_emulator::{
     BackgroundEmulator, Emulator, Fault, LogEntry, RandomFaults, RateLimit, fingerprint,

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use pipevideo_core::transport::{SendOptions, Transport};
+use pipevideo_core::transport::{Clock, HttpClient, SendOptions};
 use pipevideo_reqwest::ReqwestTransport;
 use pipevideo_tests::server::{Recorded, Reply, Server, response};
 

@@ -1,21 +1,21 @@
-//! A transport wrapper that shows a person what the SDK is dealing with: every 429, 5xx, cut
+//! An HTTP-half wrapper that shows a person what the SDK is dealing with: every 429, 5xx, cut
 //! connection or broken body, as it happens, so a run with `--emulator-faults` shows the SDK
 //! retrying and pacing itself. It sees method, path and status only: never headers, never the
 //! key, never a query string (video URLs carry a signature there).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
 
 use pipevideo::ApiError;
 use pipevideo::core::transport::{
-    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, MissingTls, SendOptions,
-    Transport, TransportError,
+    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, HttpClient, MissingTls,
+    SendOptions, TransportError,
 };
 
 use crate::duration::human;
 use crate::ui::Ui;
 
-/// Wraps a transport and reports to the [`Ui`].
+/// Wraps the HTTP half of a transport and reports to the [`Ui`]; the clock is the runtime's,
+/// joined in a `Stack` (see `session.rs`), so there is nothing of it to forward here.
 #[derive(Debug, Clone)]
 pub(crate) struct Observed<T> {
     inner: T,
@@ -33,7 +33,7 @@ fn label(request: &http::Request<Vec<u8>>) -> String {
 }
 
 #[async_trait::async_trait]
-impl<T: Transport> Transport for Observed<T> {
+impl<T: HttpClient> HttpClient for Observed<T> {
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,
@@ -102,22 +102,6 @@ impl<T: Transport> Transport for Observed<T> {
     ) -> Result<http::Response<DownloadBody>, TransportError> {
         self.ui.request_sent();
         self.inner.download(request, sink, options).await
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        self.inner.sleep(duration).await;
-    }
-
-    async fn sleep_until(&self, deadline: Instant) {
-        self.inner.sleep_until(deadline).await;
-    }
-
-    fn now(&self) -> Instant {
-        self.inner.now()
-    }
-
-    fn wall_now(&self) -> SystemTime {
-        self.inner.wall_now()
     }
 
     fn tls_support(&self) -> Result<(), MissingTls> {

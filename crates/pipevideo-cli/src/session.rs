@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pipevideo::core::client::Client;
-use pipevideo::{ApiKey, Attribution, BaseUrl, ReqwestTransport, TimeScale};
+use pipevideo::core::transport::Stack;
+use pipevideo::{ApiKey, Attribution, BaseUrl, ReqwestTransport, TimeScale, TokioClock};
 use pipevideo_emulator::{Emulator, RandomFaults};
 
 use crate::cli::{Cli, DEFAULT_TIME_SCALE};
@@ -15,7 +16,7 @@ use crate::observe::Observed;
 use crate::ui::Ui;
 
 /// The transport every command uses.
-pub(crate) type Transport = Observed<ReqwestTransport>;
+pub(crate) type Transport = Stack<Observed<ReqwestTransport>, TokioClock>;
 
 /// A ready client, and the emulator it talks to, if any (kept alive as long as the session).
 #[derive(Debug)]
@@ -54,7 +55,7 @@ pub(crate) async fn open(
         })?,
         Some(path) => with_ca_certs(path)?,
     };
-    let transport = Observed::new(transport, Arc::clone(ui));
+    let transport = Stack::new(Observed::new(transport, Arc::clone(ui)), TokioClock);
 
     let mut attribution = Attribution::new();
     if let Some(name) = &cli.app_name {

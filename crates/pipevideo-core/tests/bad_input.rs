@@ -15,8 +15,8 @@ use pipevideo_core::poll::{PollFailure, Poller, WaitPolicy, WaitPolicyError};
 use pipevideo_core::retry::ServerDelay;
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::transport::{
-    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, MissingTls, SendOptions,
-    Transport, TransportError,
+    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, HttpClient, MissingTls,
+    SendOptions, Stack, Transport, TransportError,
 };
 use pipevideo_core::webhook::{SecretError, Verifier, VerifyError, WebhookSecret};
 use pipevideo_core::{
@@ -925,8 +925,9 @@ const NO_TLS: MissingTls = MissingTls::new(
     "enable the `rustls` feature of the test",
 );
 
+/// Only the HTTP half is wrapped; the clock is the test's own, joined in a [`Stack`].
 #[async_trait::async_trait]
-impl<T: Transport> Transport for WithoutTls<T> {
+impl<T: HttpClient> HttpClient for WithoutTls<T> {
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,
@@ -944,18 +945,6 @@ impl<T: Transport> Transport for WithoutTls<T> {
         self.0.download(request, sink, options).await
     }
 
-    async fn sleep(&self, duration: Duration) {
-        self.0.sleep(duration).await;
-    }
-
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-
-    fn wall_now(&self) -> SystemTime {
-        self.0.wall_now()
-    }
-
     fn tls_support(&self) -> Result<(), MissingTls> {
         Err(NO_TLS)
     }
@@ -965,13 +954,12 @@ impl<T: Transport> Transport for WithoutTls<T> {
 fn an_https_base_url_on_a_transport_without_tls_is_refused_when_the_client_is_built() {
     let sent = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&sent);
-    let transport = Arc::new(WithoutTls(FnTransport::new(
-        VirtualClock::new(Instant::now()),
-        move |_request| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<_, TransportError>(Response::new(br#"{"data":[]}"#.to_vec())) }
-        },
-    )));
+    let clock = VirtualClock::new(Instant::now());
+    let http = WithoutTls(FnTransport::new(clock.clone(), move |_request| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, TransportError>(Response::new(br#"{"data":[]}"#.to_vec())) }
+    }));
+    let transport = Arc::new(Stack::new(http, clock));
     // The default base URL is https://api.pipevideo.co/v1.
     let e = Client::builder(Arc::clone(&transport))
         .api_key(ApiKey::new(KEY).unwrap())

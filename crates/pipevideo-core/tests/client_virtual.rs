@@ -14,7 +14,7 @@ use pipevideo_core::poll::WaitPolicy;
 use pipevideo_core::retry::pacing::PacingPolicy;
 use pipevideo_core::retry::{GiveUpReason, RetryPolicy};
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
-use pipevideo_core::transport::{Transport, TransportError};
+use pipevideo_core::transport::{Clock, TransportError};
 use pipevideo_core::{ApiKey, BaseUrl, Error, Flavor, Status};
 
 const KEY: &str = "pv_secret_0123456789abcdef";

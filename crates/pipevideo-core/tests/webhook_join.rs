@@ -21,7 +21,7 @@ use pipevideo_core::poll::{Fleet, FleetError, OutcomeKind, PollFailure, Poller, 
 use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::transport::{
-    ChunkSink, DownloadBody, DownloadOptions, SendOptions, Transport, TransportError,
+    ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient, SendOptions, TransportError,
 };
 use pipevideo_core::webhook::{Verifier, WebhookEvent, WebhookHeaders, WebhookSecret};
 use pipevideo_core::{ApiKey, BaseUrl, Error, GenerationRef, Status};
@@ -320,7 +320,7 @@ impl Future for UntilClock {
 }
 
 #[async_trait::async_trait]
-impl Transport for Stepped {
+impl HttpClient for Stepped {
     async fn send(
         &self,
         request: Request<Vec<u8>>,
@@ -337,7 +337,10 @@ impl Transport for Stepped {
     ) -> Result<Response<DownloadBody>, TransportError> {
         self.inner.download(request, sink, options).await
     }
+}
 
+#[async_trait::async_trait]
+impl Clock for Stepped {
     async fn sleep(&self, duration: Duration) {
         let clock = self.inner.clock().clone();
         let at = clock.now() + duration;

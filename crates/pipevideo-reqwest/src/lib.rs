@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use pipevideo_core::transport::{SendOptions, Transport};
+//! use pipevideo_core::transport::{HttpClient, SendOptions};
 //! use pipevideo_reqwest::ReqwestTransport;
 //!
 //! let transport = ReqwestTransport::new()?; // the common case, one line
@@ -54,9 +54,9 @@
 #![doc = document_features::document_features!()]
 //!
 //! Built with neither `rustls` nor `native-tls`, the transport speaks plain `http://` only (a
-//! local emulator). It says so through [`Transport::tls_support`]: the SDK's client refuses an
+//! local emulator). It says so through [`HttpClient::tls_support`]: the SDK's client refuses an
 //! `https://` base URL when it is built, with an error naming these features, and an
-//! `https://` request that reaches [`Transport::send`] anyway (a video URL) fails at once,
+//! `https://` request that reaches [`HttpClient::send`] anyway (a video URL) fails at once,
 //! without retries. The check follows this crate's features, not reqwest's: enable one of them
 //! here even if another crate of your build already turns TLS on in reqwest.
 //!
@@ -70,7 +70,7 @@
 //! # Runtime
 //!
 //! Every method must run inside a tokio runtime with the time driver enabled (what
-//! `#[tokio::main]` gives). [`now`](Transport::now) reads `tokio::time::Instant`, so a test
+//! `#[tokio::main]` gives). [`now`](Clock::now) reads `tokio::time::Instant`, so a test
 //! runtime with paused time drives the SDK in virtual time.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -81,8 +81,8 @@ use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
 use pipevideo_core::transport::{
-    Cause, ChunkSink, DownloadBody, DownloadOptions, FailureKind, MissingTls, PREALLOCATE_AT_MOST,
-    SendOptions, Transport, TransportError,
+    CappedSink, Cause, ChunkSink, Clock, DownloadBody, DownloadOptions, FailureKind, HttpClient,
+    MissingTls, PREALLOCATE_AT_MOST, SendOptions, TransportError, check_request_headers,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -93,13 +93,14 @@ pub use reqwest;
 /// Whether this build has a TLS backend: one of this crate's `rustls` or `native-tls` features.
 const HAS_TLS: bool = cfg!(any(feature = "rustls", feature = "native-tls"));
 
-/// What a build without TLS answers [`Transport::tls_support`] with.
+/// What a build without TLS answers [`HttpClient::tls_support`] with.
 const NO_TLS: MissingTls = MissingTls::new(
     "the reqwest transport",
     "enable the `rustls` or `native-tls` feature of `pipevideo` (or of `pipevideo-reqwest`)",
 );
 
-/// A [`Transport`] over a [`reqwest::Client`], on tokio.
+/// A [`Transport`](pipevideo_core::transport::Transport) over a [`reqwest::Client`], on tokio:
+/// the HTTP half is reqwest, the clock half is [`TokioClock`].
 ///
 /// Cheap to clone: clones share the client's connection pool.
 #[derive(Debug, Clone)]
@@ -175,7 +176,7 @@ impl From<reqwest::Client> for ReqwestTransport {
 }
 
 #[async_trait::async_trait]
-impl Transport for ReqwestTransport {
+impl HttpClient for ReqwestTransport {
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,
@@ -201,34 +202,29 @@ impl Transport for ReqwestTransport {
             let body = read_capped(&mut response, options.error_body_limit(), idle).await?;
             return Ok(into_http(&mut response, DownloadBody::NotWritten(body)));
         }
-        if let (Some(max), Some(len)) = (options.max_bytes(), response.content_length())
-            && len > max
-        {
-            return Err(TransportError::body_too_large(max));
-        }
-        let mut written = 0u64;
+        let mut capped = CappedSink::new(sink, &options, response.content_length())?;
         while let Some(chunk) = next_chunk(&mut response, idle).await? {
-            let len = chunk.len() as u64;
-            if let Some(max) = options.max_bytes()
-                && written + len > max
-            {
-                let fits = (max - written) as usize;
-                if fits > 0 {
-                    sink.write_chunk(&chunk[..fits])
-                        .await
-                        .map_err(|e| TransportError::sink(&e))?;
-                }
-                return Err(TransportError::body_too_large(max));
-            }
-            sink.write_chunk(&chunk)
-                .await
-                .map_err(|e| TransportError::sink(&e))?;
-            written += len;
+            capped.write(&chunk).await?;
         }
-        sink.finish().await.map_err(|e| TransportError::sink(&e))?;
+        let written = capped.finish().await?;
         Ok(into_http(&mut response, DownloadBody::Written(written)))
     }
 
+    fn tls_support(&self) -> Result<(), MissingTls> {
+        if HAS_TLS { Ok(()) } else { Err(NO_TLS) }
+    }
+}
+
+/// Tokio's timer and clock: the clock half of [`ReqwestTransport`], to pair with an HTTP half
+/// of your own in a [`Stack`](pipevideo_core::transport::Stack).
+///
+/// Needs a tokio runtime with the time driver; a runtime with paused time drives the SDK in
+/// virtual time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+#[async_trait::async_trait]
+impl Clock for TokioClock {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
     }
@@ -244,9 +240,24 @@ impl Transport for ReqwestTransport {
     fn wall_now(&self) -> SystemTime {
         SystemTime::now()
     }
+}
 
-    fn tls_support(&self) -> Result<(), MissingTls> {
-        if HAS_TLS { Ok(()) } else { Err(NO_TLS) }
+#[async_trait::async_trait]
+impl Clock for ReqwestTransport {
+    async fn sleep(&self, duration: Duration) {
+        TokioClock.sleep(duration).await;
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        TokioClock.sleep_until(deadline).await;
+    }
+
+    fn now(&self) -> Instant {
+        TokioClock.now()
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        TokioClock.wall_now()
     }
 }
 
@@ -257,7 +268,7 @@ impl Transport for ReqwestTransport {
 ///
 /// ```no_run
 /// # async fn demo(transport: pipevideo_reqwest::ReqwestTransport) -> Result<(), Box<dyn std::error::Error>> {
-/// use pipevideo_core::transport::{DownloadOptions, Transport};
+/// use pipevideo_core::transport::{DownloadOptions, HttpClient};
 /// use pipevideo_reqwest::TokioSink;
 ///
 /// let mut sink = TokioSink::new(tokio::fs::File::create("video.mp4").await?);
@@ -289,20 +300,6 @@ impl<W: tokio::io::AsyncWrite + Unpin + Send> ChunkSink for TokioSink<W> {
     async fn finish(&mut self) -> std::io::Result<()> {
         self.0.flush().await
     }
-}
-
-/// Refuse header values that are not visible ASCII (plus space and tab) before anything is
-/// sent. `http` accepts such bytes, reqwest would put them on the wire verbatim, and other
-/// transports cannot carry them at all: one rule for every transport.
-fn check_request_headers(headers: &http::HeaderMap) -> Result<(), TransportError> {
-    for (name, value) in headers {
-        if value.to_str().is_err() {
-            return Err(TransportError::invalid_request(format!(
-                "the value of header `{name}` is not visible ASCII"
-            )));
-        }
-    }
-    Ok(())
 }
 
 async fn within<T>(

@@ -3,7 +3,7 @@
 //! `native-tls` alone, so each answer below is checked in the build that gives it.
 
 use pipevideo_core::client::Client;
-use pipevideo_core::transport::Transport;
+use pipevideo_core::transport::HttpClient;
 #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
 use pipevideo_core::transport::{FailureKind, SendOptions};
 use pipevideo_core::{ApiKey, BaseUrl, Error, InputError};

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use pipevideo_core::transport::{SendOptions, Transport};
+//! use pipevideo_core::transport::{HttpClient, SendOptions};
 //! use pipevideo_surf::SurfTransport;
 //!
 //! let transport = SurfTransport::new(); // the common case, one line
@@ -113,8 +113,8 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::future::{Either, select};
 use futures_util::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use pipevideo_core::transport::{
-    Cause, ChunkSink, DownloadBody, DownloadOptions, PREALLOCATE_AT_MOST, SendOptions, Transport,
-    TransportError,
+    CappedSink, Cause, ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient,
+    PREALLOCATE_AT_MOST, SendOptions, TransportError, check_request_headers,
 };
 use surf::http as ht;
 
@@ -132,7 +132,8 @@ compile_error!(
 /// The size of the buffer a body is read through.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// A [`Transport`] over a [`surf::Client`], on async-std or smol.
+/// A [`Transport`](pipevideo_core::transport::Transport) over a [`surf::Client`], on async-std
+/// or smol: the HTTP half is surf, the clock half is [`AsyncIoClock`].
 ///
 /// Cheap to clone: clones share the client.
 #[derive(Debug, Clone)]
@@ -170,6 +171,7 @@ impl SurfTransport {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<surf::Response, TransportError> {
+        check_request_headers(request.headers())?;
         let request = to_surf(request)?;
         // http-types panics on some malformed responses (a header value beyond ASCII, for
         // one); a server's bytes must never take the caller's task down.
@@ -260,7 +262,7 @@ impl std::error::Error for ConfigError {
 }
 
 #[async_trait::async_trait]
-impl Transport for SurfTransport {
+impl HttpClient for SurfTransport {
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,
@@ -290,41 +292,30 @@ impl Transport for SurfTransport {
             let bytes = read_capped(&mut body, options.error_body_limit(), idle).await?;
             return Ok(head.map(|()| DownloadBody::NotWritten(bytes)));
         }
-        if let (Some(max), Some(len)) = (options.max_bytes(), body.len())
-            && len as u64 > max
-        {
-            return Err(TransportError::body_too_large(max));
-        }
         let declared = body.len();
+        let mut capped = CappedSink::new(sink, &options, declared.map(|len| len as u64))?;
         let mut buf = vec![0u8; READ_CHUNK];
-        let mut written = 0u64;
         loop {
             let n = read_some(&mut body, &mut buf, idle).await?;
             if n == 0 {
-                check_complete(declared, written)?;
+                check_complete(declared, capped.written())?;
                 break;
             }
-            let chunk = &buf[..n];
-            if let Some(max) = options.max_bytes()
-                && written + n as u64 > max
-            {
-                let fits = (max - written) as usize;
-                if fits > 0 {
-                    sink.write_chunk(&chunk[..fits])
-                        .await
-                        .map_err(|e| TransportError::sink(&e))?;
-                }
-                return Err(TransportError::body_too_large(max));
-            }
-            sink.write_chunk(chunk)
-                .await
-                .map_err(|e| TransportError::sink(&e))?;
-            written += n as u64;
+            capped.write(&buf[..n]).await?;
         }
-        sink.finish().await.map_err(|e| TransportError::sink(&e))?;
+        let written = capped.finish().await?;
         Ok(head.map(|()| DownloadBody::Written(written)))
     }
+}
 
+/// async-io's timer and the system clocks: the clock half of [`SurfTransport`], to pair with an
+/// HTTP half of your own in a [`Stack`](pipevideo_core::transport::Stack). Works on async-std,
+/// smol and any executor (async-io runs its own timer thread).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncIoClock;
+
+#[async_trait::async_trait]
+impl Clock for AsyncIoClock {
     async fn sleep(&self, duration: Duration) {
         async_io::Timer::after(duration).await;
     }
@@ -339,6 +330,25 @@ impl Transport for SurfTransport {
 
     fn wall_now(&self) -> SystemTime {
         SystemTime::now()
+    }
+}
+
+#[async_trait::async_trait]
+impl Clock for SurfTransport {
+    async fn sleep(&self, duration: Duration) {
+        AsyncIoClock.sleep(duration).await;
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        AsyncIoClock.sleep_until(deadline).await;
+    }
+
+    fn now(&self) -> Instant {
+        AsyncIoClock.now()
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        AsyncIoClock.wall_now()
     }
 }
 
@@ -459,14 +469,11 @@ fn to_surf(request: http::Request<Vec<u8>>) -> Result<ht::Request, TransportErro
         .map_err(|e| TransportError::invalid_request(format!("invalid URL: {e}")))?;
     let mut out = ht::Request::new(method, url);
     for (name, value) in &parts.headers {
-        let value = value.to_str().map_err(|_| {
-            TransportError::invalid_request(format!(
-                "the value of header `{name}` is not visible ASCII"
-            ))
-        })?;
+        // Visible ASCII: `execute` checked every value with the core's header rule.
+        let value = value.as_bytes();
         let name = ht::headers::HeaderName::from_bytes(name.as_str().as_bytes().to_vec())
             .map_err(|e| TransportError::invalid_request(format!("header `{name}`: {e}")))?;
-        let value = ht::headers::HeaderValue::from_bytes(value.as_bytes().to_vec())
+        let value = ht::headers::HeaderValue::from_bytes(value.to_vec())
             .map_err(|e| TransportError::invalid_request(format!("header `{name}`: {e}")))?;
         out.append_header(name, value);
     }

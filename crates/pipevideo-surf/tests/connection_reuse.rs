@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use pipevideo_core::transport::{Cause, FailureKind, SendOptions, Transport, TransportError};
+use pipevideo_core::transport::{Cause, FailureKind, HttpClient, SendOptions, TransportError};
 use pipevideo_surf::SurfTransport;
 
 /// A loopback HTTP/1.1 server whose paths script the replies:

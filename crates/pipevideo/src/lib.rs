@@ -158,7 +158,9 @@ pub use pipevideo_core as core;
 pub use http;
 
 #[cfg(feature = "reqwest")]
-pub use pipevideo_reqwest::{BuildError as ReqwestBuildError, ReqwestTransport, TokioSink};
+pub use pipevideo_reqwest::{
+    BuildError as ReqwestBuildError, ReqwestTransport, TokioClock, TokioSink,
+};
 
 /// The reqwest crate the [`ReqwestTransport`] is built on: build your own client (proxy,
 /// custom CA) with these types and hand it over with `ReqwestTransport::from(client)`.
@@ -173,7 +175,9 @@ pub use pipevideo_reqwest::reqwest;
 pub type Client = pipevideo_core::client::Client<ReqwestTransport>;
 
 #[cfg(any(feature = "surf", feature = "surf-curl"))]
-pub use pipevideo_surf::{AsyncWriteSink, ConfigError as SurfConfigError, SurfTransport};
+pub use pipevideo_surf::{
+    AsyncIoClock, AsyncWriteSink, ConfigError as SurfConfigError, SurfTransport,
+};
 
 /// The client over surf, for async-std and smol applications.
 ///

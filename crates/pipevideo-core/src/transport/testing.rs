@@ -9,7 +9,7 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
-//! use pipevideo_core::transport::{Transport, TransportError};
+//! use pipevideo_core::transport::{Clock, TransportError};
 //!
 //! let clock = VirtualClock::new(Instant::now());
 //! let transport = FnTransport::new(clock.clone(), |_request| async {
@@ -25,7 +25,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{ChunkSink, DownloadBody, DownloadOptions, SendOptions, Transport, TransportError};
+use super::{
+    CappedSink, ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient, SendOptions,
+    TransportError,
+};
 
 /// The wall-clock time a [`VirtualClock`] starts at unless told otherwise, in seconds since
 /// the Unix epoch: 2026-01-01T00:00:00Z.
@@ -35,7 +38,7 @@ fn default_wall_start() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(DEFAULT_WALL_START_SECS)
 }
 
-/// The size of the chunks [`FnTransport::download`] hands to a sink.
+/// The size of the chunks [`FnTransport`]'s download hands to a sink.
 pub const DOWNLOAD_CHUNK: usize = 16 * 1024;
 
 /// A shared virtual clock: monotonic and wall time that move only when told to.
@@ -117,7 +120,7 @@ impl VirtualClock {
         self.lock().sleeps.clone()
     }
 
-    fn sleep(&self, duration: Duration) {
+    fn record_sleep(&self, duration: Duration) {
         let mut state = self.lock();
         state.sleeps.push(duration);
         // The sleep began "now"; it ends at now + duration unless another sleeper already
@@ -137,7 +140,7 @@ impl fmt::Debug for VirtualClock {
     }
 }
 
-/// A [`Transport`] whose responses come from a closure and whose time is a [`VirtualClock`].
+/// A [`Transport`](super::Transport) whose responses come from a closure and whose time is a [`VirtualClock`].
 ///
 /// The closure gets each request and returns a future of the response (or a
 /// [`TransportError`] to simulate a failure). The transport keeps the contract around it:
@@ -146,10 +149,10 @@ impl fmt::Debug for VirtualClock {
 ///   [`Cause::BodyTooLarge`](super::Cause::BodyTooLarge));
 /// - if the closure advances the clock by more than [`SendOptions::timeout`] (to simulate a
 ///   slow server), the attempt fails with a timeout;
-/// - [`Transport::download`] feeds a success body to the sink in [`DOWNLOAD_CHUNK`]-sized
+/// - [`HttpClient::download`] feeds a success body to the sink in [`DOWNLOAD_CHUNK`]-sized
 ///   chunks; a body over [`DownloadOptions::max_bytes`] fails before anything is written, as
 ///   with an announced length;
-/// - [`Transport::sleep`] returns at once after advancing the clock.
+/// - [`Clock::sleep`] returns at once after advancing the clock.
 ///
 /// Its futures never wait, so `futures_util::FutureExt::now_or_never` or any executor can drive
 /// them.
@@ -204,7 +207,7 @@ impl<F> fmt::Debug for FnTransport<F> {
 }
 
 #[async_trait::async_trait]
-impl<F, Fut> Transport for FnTransport<F>
+impl<F, Fut> HttpClient for FnTransport<F>
 where
     F: Fn(http::Request<Vec<u8>>) -> Fut + Send + Sync,
     Fut: Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send,
@@ -239,27 +242,22 @@ where
             ));
         }
         // The whole body is known, as with a `Content-Length`: over the cap, write nothing.
-        if let Some(max) = options.max_bytes()
-            && body.len() as u64 > max
-        {
-            return Err(TransportError::body_too_large(max));
-        }
-        let mut written = 0u64;
+        let mut capped = CappedSink::new(sink, &options, Some(body.len() as u64))?;
         for chunk in body.chunks(DOWNLOAD_CHUNK) {
-            sink.write_chunk(chunk)
-                .await
-                .map_err(|e| TransportError::sink(&e))?;
-            written += chunk.len() as u64;
+            capped.write(chunk).await?;
         }
-        sink.finish().await.map_err(|e| TransportError::sink(&e))?;
+        let written = capped.finish().await?;
         Ok(http::Response::from_parts(
             parts,
             DownloadBody::Written(written),
         ))
     }
+}
 
+#[async_trait::async_trait]
+impl<F: Send + Sync> Clock for FnTransport<F> {
     async fn sleep(&self, duration: Duration) {
-        self.clock.sleep(duration);
+        self.clock.record_sleep(duration);
     }
 
     fn now(&self) -> Instant {
@@ -271,10 +269,27 @@ where
     }
 }
 
+/// The virtual clock is a [`Clock`] of its own, to pair with any HTTP half in a
+/// [`Stack`](super::Stack): sleeping advances it at once.
+#[async_trait::async_trait]
+impl Clock for VirtualClock {
+    async fn sleep(&self, duration: Duration) {
+        self.record_sleep(duration);
+    }
+
+    fn now(&self) -> Instant {
+        VirtualClock::now(self)
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        VirtualClock::wall_now(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::{Cause, FailureKind};
+    use crate::transport::{Cause, FailureKind, Transport};
     use futures_util::FutureExt;
 
     fn ok(body: &'static [u8]) -> Result<http::Response<Vec<u8>>, TransportError> {
