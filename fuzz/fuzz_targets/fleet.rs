@@ -21,8 +21,9 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use pipevideo_core::{
     GenerationRef, Status,
-    poll::{Fleet, OutcomeKind, PollFailure, PollSchedule, WaitPolicy},
-    retry::pacing::{Pacer, PacingPolicy},
+    poll::{Fleet, OutcomeKind, PollFailure, PollSchedule},
+    policy::WaitPolicy,
+    {pacing::Pacer, policy::PacingPolicy},
 };
 use rand::{SeedableRng, rngs::SmallRng};
 
@@ -260,7 +261,7 @@ fuzz_target!(|plan: Plan| {
             };
             let unknown = matches!(&result, Ok(s) if !s.is_terminal());
             let was_waiting = fleet.poller(&f.reference).is_some();
-            let _ = fleet.handle_response(now, &f.reference, result);
+            let _ = fleet.handle_response(now, &mut pacer, &f.reference, result);
             if unknown && was_waiting {
                 assert!(
                     fleet.poller(&f.reference).is_some(),

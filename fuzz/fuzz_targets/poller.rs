@@ -19,7 +19,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use pipevideo_core::{
     GenerationRef, Status,
-    poll::{OutcomeKind, PollFailure, PollSchedule, Poller, WaitPolicy},
+    poll::{OutcomeKind, PollFailure, PollSchedule, Poller},
+    policy::WaitPolicy,
 };
 use rand::{SeedableRng, rngs::SmallRng};
 

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use pipevideo_core::client::Client;
 use pipevideo_core::codec::RequestEncoder;
-use pipevideo_core::retry::pacing::PacingPolicy;
+use pipevideo_core::policy::PacingPolicy;
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::transport::{HttpClient, SendOptions, Transport};
 use pipevideo_core::{ApiKey, BaseUrl, GenerationRef};

@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use pipevideo_core::ApiError;
-use pipevideo_core::client::TimeScale;
 use pipevideo_core::codec::IDEMPOTENCY_KEY_HEADER;
-use pipevideo_core::poll::WaitPolicy;
-use pipevideo_core::retry::pacing::PacingPolicy;
-use pipevideo_core::retry::{RetryBudget, RetryPolicy, ServerDelay};
+use pipevideo_core::policy::PacingPolicy;
+use pipevideo_core::policy::RetryPolicy;
+use pipevideo_core::policy::TimeScale;
+use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::retry::{RetryBudget, ServerDelay};
 use pipevideo_core::transport::{
     ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient, SendOptions, Transport,
     TransportError,

@@ -56,7 +56,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use pipevideo_core::client::{Client, WaitErrorKind};
+use pipevideo_core::WaitErrorKind;
+use pipevideo_core::client::Client;
 use pipevideo_core::model::CreateResponse;
 use pipevideo_core::retry::GiveUpReason;
 use pipevideo_core::transport::{Clock, Transport};

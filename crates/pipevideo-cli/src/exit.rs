@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use pipevideo::core::client::{WaitError, WaitErrorKind};
+use pipevideo::core::WaitError;
+use pipevideo::core::WaitErrorKind;
 use pipevideo::core::retry::GiveUpReason;
 use pipevideo::model::FailureCause;
 use pipevideo::{Error, ErrorKind, GenerationRef, InputError};

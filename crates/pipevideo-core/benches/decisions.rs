@@ -8,11 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
-use pipevideo_core::retry::{
-    Outcome, RequestKind, RetryBudget, RetryPolicy, RetryState, ServerDelay,
-};
+use pipevideo_core::policy::RetryPolicy;
+use pipevideo_core::retry::{Outcome, RequestKind, RetryBudget, RetryState, ServerDelay};
 use pipevideo_core::transport::FailureKind;
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 

@@ -304,6 +304,19 @@ pub fn decode_generation<B: AsRef<[u8]>>(
     )
 }
 
+/// [`decode_generation`], then scrubs `secret` (the key the request carried) and any `pv_…`
+/// token from the generation's free-form text (failure messages, unnamed fields): what the
+/// client does with every generation it hands out.
+pub fn decode_generation_scrubbed<B: AsRef<[u8]>>(
+    flavor: Flavor,
+    response: &Response<B>,
+    secret: &str,
+) -> Result<Generation, Error> {
+    let mut generation = decode_generation(flavor, response)?;
+    generation.redact_secret(secret);
+    Ok(generation)
+}
+
 /// [`decode_generation`] from the parts of a response.
 pub fn decode_generation_parts(
     flavor: Flavor,

@@ -113,6 +113,7 @@ mod redact;
 mod status;
 
 pub mod codec;
+pub mod download;
 pub mod model;
 
 pub use attribution::{
@@ -120,8 +121,9 @@ pub use attribution::{
 };
 pub use base_url::{BaseUrl, BaseUrlError, DEFAULT_BASE_URL};
 pub use error::{
-    ApiError, DecodeError, ERROR_BODY_PARSE_LIMIT, Error, ErrorCode, ErrorKind, InputError,
-    RAW_BODY_LIMIT, RETRY_AFTER_HUGE_SECS, RequestError,
+    ApiError, CreateError, DecodeError, DownloadError, ERROR_BODY_PARSE_LIMIT, Error, ErrorCode,
+    ErrorKind, GaveUpError, InputError, RAW_BODY_LIMIT, RETRY_AFTER_HUGE_SECS, RequestError,
+    WaitError, WaitErrorKind,
 };
 pub use id::{Flavor, GenerationId, GenerationRef, IdError, RefParseError};
 pub use idempotency::{
@@ -131,6 +133,8 @@ pub use key::{ApiKey, ApiKeyError};
 pub use status::Status;
 
 pub mod client;
+pub mod pacing;
+pub mod policy;
 pub mod poll;
 pub mod retry;
 pub mod transport;

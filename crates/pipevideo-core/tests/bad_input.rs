@@ -9,9 +9,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_executor::block_on;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use pipevideo_core::client::{Client, WaitErrorKind, WaitOptions};
+use pipevideo_core::WaitErrorKind;
+use pipevideo_core::client::{Client, WaitOptions};
 use pipevideo_core::model::{CreateGeneration, CreateResponse, Usage};
-use pipevideo_core::poll::{PollFailure, Poller, WaitPolicy, WaitPolicyError};
+use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::policy::WaitPolicyError;
+use pipevideo_core::poll::{PollFailure, Poller};
 use pipevideo_core::retry::ServerDelay;
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::transport::{

@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
 use http::{Request, Response};
-use pipevideo_core::client::{CancelToken, Client, WaitErrorKind, WaitOptions};
+use pipevideo_core::WaitErrorKind;
+use pipevideo_core::client::{CancelToken, Client, WaitOptions};
 use pipevideo_core::model::{CreateResponse, FailureCause};
-use pipevideo_core::poll::WaitPolicy;
-use pipevideo_core::retry::pacing::PacingPolicy;
-use pipevideo_core::retry::{GiveUpReason, RetryPolicy};
+use pipevideo_core::policy::PacingPolicy;
+use pipevideo_core::policy::RetryPolicy;
+use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::retry::GiveUpReason;
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::transport::{Clock, TransportError};
 use pipevideo_core::{ApiKey, BaseUrl, Error, Flavor, Status};

@@ -25,7 +25,7 @@ use futures_executor::block_on;
 use http::{Request, Response};
 use pipevideo_core::client::{CancelToken, Client, WaitOptions};
 use pipevideo_core::model::{CreateResponse, FailureCause};
-use pipevideo_core::retry::RetryPolicy;
+use pipevideo_core::policy::RetryPolicy;
 use pipevideo_core::transport::TransportError;
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::{ApiKey, BaseUrl, Error, ErrorKind, GenerationRef};

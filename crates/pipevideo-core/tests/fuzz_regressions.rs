@@ -6,14 +6,14 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+use pipevideo_core::policy::RetryPolicy;
 use pipevideo_core::retry::{
-    Backoff, Jitter, Outcome, RequestKind, RetryBudget, RetryPolicy, RetryState, ServerDelay,
-    Verdict,
+    Backoff, Jitter, Outcome, RequestKind, RetryBudget, RetryState, ServerDelay, Verdict,
 };
 use pipevideo_core::transport::FailureKind;
 use pipevideo_core::webhook::{Verifier, VerifyError, WebhookHeaders, WebhookSecret, sign};
 use pipevideo_core::{ApiError, Flavor, codec};
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use rand::{SeedableRng, rngs::SmallRng};
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -216,9 +216,9 @@ fn webhook_body_error_under_an_empty_key_is_typed() {
 
 #[test]
 fn absurd_wait_settings_are_refused_not_overflowed() {
-    use pipevideo_core::poll::{
-        AdaptiveSchedule, PollSchedule, ScheduleError, WaitPolicy, WaitPolicyError,
-    };
+    use pipevideo_core::policy::WaitPolicy;
+    use pipevideo_core::policy::WaitPolicyError;
+    use pipevideo_core::poll::{AdaptiveSchedule, PollSchedule, ScheduleError};
     assert_eq!(
         WaitPolicy::default()
             .with_deadline(Duration::MAX)
@@ -261,7 +261,8 @@ fn absurd_wait_settings_are_refused_not_overflowed() {
 #[test]
 fn a_poller_keeps_a_429_window_across_later_answers() {
     use pipevideo_core::Status;
-    use pipevideo_core::poll::{PollFailure, Poller, WaitPolicy};
+    use pipevideo_core::policy::WaitPolicy;
+    use pipevideo_core::poll::{PollFailure, Poller};
     let t0 = Instant::now();
     let mut p = Poller::<Status>::new(
         "gen_1".parse().unwrap(),
@@ -289,7 +290,8 @@ fn a_poller_keeps_a_429_window_across_later_answers() {
 #[test]
 fn a_late_429_still_holds_the_whole_fleet() {
     use pipevideo_core::Status;
-    use pipevideo_core::poll::{Fleet, PollFailure, WaitPolicy};
+    use pipevideo_core::policy::WaitPolicy;
+    use pipevideo_core::poll::{Fleet, PollFailure};
     let t0 = Instant::now();
     let mut rng = SmallRng::seed_from_u64(0);
     let mut pacer = Pacer::new(PacingPolicy::unlimited());
@@ -319,6 +321,7 @@ fn a_late_429_still_holds_the_whole_fleet() {
     let hold = t0 + Duration::from_secs(30);
     let late = fleet.handle_response(
         t0,
+        &mut pacer,
         &sent.reference,
         Err(PollFailure::Transient {
             not_before: Some(hold),

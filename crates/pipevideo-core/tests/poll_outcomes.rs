@@ -2,12 +2,13 @@
 
 use std::time::{Duration, Instant};
 
+use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::policy::WaitPolicyError;
 use pipevideo_core::poll::{
     Event, Fleet, FleetError, OutcomeKind, PollFailure, PollFailureKind, PollSchedule, Poller,
-    WaitPolicy, WaitPolicyError,
 };
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
 use pipevideo_core::{GenerationRef, Status};
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use rand::{SeedableRng, rngs::SmallRng};
 
 fn secs(s: f64) -> Duration {
@@ -391,13 +392,13 @@ fn fleet_rejects_duplicates_and_unknown_generations_and_reports_every_outcome() 
         fleet.insert(a.clone(), policy(2.0, 20.0), t0, &mut rng),
         Err(FleetError::Duplicate(a.clone()))
     );
+    let mut pacer = Pacer::new(PacingPolicy::default());
     let stranger: GenerationRef = "gen_z".parse().unwrap();
     assert_eq!(
-        fleet.handle_response(t0, &stranger, Ok(Status::Running)),
+        fleet.handle_response(t0, &mut pacer, &stranger, Ok(Status::Running)),
         Err(FleetError::Unknown(stranger))
     );
     assert!(fleet.cancel(&c));
-    let mut pacer = Pacer::new(PacingPolicy::default());
     let mut now = t0;
     let mut outcomes = Vec::new();
     while !fleet.is_empty() {
@@ -408,7 +409,7 @@ fn fleet_rejects_duplicates_and_unknown_generations_and_reports_every_outcome() 
                 Status::Running
             };
             fleet
-                .handle_response(now, &t.reference, Ok(status))
+                .handle_response(now, &mut pacer, &t.reference, Ok(status))
                 .unwrap();
         }
         now = fleet.poll_timeout(&pacer).unwrap().max(now);

@@ -3,9 +3,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, PollSchedule, Poller, WaitPolicy};
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, PollSchedule, Poller};
 use pipevideo_core::{GenerationRef, Status};
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use proptest::prelude::*;
 use rand::{SeedableRng, rngs::SmallRng};
 
@@ -233,7 +234,7 @@ proptest! {
                     _ if now >= t0 + Duration::from_millis(durations[i]) => Ok(Status::Completed),
                     _ => Ok(Status::Running),
                 };
-                fleet.handle_response(now, &t.reference, r).unwrap();
+                fleet.handle_response(now, &mut pacer, &t.reference, r).unwrap();
             }
             let Some(wake) = fleet.poll_timeout(&pacer) else {
                 prop_assert!(fleet.is_empty());

@@ -9,8 +9,8 @@ mod sim;
 
 use std::time::{Duration, Instant};
 
+use pipevideo_core::policy::PacingPolicy;
 use pipevideo_core::poll::{AdaptiveSchedule, PollSchedule};
-use pipevideo_core::retry::pacing::PacingPolicy;
 use rand::{SeedableRng, rngs::SmallRng};
 use sim::{Report, Simulation};
 

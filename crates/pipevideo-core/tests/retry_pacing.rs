@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use proptest::prelude::*;
 
 const MIN: Duration = Duration::from_secs(60);

@@ -6,12 +6,13 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+use pipevideo_core::policy::RetryPolicy;
 use pipevideo_core::retry::{
-    Backoff, GiveUpReason, Jitter, Outcome, RequestKind, RetryBudget, RetryPolicy, RetryState,
-    ServerDelay, Verdict, WaitCause,
+    Backoff, GiveUpReason, Jitter, Outcome, RequestKind, RetryBudget, RetryState, ServerDelay,
+    Verdict, WaitCause,
 };
 use pipevideo_core::transport::FailureKind;
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;

@@ -3,12 +3,13 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+use pipevideo_core::policy::RetryPolicy;
 use pipevideo_core::retry::{
     Backoff, Decision, DelaySource, GiveUpReason, Jitter, Outcome, RequestKind, RetryBudget,
-    RetryPolicy, RetryState, ServerDelay, Verdict, WaitCause,
+    RetryState, ServerDelay, Verdict, WaitCause,
 };
 use pipevideo_core::transport::FailureKind;
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 

@@ -15,16 +15,18 @@ use base64::Engine as _;
 use futures_executor::block_on;
 use hmac::{Hmac, Mac};
 use http::{Request, Response};
-use pipevideo_core::client::{Client, WaitErrorKind};
+use pipevideo_core::WaitErrorKind;
+use pipevideo_core::client::Client;
 use pipevideo_core::model::CreateResponse;
-use pipevideo_core::poll::{Fleet, FleetError, OutcomeKind, PollFailure, Poller, WaitPolicy};
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::poll::{Fleet, FleetError, OutcomeKind, PollFailure, Poller};
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::transport::{
     ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient, SendOptions, TransportError,
 };
 use pipevideo_core::webhook::{Verifier, WebhookEvent, WebhookHeaders, WebhookSecret};
 use pipevideo_core::{ApiKey, BaseUrl, Error, GenerationRef, Status};
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use sha2::Sha256;
@@ -172,6 +174,7 @@ fn fleet_routes_by_generation_id_and_reports_unknown_generations() {
         fleet
             .handle_response(
                 late,
+                &mut pacer,
                 &t.reference,
                 Err(PollFailure::Transient {
                     not_before: None,

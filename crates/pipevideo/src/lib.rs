@@ -131,8 +131,9 @@ println!("{}", video.video_url().unwrap_or("(no URL)"));
 
 // The client: the common case. (`Client` itself is the reqwest alias below, or `surf::Client`.)
 pub use pipevideo_core::client::{
-    CancelToken, ClientBuilder, GenerationHandle, ProgressStream, TimeScale, WaitOptions,
+    CancelToken, ClientBuilder, GenerationHandle, ProgressStream, WaitOptions,
 };
+pub use pipevideo_core::policy::TimeScale;
 
 // The request and response model.
 pub use pipevideo_core::model;

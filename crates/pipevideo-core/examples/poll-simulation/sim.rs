@@ -16,11 +16,10 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use pipevideo_core::poll::{
-    Fleet, LogNormal, OutcomeKind, PollFailure, PollSchedule, Poller, WaitPolicy,
-};
-use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::poll::{Fleet, LogNormal, OutcomeKind, PollFailure, PollSchedule, Poller};
 use pipevideo_core::{Flavor, GenerationId, GenerationRef, Status};
+use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 
 /// How long the simulated generations take.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -308,7 +307,7 @@ impl Simulation {
                 while let Some(t) = fleet.poll_transmit(now, &mut pacer) {
                     let i = sim_index(&t.reference);
                     let result = respond(&mut server, now, done_at[i], &mut rejected);
-                    let _ = fleet.handle_response(now, &t.reference, result);
+                    let _ = fleet.handle_response(now, &mut pacer, &t.reference, result);
                 }
                 if let Some(t) = fleet.poll_timeout(&pacer) {
                     now = now.max(t);

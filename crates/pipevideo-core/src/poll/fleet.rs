@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::{Event, PollFailure, Poller, Snapshot, Transmit, WaitOutcome, WaitPolicy};
-use crate::retry::pacing::Pacer;
+use super::{Event, PollFailure, Poller, Snapshot, Transmit, WaitOutcome, WaitStart};
+use crate::pacing::Pacer;
+use crate::policy::WaitPolicy;
 use crate::webhook::WebhookEvent;
 use crate::{GenerationId, GenerationRef};
 
@@ -62,8 +63,8 @@ pub struct FleetEvent {
 /// 1. [`Fleet::insert`] each generation as it is created.
 /// 2. Drain [`Fleet::poll_outcome`] (one per finished generation) and [`Fleet::poll_event`].
 /// 3. While [`Fleet::poll_transmit`] returns a [`Transmit`], send it; feed each result to
-///    [`Fleet::handle_response`] with its [`GenerationRef`] when it arrives (requests may be
-///    in flight concurrently).
+///    [`Fleet::handle_response`] with its [`GenerationRef`] and the pacer (a 429 holds it) when
+///    it arrives (requests may be in flight concurrently).
 /// 4. Sleep until [`Fleet::poll_timeout`] or until a response arrives, call
 ///    [`Fleet::handle_timeout`], and go to 2.
 ///
@@ -71,8 +72,9 @@ pub struct FleetEvent {
 /// use std::time::Instant;
 /// use rand::{SeedableRng, rngs::SmallRng};
 /// use pipevideo_core::{GenerationRef, Status};
-/// use pipevideo_core::poll::{Fleet, PollFailure, WaitPolicy};
-/// use pipevideo_core::retry::pacing::{Pacer, PacingPolicy};
+/// use pipevideo_core::poll::{Fleet, PollFailure};
+/// use pipevideo_core::policy::WaitPolicy;
+/// use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 ///
 /// # // Stands for your HTTP call: encode, send, decode.
 /// # fn retrieve(_: &GenerationRef) -> Result<Status, PollFailure> { Ok(Status::Completed) }
@@ -89,7 +91,7 @@ pub struct FleetEvent {
 ///     }
 ///     while let Some(t) = fleet.poll_transmit(Instant::now(), &mut pacer) {
 ///         let result = retrieve(&t.reference);
-///         fleet.handle_response(Instant::now(), &t.reference, result)?;
+///         fleet.handle_response(Instant::now(), &mut pacer, &t.reference, result)?;
 ///     }
 ///     if let Some(at) = fleet.poll_timeout(&pacer) {
 ///         sleep_until(at);
@@ -104,7 +106,6 @@ pub struct Fleet<G> {
     index: HashMap<GenerationRef, usize>,
     outcomes: VecDeque<WaitOutcome<G>>,
     events: VecDeque<FleetEvent>,
-    held_until: Option<Instant>,
 }
 
 impl<G: Snapshot> Default for Fleet<G> {
@@ -121,7 +122,6 @@ impl<G: Snapshot> Fleet<G> {
             index: HashMap::new(),
             outcomes: VecDeque::new(),
             events: VecDeque::new(),
-            held_until: None,
         }
     }
 
@@ -152,6 +152,23 @@ impl<G: Snapshot> Fleet<G> {
         let poller = Poller::resume(reference, policy, now, age, rng);
         self.push(poller);
         Ok(())
+    }
+
+    /// Starts a wait as [`WaitStart`] says: a handle created moments ago polls on the
+    /// schedule from its creation, anything else (a resumed reference, an old handle) is due
+    /// for a poll at once.
+    pub fn insert_wait(
+        &mut self,
+        reference: GenerationRef,
+        policy: WaitPolicy,
+        now: Instant,
+        start: WaitStart,
+        rng: &mut impl Rng,
+    ) -> Result<(), FleetError> {
+        match start.fresh_age() {
+            Some(_) => self.insert(reference, policy, now, rng),
+            None => self.insert_resumed(reference, policy, now, start.age(), rng),
+        }
     }
 
     fn check_new(&self, reference: &GenerationRef) -> Result<(), FleetError> {
@@ -187,7 +204,7 @@ impl<G: Snapshot> Fleet<G> {
     /// Records the send in `pacer`.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, pacer: &mut Pacer) -> Option<Transmit> {
-        if self.held_until.is_some_and(|h| h > now) || pacer.next_send_at(now) > now {
+        if pacer.next_send_at(now) > now {
             return None;
         }
         let mut best: Option<(usize, f64)> = None;
@@ -213,10 +230,7 @@ impl<G: Snapshot> Fleet<G> {
     pub fn poll_timeout(&self, pacer: &Pacer) -> Option<Instant> {
         let deadline = self.jobs.iter().map(Poller::deadline).min()?;
         let first_poll = self.jobs.iter().filter_map(Poller::next_poll).min();
-        let send = first_poll.map(|t| {
-            let t = self.held_until.map_or(t, |h| t.max(h));
-            pacer.next_send_at(t)
-        });
+        let send = first_poll.map(|t| pacer.next_send_at(t));
         Some(send.map_or(deadline, |s| s.min(deadline)))
     }
 
@@ -237,17 +251,19 @@ impl<G: Snapshot> Fleet<G> {
     pub fn handle_response(
         &mut self,
         now: Instant,
+        pacer: &mut Pacer,
         reference: &GenerationRef,
         result: Result<G, PollFailure>,
     ) -> Result<(), FleetError> {
-        // A 429 holds the whole fleet (the limit is per key), even when it answers a poll of a
-        // generation that has left the fleet meanwhile.
+        // A 429 holds the whole client (the limit is per key), even when it answers a poll of a
+        // generation that has left the fleet meanwhile. The hold lives in the pacer, the one
+        // place every send of the client asks.
         if let Err(PollFailure::Transient {
             not_before: Some(t),
             ..
         }) = &result
         {
-            self.held_until = Some(self.held_until.map_or(*t, |h| h.max(*t)));
+            pacer.hold_until(*t);
         }
         let &i = self
             .index

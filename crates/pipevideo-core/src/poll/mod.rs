@@ -64,7 +64,7 @@
 //!
 //! # Many generations on one key
 //!
-//! A [`Fleet`] shares the key's budget (a [`Pacer`](crate::retry::pacing::Pacer), 90
+//! A [`Fleet`] shares the key's budget (a [`Pacer`](crate::pacing::Pacer), 90
 //! requests per minute by default) among its generations and polls first the one with the
 //! largest expected accrued detection delay. Small fleets poll each generation on its own
 //! schedule; with 500 generations created at once on 90 requests per minute it never receives
@@ -84,6 +84,7 @@
 //!
 //! [`GenerationRef`]: crate::GenerationRef
 
+mod answer;
 mod distribution;
 mod fleet;
 mod learn;
@@ -91,11 +92,10 @@ mod poller;
 mod progress;
 mod schedule;
 
+pub use answer::{FRESH_HANDLE_AGE, PollAnswer, WaitStart};
 pub use distribution::{DistributionError, LogNormal};
 pub use fleet::{Fleet, FleetError, FleetEvent};
 pub use learn::DurationLearner;
-pub use poller::{
-    OutcomeKind, PollFailure, Poller, Snapshot, Transmit, WaitOutcome, WaitPolicy, WaitPolicyError,
-};
+pub use poller::{OutcomeKind, PollFailure, Poller, Snapshot, Transmit, WaitOutcome};
 pub use progress::{Event, PollFailureKind};
 pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};

@@ -7,8 +7,8 @@ use http::{HeaderMap, StatusCode};
 use rand::Rng;
 
 use super::budget::RetryBudget;
-use super::policy::RetryPolicy;
 use super::retry_after::{DelaySource, ServerDelay};
+use crate::policy::RetryPolicy;
 use crate::transport::FailureKind;
 
 /// What kind of request a call sends, which decides whether a request that may have reached the
@@ -29,6 +29,15 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
+    /// The kind of a create that carries `key`, or none.
+    pub fn create(key: Option<&crate::IdempotencyKey>) -> Self {
+        if key.is_some() {
+            Self::KeyedCreate
+        } else {
+            Self::UnkeyedCreate
+        }
+    }
+
     /// Whether a request of this kind that may have been processed can be sent again.
     pub fn may_replay(self) -> bool {
         matches!(self, Self::Read | Self::KeyedCreate)
@@ -356,8 +365,9 @@ impl fmt::Display for Decision {
 /// use std::time::{Duration, Instant};
 /// use http::StatusCode;
 /// use rand::{SeedableRng, rngs::SmallRng};
-/// use pipevideo_core::retry::{GiveUpReason, Outcome, RequestKind, RetryBudget, RetryPolicy,
+/// use pipevideo_core::retry::{GiveUpReason, Outcome, RequestKind, RetryBudget,
 ///     RetryState, ServerDelay, Verdict};
+/// use pipevideo_core::policy::RetryPolicy;
 ///
 /// let t0 = Instant::now();
 /// let mut rng = SmallRng::seed_from_u64(1);

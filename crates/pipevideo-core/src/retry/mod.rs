@@ -38,36 +38,26 @@
 //!
 //! # Defaults
 //!
-//! Every number is configurable: [`RetryPolicy`] and [`Backoff`] per call, [`RetryBudget`] and
-//! [`PacingPolicy`](pacing::PacingPolicy) per client.
+//! Every number is configurable; the [table of defaults](crate::policy#defaults) lives with
+//! the policies in [`policy`](crate::policy), and the [`Pacer`](crate::pacing::Pacer) that
+//! keeps a client under the key's limit in [`pacing`](crate::pacing).
 //!
-//! | Setting | Default | Why |
-//! |---|---|---|
-//! | Per-attempt timeout | 30 s | Create answers at once (`queued`) and polls are small reads; 30 s tolerates a slow proxy yet leaves room for more attempts within the deadline. |
-//! | Per-call deadline | 90 s | Room to wait out one full rate-limit window (a 429 asks at most ~60 s; the documented example is 42 s) and still make an attempt. |
-//! | Attempts per call | 4 (1 + 3 retries) | Enough to ride out a blip or a proxy restart; more mostly adds load during an outage. |
-//! | Backoff | base 500 ms, factor 2, cap 20 s, full jitter | Ceilings 0.5, 1, 2 s for the 3 retries; full jitter (uniform in `[0, ceiling]`) spreads many clients the most evenly. |
-//! | Cap on server-asked waits | 120 s | Two rate-limit windows: a longer `retry_after` is not a rate limit the client can wait out within a call. |
-//! | Retry budget | 500 tokens; retry 5, retry after timeout 10; success refunds 1 | The AWS SDKs' retry quota: ~100 failed retries in a row stop retries client-wide. |
-//! | Pacing | 90 requests per 60 s, bursts of 10 | A 10 % margin under the key's 100/min for arrival jitter and other users of the key. |
-//! | Wait for a generation | 10 min ([`WaitPolicy::DEFAULT_DEADLINE`](crate::poll::WaitPolicy::DEFAULT_DEADLINE)) | Generations take about a minute; ten times that means something is wrong, and the error keeps the id for resuming. |
-//! | Generate (create + wait) | the create call's deadline, then the wait's | No deadline of its own: `generate` is `create` (one call, 90 s) followed by `wait` (10 min). |
+//! # One call
 //!
-//! # Modules
-//!
-//! [`pacing`] keeps a client under the key's limit; the rest is re-exported here.
+//! [`Call`] is one request's state machine: it owns the [`RetryState`], asks the client's
+//! [`Pacer`](crate::pacing::Pacer) and [`RetryBudget`], and tells the driver what to send and
+//! when; see its docs for the drain rule.
 
 mod backoff;
 mod budget;
+mod call;
 mod decision;
-pub mod pacing;
-mod policy;
 mod retry_after;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
+pub use call::{Call, CallContext, Judged, Transmit};
 pub use decision::{
     Decision, GiveUp, GiveUpReason, Outcome, RequestKind, RetryState, Verdict, WaitCause,
 };
-pub use policy::RetryPolicy;
 pub use retry_after::{DelaySource, ServerDelay};

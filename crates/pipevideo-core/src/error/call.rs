@@ -6,11 +6,12 @@
 //! [`Error::kind`](crate::Error::kind) and the other accessors of [`Error`] look through them.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
 use crate::model::{Generation, GenerationFailure};
+use crate::poll::{OutcomeKind, WaitOutcome};
 use crate::retry::GiveUp;
 use crate::transport::TransportError;
 use crate::{Error, GenerationRef, IdempotencyKey, Status};
@@ -101,7 +102,7 @@ impl std::error::Error for CreateError {}
 
 /// A wait that ended without a completed generation. It always carries the generation's
 /// [`GenerationRef`], so the wait can be resumed with
-/// [`Client::wait`](super::Client::wait), and the last status seen.
+/// [`Client::wait`](crate::client::Client::wait), and the last status seen.
 #[derive(Debug, Clone)]
 pub struct WaitError {
     pub(crate) reference: GenerationRef,
@@ -147,6 +148,57 @@ pub enum WaitErrorKind {
 }
 
 impl WaitError {
+    /// How a wait ends, from the fleet's outcome: the completed generation, or this error.
+    /// `cause` is the error of the poll that decided (see
+    /// [`OutcomeKind::is_decided_by_poll`]); `deadline_at` the instant the wait's deadline
+    /// fell on, to say how far past it the server wanted the next poll.
+    pub(crate) fn conclude(
+        outcome: WaitOutcome<Generation>,
+        cause: Option<Error>,
+        deadline: Duration,
+        deadline_at: Option<Instant>,
+    ) -> Result<Generation, Error> {
+        let WaitOutcome {
+            reference,
+            last_status,
+            polls,
+            kind,
+            ..
+        } = outcome;
+        let kind = match kind {
+            OutcomeKind::Completed(generation) => return Ok(generation),
+            OutcomeKind::Failed(generation) => WaitErrorKind::Failed(Box::new(generation)),
+            OutcomeKind::DeadlineExceeded { server_ready_at } => WaitErrorKind::DeadlineExceeded {
+                deadline,
+                server_ready_after_deadline: server_ready_at
+                    .zip(deadline_at)
+                    .map(|(ready, end)| ready.saturating_duration_since(end)),
+            },
+            OutcomeKind::Cancelled => WaitErrorKind::Cancelled,
+            OutcomeKind::Unauthorized { message } => WaitErrorKind::Unauthorized { message },
+            OutcomeKind::NotFound { message } => WaitErrorKind::NotFound { message },
+            OutcomeKind::Fatal { message } => WaitErrorKind::Fatal { message },
+        };
+        Err(Error::Wait(Box::new(WaitError {
+            reference,
+            last_status,
+            polls,
+            kind,
+            cause,
+        })))
+    }
+
+    /// A wait that could not start (bad options, a duplicate in the fleet).
+    pub(crate) fn fatal(reference: &GenerationRef, message: String, cause: Option<Error>) -> Self {
+        WaitError {
+            reference: reference.clone(),
+            last_status: None,
+            polls: 0,
+            kind: WaitErrorKind::Fatal { message },
+            cause,
+        }
+    }
+
     /// The generation waited on: resume with it.
     pub fn reference(&self) -> &GenerationRef {
         &self.reference

@@ -3,12 +3,9 @@
 
 use std::time::Duration;
 
-use crate::poll::{AdaptiveSchedule, LogNormal, PollSchedule, WaitPolicy};
-use crate::retry::pacing::PacingPolicy;
-use crate::retry::{Backoff, RetryPolicy};
-use crate::transport::Transport;
-
-use super::ClientBuilder;
+use super::{PacingPolicy, RetryPolicy, WaitPolicy};
+use crate::poll::{AdaptiveSchedule, LogNormal, PollSchedule};
+use crate::retry::Backoff;
 
 /// Why a [`TimeScale`] was refused.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
@@ -63,8 +60,9 @@ pub enum TimeScaleError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pipevideo_core::client::{Client, TimeScale};
-/// use pipevideo_core::retry::RetryPolicy;
+/// use pipevideo_core::client::Client;
+/// use pipevideo_core::policy::TimeScale;
+/// use pipevideo_core::policy::RetryPolicy;
 ///
 /// // The emulator runs 50× faster than real time.
 /// let scale = TimeScale::new(0.02)?;
@@ -79,7 +77,7 @@ pub enum TimeScaleError {
 ///     .time_scale(scale)
 ///     .retry_policy(scale.retry_policy().with_attempt_limit(8));
 /// # }
-/// # Ok::<(), pipevideo_core::client::TimeScaleError>(())
+/// # Ok::<(), pipevideo_core::policy::TimeScaleError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct TimeScale(f64);
@@ -156,10 +154,10 @@ impl TimeScale {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use pipevideo_core::client::TimeScale;
+    /// use pipevideo_core::policy::TimeScale;
     /// let scale = TimeScale::new(0.05)?;
     /// assert_eq!(scale.real(Duration::from_secs(60)), Duration::from_secs(3));
-    /// # Ok::<(), pipevideo_core::client::TimeScaleError>(())
+    /// # Ok::<(), pipevideo_core::policy::TimeScaleError>(())
     /// ```
     pub fn real(self, server_time: Duration) -> Duration {
         if self.is_real_time() {
@@ -250,32 +248,12 @@ impl TimeScale {
     }
 }
 
-impl<T: Transport> ClientBuilder<T> {
-    /// Follows a server whose clock runs at `scale` (such as the emulator): sets the
-    /// [pacing](TimeScale::pacing), [wait](TimeScale::wait_policy) and
-    /// [retry](TimeScale::retry_policy) policies derived from it, replacing any set before.
-    /// Call it first and adjust afterwards (e.g. `.retry_policy(scale.retry_policy()
-    /// .with_attempt_limit(8))`). [`TimeScale::REAL_TIME`] restores the defaults.
-    ///
-    /// That includes an earlier `wait_policy(...)`: a `with_webhooks(true)` set before is lost;
-    /// set `.wait_policy(scale.wait_policy().with_webhooks(true))` after this call instead (its
-    /// 60 s safety-net poll is not scaled).
-    pub fn time_scale(mut self, scale: TimeScale) -> Self {
-        self.pacing = scale.pacing();
-        self.wait = scale.wait_policy();
-        self.retry = scale.retry_policy();
-        self
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
     use rand::rngs::SmallRng;
 
     use super::*;
-    use crate::transport::TransportError;
-    use crate::transport::testing::{FnTransport, VirtualClock};
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
     const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -447,25 +425,5 @@ mod tests {
         );
         assert_eq!(scale(TimeScale::MAX).factor(), 1000.0);
         assert_eq!(scale(0.05).to_string(), "×0.05");
-    }
-
-    #[test]
-    fn the_builder_takes_all_three_policies_and_later_settings_win() {
-        let clock = VirtualClock::new(std::time::Instant::now());
-        let transport = FnTransport::new(clock, |_| async {
-            Err(TransportError::not_sent("the builder test never sends"))
-        });
-        let s = scale(0.02);
-        let builder = ClientBuilder::new(transport)
-            .retry_policy(RetryPolicy::no_retries())
-            .time_scale(s)
-            .retry_policy(s.retry_policy().with_attempt_limit(8));
-        assert_eq!(builder.pacing, s.pacing());
-        assert_eq!(builder.wait, s.wait_policy());
-        assert_eq!(builder.retry, s.retry_policy().with_attempt_limit(8));
-        let builder = builder.time_scale(TimeScale::REAL_TIME);
-        assert_eq!(builder.pacing, PacingPolicy::default());
-        assert_eq!(builder.wait, WaitPolicy::default());
-        assert_eq!(builder.retry, RetryPolicy::default());
     }
 }

@@ -1,0 +1,36 @@
+//! The knobs, in one place: [`RetryPolicy`] (one call), [`WaitPolicy`] (one wait),
+//! [`PacingPolicy`] (one client under the key's limit), and [`TimeScale`], which derives all
+//! three for a server whose clock runs faster or slower (the emulator).
+//!
+//! Policies are plain values with decorator-style builders (`with_*`), checked where a bad
+//! number could do harm. The engines that apply them live elsewhere: the retry engine in
+//! [`retry`](crate::retry), the poller and fleet in [`poll`](crate::poll), the pacer in
+//! [`pacing`](crate::pacing).
+//!
+//! # Defaults
+//!
+//! Every number is configurable: [`RetryPolicy`] and [`Backoff`](crate::retry::Backoff) per call,
+//! [`RetryBudget`](crate::retry::RetryBudget) and [`PacingPolicy`] per client, [`WaitPolicy`]
+//! per wait.
+//!
+//! | Setting | Default | Why |
+//! |---|---|---|
+//! | Per-attempt timeout | 30 s | Create answers at once (`queued`) and polls are small reads; 30 s tolerates a slow proxy yet leaves room for more attempts within the deadline. |
+//! | Per-call deadline | 90 s | Room to wait out one full rate-limit window (a 429 asks at most ~60 s; the documented example is 42 s) and still make an attempt. |
+//! | Attempts per call | 4 (1 + 3 retries) | Enough to ride out a blip or a proxy restart; more mostly adds load during an outage. |
+//! | Backoff | base 500 ms, factor 2, cap 20 s, full jitter | Ceilings 0.5, 1, 2 s for the 3 retries; full jitter (uniform in `[0, ceiling]`) spreads many clients the most evenly. |
+//! | Cap on server-asked waits | 120 s | Two rate-limit windows: a longer `retry_after` is not a rate limit the client can wait out within a call. |
+//! | Retry budget | 500 tokens; retry 5, retry after timeout 10; success refunds 1 | The AWS SDKs' retry quota: ~100 failed retries in a row stop retries client-wide. |
+//! | Pacing | 90 requests per 60 s, bursts of 10 | A 10 % margin under the key's 100/min for arrival jitter and other users of the key. |
+//! | Wait for a generation | 10 min ([`WaitPolicy::DEFAULT_DEADLINE`]) | Generations take about a minute; ten times that means something is wrong, and the error keeps the id for resuming. |
+//! | Generate (create + wait) | the create call's deadline, then the wait's | No deadline of its own: `generate` is `create` (one call, 90 s) followed by `wait` (10 min). |
+//!
+mod pacing;
+mod retry;
+mod scale;
+mod wait;
+
+pub use pacing::{MAX_WINDOW, PacingPolicy};
+pub use retry::RetryPolicy;
+pub use scale::{TimeScale, TimeScaleError};
+pub use wait::{WaitPolicy, WaitPolicyError};
