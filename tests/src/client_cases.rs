@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 
 use pipevideo_core::client::{Client, ClientBuilder};
 use pipevideo_core::model::CreateResponse;
+use pipevideo_core::policy::AdaptiveSchedule;
+use pipevideo_core::policy::Backoff;
+use pipevideo_core::policy::LogNormal;
 use pipevideo_core::policy::PacingPolicy;
+use pipevideo_core::policy::PollSchedule;
 use pipevideo_core::policy::RetryPolicy;
 use pipevideo_core::policy::WaitPolicy;
-use pipevideo_core::poll::{AdaptiveSchedule, LogNormal, PollSchedule};
-use pipevideo_core::retry::Backoff;
 use pipevideo_core::transport::{Cause, FailureKind, Transport, TransportError};
 use pipevideo_core::{ApiKey, BaseUrl, Error, ErrorCode, GenerationRef};
 use pipevideo_emulator::{BackgroundEmulator, Emulator, Fault, FaultRule, LogEntry};

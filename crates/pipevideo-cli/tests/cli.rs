@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use assert_cmd::prelude::*;
-use pipevideo::core::poll::PollSchedule;
+use pipevideo::core::policy::PollSchedule;
 use pipevideo_emulator::{BackgroundEmulator, Emulator, Fault, FaultRule};
 use serde_json::Value;
 

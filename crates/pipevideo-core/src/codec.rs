@@ -32,7 +32,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{
     ApiError, ApiKey, Attribution, BaseUrl, DecodeError, Error, Flavor, GenerationId,
     GenerationRef, IdempotencyKey,
-    error::{InputError, RequestError},
+    error::InputError,
+    model::RequestError,
     model::{
         CreateGeneration, CreateResponse, EngineCatalog, Generation, LegacyGeneration, ModelDetail,
         ModelList, ResponseObject, Usage,

@@ -132,6 +132,7 @@ pub use idempotency::{
 pub use key::{ApiKey, ApiKeyError};
 pub use status::Status;
 
+pub mod call;
 pub mod client;
 pub mod pacing;
 pub mod policy;

@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
+use pipevideo_core::policy::Backoff;
+use pipevideo_core::policy::Jitter;
 use pipevideo_core::policy::RetryPolicy;
-use pipevideo_core::retry::{
-    Backoff, Jitter, Outcome, RequestKind, RetryBudget, RetryState, ServerDelay, Verdict,
-};
+use pipevideo_core::retry::{Outcome, RequestKind, RetryBudget, RetryState, ServerDelay, Verdict};
 use pipevideo_core::transport::FailureKind;
 use pipevideo_core::webhook::{Verifier, VerifyError, WebhookHeaders, WebhookSecret, sign};
 use pipevideo_core::{ApiError, Flavor, codec};
@@ -216,9 +216,11 @@ fn webhook_body_error_under_an_empty_key_is_typed() {
 
 #[test]
 fn absurd_wait_settings_are_refused_not_overflowed() {
+    use pipevideo_core::policy::AdaptiveSchedule;
+    use pipevideo_core::policy::PollSchedule;
+    use pipevideo_core::policy::ScheduleError;
     use pipevideo_core::policy::WaitPolicy;
     use pipevideo_core::policy::WaitPolicyError;
-    use pipevideo_core::poll::{AdaptiveSchedule, PollSchedule, ScheduleError};
     assert_eq!(
         WaitPolicy::default()
             .with_deadline(Duration::MAX)

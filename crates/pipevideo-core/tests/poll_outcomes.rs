@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant};
 
+use pipevideo_core::policy::PollSchedule;
 use pipevideo_core::policy::WaitPolicy;
 use pipevideo_core::policy::WaitPolicyError;
 use pipevideo_core::poll::{
-    Event, Fleet, FleetError, OutcomeKind, PollFailure, PollFailureKind, PollSchedule, Poller,
+    Event, Fleet, FleetError, OutcomeKind, PollFailure, PollFailureKind, Poller,
 };
 use pipevideo_core::{GenerationRef, Status};
 use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};

@@ -3,8 +3,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use pipevideo_core::policy::PollSchedule;
 use pipevideo_core::policy::WaitPolicy;
-use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, PollSchedule, Poller};
+use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, Poller};
 use pipevideo_core::{GenerationRef, Status};
 use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 use proptest::prelude::*;

@@ -6,10 +6,11 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
+use pipevideo_core::policy::Backoff;
+use pipevideo_core::policy::Jitter;
 use pipevideo_core::policy::RetryPolicy;
 use pipevideo_core::retry::{
-    Backoff, GiveUpReason, Jitter, Outcome, RequestKind, RetryBudget, RetryState, ServerDelay,
-    Verdict, WaitCause,
+    GiveUpReason, Outcome, RequestKind, RetryBudget, RetryState, ServerDelay, Verdict, WaitCause,
 };
 use pipevideo_core::transport::FailureKind;
 use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};

@@ -3,10 +3,12 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
+use pipevideo_core::policy::Backoff;
+use pipevideo_core::policy::Jitter;
 use pipevideo_core::policy::RetryPolicy;
 use pipevideo_core::retry::{
-    Backoff, Decision, DelaySource, GiveUpReason, Jitter, Outcome, RequestKind, RetryBudget,
-    RetryState, ServerDelay, Verdict, WaitCause,
+    Decision, DelaySource, GiveUpReason, Outcome, RequestKind, RetryBudget, RetryState,
+    ServerDelay, Verdict, WaitCause,
 };
 use pipevideo_core::transport::FailureKind;
 use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};

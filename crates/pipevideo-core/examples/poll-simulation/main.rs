@@ -13,8 +13,9 @@ mod sim;
 
 use std::time::{Duration, Instant};
 
+use pipevideo_core::policy::AdaptiveSchedule;
 use pipevideo_core::policy::PacingPolicy;
-use pipevideo_core::poll::{AdaptiveSchedule, PollSchedule};
+use pipevideo_core::policy::PollSchedule;
 use rand::{SeedableRng, rngs::SmallRng};
 use sim::{Report, Simulation, Workload};
 

@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use pipevideo_core::policy::LogNormal;
+use pipevideo_core::policy::PollSchedule;
 use pipevideo_core::policy::WaitPolicy;
-use pipevideo_core::poll::{Fleet, LogNormal, OutcomeKind, PollFailure, PollSchedule, Poller};
+use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, Poller};
 use pipevideo_core::{Flavor, GenerationId, GenerationRef, Status};
 use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 

@@ -6,11 +6,13 @@ use http::{Request, Response};
 use tracing::Instrument;
 
 use super::{Client, GenerationHandle, Shared, lock};
+use crate::call::Call;
+use crate::call::CallContext;
 use crate::codec::{self, RequestEncoder};
 use crate::model::{
     CreateGeneration, CreateResponse, EngineCatalog, Generation, ModelDetail, ModelList, Usage,
 };
-use crate::retry::{Call, CallContext, RequestKind};
+use crate::retry::RequestKind;
 use crate::transport::{SendOptions, Transport};
 use crate::{CreateError, Error, Flavor, GenerationRef, IdempotencyKey};
 

@@ -151,7 +151,7 @@ impl<T: Transport> Client<T> {
                 self.cancel_wait(&reference);
             }
             if let Ok(Some((outcome, cause))) = rx.try_recv() {
-                return WaitError::conclude(outcome, cause, deadline, deadline_at);
+                return outcome.conclude(cause, deadline, deadline_at);
             }
             let now = transport.now();
             let (action, nudged) = {
@@ -200,7 +200,7 @@ impl<T: Transport> Client<T> {
                     )
                     .await;
                     if let Either::Right((Either::Left((Ok((outcome, cause)), _)), _)) = woken {
-                        return WaitError::conclude(outcome, cause, deadline, deadline_at);
+                        return outcome.conclude(cause, deadline, deadline_at);
                     }
                 }
             }

@@ -6,12 +6,11 @@
 //! [`Error::kind`](crate::Error::kind) and the other accessors of [`Error`] look through them.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::model::{Generation, GenerationFailure};
-use crate::poll::{OutcomeKind, WaitOutcome};
 use crate::retry::GiveUp;
 use crate::transport::TransportError;
 use crate::{Error, GenerationRef, IdempotencyKey, Status};
@@ -148,44 +147,20 @@ pub enum WaitErrorKind {
 }
 
 impl WaitError {
-    /// How a wait ends, from the fleet's outcome: the completed generation, or this error.
-    /// `cause` is the error of the poll that decided (see
-    /// [`OutcomeKind::is_decided_by_poll`]); `deadline_at` the instant the wait's deadline
-    /// fell on, to say how far past it the server wanted the next poll.
-    pub(crate) fn conclude(
-        outcome: WaitOutcome<Generation>,
+    pub(crate) fn new(
+        reference: GenerationRef,
+        last_status: Option<Status>,
+        polls: u32,
+        kind: WaitErrorKind,
         cause: Option<Error>,
-        deadline: Duration,
-        deadline_at: Option<Instant>,
-    ) -> Result<Generation, Error> {
-        let WaitOutcome {
-            reference,
-            last_status,
-            polls,
-            kind,
-            ..
-        } = outcome;
-        let kind = match kind {
-            OutcomeKind::Completed(generation) => return Ok(generation),
-            OutcomeKind::Failed(generation) => WaitErrorKind::Failed(Box::new(generation)),
-            OutcomeKind::DeadlineExceeded { server_ready_at } => WaitErrorKind::DeadlineExceeded {
-                deadline,
-                server_ready_after_deadline: server_ready_at
-                    .zip(deadline_at)
-                    .map(|(ready, end)| ready.saturating_duration_since(end)),
-            },
-            OutcomeKind::Cancelled => WaitErrorKind::Cancelled,
-            OutcomeKind::Unauthorized { message } => WaitErrorKind::Unauthorized { message },
-            OutcomeKind::NotFound { message } => WaitErrorKind::NotFound { message },
-            OutcomeKind::Fatal { message } => WaitErrorKind::Fatal { message },
-        };
-        Err(Error::Wait(Box::new(WaitError {
+    ) -> Self {
+        Self {
             reference,
             last_status,
             polls,
             kind,
             cause,
-        })))
+        }
     }
 
     /// A wait that could not start (bad options, a duplicate in the fleet).

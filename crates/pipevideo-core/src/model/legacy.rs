@@ -7,11 +7,12 @@ use serde_json::{Map, Value};
 
 use super::object::{self, Key, Lenient, LenientTime, ReadObject};
 
+use super::RequestError;
 use super::{
     responses::{non_empty, validate_aspect_ratio, validate_media_url},
     time::Timestamp,
 };
-use crate::{Status, error::RequestError};
+use crate::Status;
 
 /// The body of legacy `POST /v1/video/generations`.
 ///

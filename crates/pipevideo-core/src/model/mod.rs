@@ -24,6 +24,7 @@ mod catalog;
 mod generation;
 mod legacy;
 mod object;
+mod request_error;
 mod responses;
 mod time;
 mod usage;
@@ -34,6 +35,7 @@ pub use catalog::{
 };
 pub use generation::{FailureCause, Generation, GenerationBody, GenerationFailure};
 pub use legacy::{CreateGeneration, LegacyGeneration, LegacyProvider};
+pub use request_error::RequestError;
 pub use responses::{
     ContentPart, CreateResponse, Engine, ImageDetail, ImageUrl, Input, Message, OutputItem,
     ProviderPreferences, ResponseObject, ResponseUsage, Role, VideoUrl,

@@ -4,9 +4,10 @@ use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::RequestError;
 use super::object::{self, Key, Lenient, LenientTime, NullDefault, ReadObject};
 use super::{null_default, time::Timestamp};
-use crate::{Status, error::RequestError};
+use crate::Status;
 
 /// The body of `POST /v1/responses`: create a video from a prompt.
 ///

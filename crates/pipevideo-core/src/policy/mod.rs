@@ -9,7 +9,7 @@
 //!
 //! # Defaults
 //!
-//! Every number is configurable: [`RetryPolicy`] and [`Backoff`](crate::retry::Backoff) per call,
+//! Every number is configurable: [`RetryPolicy`] and [`Backoff`](crate::policy::Backoff) per call,
 //! [`RetryBudget`](crate::retry::RetryBudget) and [`PacingPolicy`] per client, [`WaitPolicy`]
 //! per wait.
 //!
@@ -25,12 +25,18 @@
 //! | Wait for a generation | 10 min ([`WaitPolicy::DEFAULT_DEADLINE`]) | Generations take about a minute; ten times that means something is wrong, and the error keeps the id for resuming. |
 //! | Generate (create + wait) | the create call's deadline, then the wait's | No deadline of its own: `generate` is `create` (one call, 90 s) followed by `wait` (10 min). |
 //!
+mod backoff;
+mod distribution;
 mod pacing;
 mod retry;
 mod scale;
+mod schedule;
 mod wait;
 
+pub use backoff::{Backoff, Jitter};
+pub use distribution::{DistributionError, LogNormal};
 pub use pacing::{MAX_WINDOW, PacingPolicy};
 pub use retry::RetryPolicy;
 pub use scale::{TimeScale, TimeScaleError};
+pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};
 pub use wait::{WaitPolicy, WaitPolicyError};

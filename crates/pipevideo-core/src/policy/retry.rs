@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::retry::Backoff;
+use crate::policy::Backoff;
 
 /// How one call retries: attempt limit, overall deadline, per-attempt timeout, backoff and the
 /// cap on server-asked waits. A plain `Copy` value; the client holds a default and a call may
@@ -11,7 +11,7 @@ use crate::retry::Backoff;
 ///
 /// ```
 /// use std::time::Duration;
-/// use pipevideo_core::retry::Backoff;
+/// use pipevideo_core::policy::Backoff;
 /// use pipevideo_core::policy::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()

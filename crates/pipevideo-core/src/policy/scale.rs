@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use super::{PacingPolicy, RetryPolicy, WaitPolicy};
-use crate::poll::{AdaptiveSchedule, LogNormal, PollSchedule};
-use crate::retry::Backoff;
+use crate::policy::AdaptiveSchedule;
+use crate::policy::Backoff;
+use crate::policy::LogNormal;
+use crate::policy::PollSchedule;
 
 /// Why a [`TimeScale`] was refused.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::poll::PollSchedule;
+use crate::policy::PollSchedule;
 
 /// Why a wait policy could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

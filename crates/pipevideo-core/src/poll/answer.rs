@@ -5,11 +5,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::StatusCode;
 
-use super::{PollFailure, Snapshot};
+use super::{OutcomeKind, PollFailure, Snapshot, WaitOutcome};
+use crate::call::Judged;
 use crate::model::Generation;
-use crate::retry::{Judged, Outcome};
+use crate::retry::Outcome;
 use crate::transport::{FailureKind, TransportError};
-use crate::{Error, Flavor, Status, codec};
+use crate::{Error, Flavor, Status, WaitError, WaitErrorKind, codec};
 
 /// A webhook event does not carry a whole [`Generation`] (its body, model, usage…), so
 /// `from_webhook` keeps the default `None`: after a terminal webhook the wait fetches the
@@ -187,6 +188,48 @@ impl PollAnswer {
     /// The generation or failure, and the error behind a failure.
     pub fn into_parts(self) -> (Result<Generation, PollFailure>, Option<Error>) {
         (self.result, self.error)
+    }
+}
+
+impl WaitOutcome<Generation> {
+    /// How a wait ends for its caller: the completed generation, or a [`WaitError`].
+    /// `cause` is the error of the poll that decided (see
+    /// [`OutcomeKind::is_decided_by_poll`]); `deadline_at` the instant the wait's deadline
+    /// fell on, to say how far past it the server wanted the next poll.
+    pub(crate) fn conclude(
+        self,
+        cause: Option<Error>,
+        deadline: Duration,
+        deadline_at: Option<Instant>,
+    ) -> Result<Generation, Error> {
+        let WaitOutcome {
+            reference,
+            last_status,
+            polls,
+            kind,
+            ..
+        } = self;
+        let kind = match kind {
+            OutcomeKind::Completed(generation) => return Ok(generation),
+            OutcomeKind::Failed(generation) => WaitErrorKind::Failed(Box::new(generation)),
+            OutcomeKind::DeadlineExceeded { server_ready_at } => WaitErrorKind::DeadlineExceeded {
+                deadline,
+                server_ready_after_deadline: server_ready_at
+                    .zip(deadline_at)
+                    .map(|(ready, end)| ready.saturating_duration_since(end)),
+            },
+            OutcomeKind::Cancelled => WaitErrorKind::Cancelled,
+            OutcomeKind::Unauthorized { message } => WaitErrorKind::Unauthorized { message },
+            OutcomeKind::NotFound { message } => WaitErrorKind::NotFound { message },
+            OutcomeKind::Fatal { message } => WaitErrorKind::Fatal { message },
+        };
+        Err(Error::Wait(Box::new(WaitError::new(
+            reference,
+            last_status,
+            polls,
+            kind,
+            cause,
+        ))))
     }
 }
 

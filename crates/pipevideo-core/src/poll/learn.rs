@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::LogNormal;
+use crate::policy::LogNormal;
 
 /// Learns how long generations take, per key (e.g. `"hyperframes/moonshotai/kimi-k2.5"`),
 /// from the durations of completed generations, starting from a prior.
@@ -20,7 +20,8 @@ use super::LogNormal;
 ///
 /// ```
 /// use std::time::Duration;
-/// use pipevideo_core::poll::{AdaptiveSchedule, DurationLearner};
+/// use pipevideo_core::poll::DurationLearner;
+/// use pipevideo_core::policy::AdaptiveSchedule;
 ///
 /// let mut learner = DurationLearner::default();
 /// for secs in [118, 125, 131, 122, 127, 120, 135, 119, 124, 128, 126, 121] {

@@ -85,17 +85,13 @@
 //! [`GenerationRef`]: crate::GenerationRef
 
 mod answer;
-mod distribution;
 mod fleet;
 mod learn;
 mod poller;
 mod progress;
-mod schedule;
 
 pub use answer::{FRESH_HANDLE_AGE, PollAnswer, WaitStart};
-pub use distribution::{DistributionError, LogNormal};
 pub use fleet::{Fleet, FleetError, FleetEvent};
 pub use learn::DurationLearner;
 pub use poller::{OutcomeKind, PollFailure, Poller, Snapshot, Transmit, WaitOutcome};
 pub use progress::{Event, PollFailureKind};
-pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};

@@ -44,19 +44,15 @@
 //!
 //! # One call
 //!
-//! [`Call`] is one request's state machine: it owns the [`RetryState`], asks the client's
+//! [`Call`](crate::call::Call) is one request's state machine: it owns the [`RetryState`], asks the client's
 //! [`Pacer`](crate::pacing::Pacer) and [`RetryBudget`], and tells the driver what to send and
 //! when; see its docs for the drain rule.
 
-mod backoff;
 mod budget;
-mod call;
 mod decision;
 mod retry_after;
 
-pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
-pub use call::{Call, CallContext, Judged, Transmit};
 pub use decision::{
     Decision, GiveUp, GiveUpReason, Outcome, RequestKind, RetryState, Verdict, WaitCause,
 };

@@ -25,7 +25,8 @@ pub enum Jitter {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pipevideo_core::retry::{Backoff, Jitter};
+/// use pipevideo_core::policy::Backoff;
+/// use pipevideo_core::policy::Jitter;
 ///
 /// let backoff = Backoff::default().with_jitter(Jitter::None);
 /// assert_eq!(backoff.ceiling(1), Duration::from_millis(500));

@@ -1,7 +1,7 @@
 //! [`Call`]: one request's life, from the first send to done or give up, as a sans-IO state
-//! machine.
+//! machine, next to the retry engine it drives.
 //!
-//! The retry engine's [`RetryState`] judges one outcome; a call is more: it waits for the
+//! The retry engine's [`RetryState`](crate::retry::RetryState) judges one outcome; a call is more: it waits for the
 //! client's [`Pacer`], turns each HTTP answer into an [`Outcome`] (a `2xx` that does not decode
 //! counts as *maybe sent*), spends the client's [`RetryBudget`], puts a 429's hold on the pacer,
 //! and builds the error the caller gets. All of that is here, as pure code; the async driver
@@ -12,11 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 use http::Response;
 use rand::Rng;
 
-use super::{
-    Decision, GiveUp, GiveUpReason, Outcome, RequestKind, RetryBudget, RetryState, Verdict,
-};
 use crate::pacing::Pacer;
 use crate::policy::RetryPolicy;
+use crate::retry::{
+    Decision, GiveUp, GiveUpReason, Outcome, RequestKind, RetryBudget, RetryState, Verdict,
+};
 use crate::transport::{FailureKind, TransportError};
 use crate::{ApiError, Error, GaveUpError};
 
@@ -91,7 +91,8 @@ pub struct Transmit {
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use pipevideo_core::retry::{Judged, Outcome};
+/// use pipevideo_core::call::Judged;
+/// use pipevideo_core::retry::Outcome;
 /// use pipevideo_core::transport::FailureKind;
 ///
 /// let cut = http::Response::new(br#"{"id":"gen_1","sta"#.to_vec());
@@ -190,7 +191,8 @@ impl<R> Judged<R> {
 /// use rand::{SeedableRng, rngs::SmallRng};
 /// use pipevideo_core::pacing::Pacer;
 /// use pipevideo_core::policy::{PacingPolicy, RetryPolicy};
-/// use pipevideo_core::retry::{Call, CallContext, RequestKind, RetryBudget};
+/// use pipevideo_core::call::{Call, CallContext};
+/// use pipevideo_core::retry::{RequestKind, RetryBudget};
 ///
 /// let t0 = Instant::now();
 /// let (mut pacer, mut budget) = (Pacer::new(PacingPolicy::default()), RetryBudget::default());

@@ -25,7 +25,7 @@ pub enum DistributionError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pipevideo_core::poll::LogNormal;
+/// use pipevideo_core::policy::LogNormal;
 ///
 /// let d = LogNormal::new(Duration::from_secs(55), 0.35).unwrap();
 /// assert!((d.cdf(Duration::from_secs(55)) - 0.5).abs() < 1e-6);

@@ -84,7 +84,9 @@ fn check(what: &'static str, got: Duration) -> Result<Duration, ScheduleError> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pipevideo_core::poll::{AdaptiveSchedule, LogNormal, PollSchedule};
+/// use pipevideo_core::policy::AdaptiveSchedule;
+/// use pipevideo_core::policy::LogNormal;
+/// use pipevideo_core::policy::PollSchedule;
 ///
 /// // A slower model, and more polling effort near its likely finish.
 /// let prior = LogNormal::new(Duration::from_secs(120), 0.4)?;
@@ -245,7 +247,7 @@ impl AdaptiveSchedule {
 /// ```
 /// use std::time::Duration;
 /// use rand::{SeedableRng, rngs::SmallRng};
-/// use pipevideo_core::poll::PollSchedule;
+/// use pipevideo_core::policy::PollSchedule;
 ///
 /// let mut rng = SmallRng::seed_from_u64(7);
 /// let fixed = PollSchedule::fixed(Duration::from_secs(3))?;
@@ -256,7 +258,7 @@ impl AdaptiveSchedule {
 /// let early = adaptive.next_poll(Duration::from_secs(10), 1, &mut rng) - Duration::from_secs(10);
 /// let peak = adaptive.next_poll(Duration::from_secs(50), 9, &mut rng) - Duration::from_secs(50);
 /// assert!(early > 3 * peak);
-/// # Ok::<(), pipevideo_core::poll::ScheduleError>(())
+/// # Ok::<(), pipevideo_core::policy::ScheduleError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollSchedule {
