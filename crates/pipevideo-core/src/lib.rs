@@ -10,6 +10,13 @@
 //! - [`Error`]: the error model ([`ApiError`], [`DecodeError`], [`InputError`]).
 //! - Checked newtypes: [`ApiKey`], [`GenerationId`], [`GenerationRef`], [`BaseUrl`],
 //!   [`Attribution`], [`IdempotencyKey`].
+//! - The decisions, as sans-IO state machines that take `now`: [`call`] (one request:
+//!   pace, send, judge, retry), [`retry`] (the rules of one outcome), [`pacing`] (the key's
+//!   limit and 429 holds), [`poll`] (when to poll one generation, which of many to poll next),
+//!   [`download`] (the video request and its refresh), [`webhook`] (verification); every
+//!   number they use is in [`policy`].
+//! - [`client`]: the async drivers that run them over a [`transport`] (an
+//!   [`HttpClient`](transport::HttpClient) and a [`Clock`](transport::Clock)).
 //!
 //! # One exchange, by hand
 //!
@@ -82,7 +89,7 @@
 //! are part of it:
 //!
 //! - `http` 1: `Request<Vec<u8>>` and `Response<Vec<u8>>` (the [`codec`] and the
-//!   [`Transport`](transport::Transport) trait), `StatusCode`, `HeaderMap`, `HeaderName`,
+//!   [`HttpClient`](transport::HttpClient) trait), `StatusCode`, `HeaderMap`, `HeaderName`,
 //!   `HeaderValue` (errors, retry decisions, attribution and webhook headers).
 //! - `serde` 1: the [`model`], the ids, [`Status`] and webhook events implement `Serialize`
 //!   and/or `Deserialize`; [`codec::decode_json`] takes any `DeserializeOwned`.
@@ -92,9 +99,9 @@
 //! - `rand` 0.9: what jitters takes `&mut impl rand::Rng` (the retry engine, the poll schedule,
 //!   the poller and fleet, [`IdempotencyKey::generate`]).
 //! - `futures-core` 0.3: [`ProgressStream`](client::ProgressStream) is a `futures_core::Stream`.
-//! - `async-trait` 0.1: [`Transport`](transport::Transport) and
-//!   [`ChunkSink`](transport::ChunkSink) are `#[async_trait]` traits; implement them with that
-//!   attribute.
+//! - `async-trait` 0.1: [`HttpClient`](transport::HttpClient), [`Clock`](transport::Clock)
+//!   and [`ChunkSink`](transport::ChunkSink) are `#[async_trait]` traits; implement them with
+//!   that attribute.
 //!
 //! Every other dependency (`thiserror`, `tracing`, the hashing and encoding crates…) is
 //! private. The facade's `tests/public_api.rs` checks this list against the manifest and the
