@@ -651,3 +651,72 @@ fn a_body_over_the_cap_is_a_typed_error_and_not_retried() {
         "the same answer would be too large again"
     );
 }
+
+/// A user with an HTTP stack of their own writes a function, not a trait impl: `http_fn` is the
+/// HTTP half, any clock the other. The client's rules run unchanged over it (here: a 503 retried
+/// after a backoff slept on the clock, the key sent, the video downloaded through the default
+/// `download`, which goes through `send`).
+#[test]
+fn a_closure_and_a_clock_make_a_transport() {
+    use pipevideo_core::transport::{SendOptions, Stack, http_fn};
+
+    let clock = VirtualClock::new(Instant::now());
+    let calls = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&calls);
+    let http = http_fn(move |request: Request<Vec<u8>>, options: SendOptions| {
+        let mut seen = seen.lock().unwrap();
+        let authorized = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == format!("Bearer {KEY}").as_bytes());
+        seen.push(format!(
+            "{} {} {authorized}",
+            request.method(),
+            request.uri().path()
+        ));
+        if request.uri().path().starts_with("/v1/") {
+            assert!(options.timeout().is_some(), "every API attempt is bounded");
+        }
+        let response = match (seen.len(), request.uri().path()) {
+            (1, _) => {
+                let mut r = json(r#"{"message":"busy"}"#);
+                *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                r
+            }
+            (_, "/files/v.mp4") => Response::new(b"MP4!".to_vec()),
+            _ => json(
+                r#"{"id":"gen_fn1","object":"response","status":"completed","video_url":"https://cdn.test/files/v.mp4"}"#,
+            ),
+        };
+        async move { Ok::<_, TransportError>(response) }
+    });
+    let client = Client::builder(Stack::new(http, clock.clone()))
+        .api_key(ApiKey::new(KEY).unwrap())
+        .base_url(BaseUrl::parse("https://api.test/v1").unwrap())
+        .seed(3)
+        .build()
+        .unwrap();
+    let reference = "responses:gen_fn1".parse().unwrap();
+    let generation = block_on(client.retrieve(&reference)).unwrap();
+    assert_eq!(generation.status(), &Status::Completed);
+    assert_eq!(
+        clock.sleeps().len(),
+        1,
+        "one backoff, slept on the clock half"
+    );
+    let mut video = Vec::new();
+    assert_eq!(
+        block_on(client.download(&generation, &mut video)).unwrap(),
+        4
+    );
+    assert_eq!(video, b"MP4!");
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [
+            "GET /v1/responses/gen_fn1 true",
+            "GET /v1/responses/gen_fn1 true",
+            "GET /files/v.mp4 false",
+        ],
+        "the video host never sees the key"
+    );
+}
