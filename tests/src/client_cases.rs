@@ -1,6 +1,9 @@
 //! The client's conformance suite: [`Client<T>`] over a real transport against the emulator on
 //! loopback, written once as generic `async fn(T)` cases.
 //!
+//! Over ~600 lines on purpose: one case per behaviour, each short, all in one list that both
+//! transports' test files run.
+//!
 //! This file is compiled into each client test binary (`tests/client_reqwest.rs`,
 //! `tests/client_surf.rs`) with `#[path]`, not into the library: the cases need the emulator
 //! and a tracing subscriber, which are dev-dependencies. [`client_conformance!`] turns every

@@ -1,6 +1,8 @@
 //! [`Call`]: one request's life, from the first send to done or give up, as a sans-IO state
 //! machine, next to the retry engine it drives.
 //!
+//! Over ~600 lines only because its virtual-time unit tests live beside it (half the file).
+//!
 //! The retry engine's [`RetryState`](crate::retry::RetryState) judges one outcome; a call is more: it waits for the
 //! client's [`Pacer`], turns each HTTP answer into an [`Outcome`] (a `2xx` that does not decode
 //! counts as *maybe sent*), spends the client's [`RetryBudget`], puts a 429's hold on the pacer,

@@ -1,4 +1,8 @@
 //! The current "responses" API: `POST /v1/responses` and `GET /v1/responses/{id}`.
+//!
+//! Longer than the house's ~600 lines on purpose: the request builder, its validation and the
+//! tolerant response reader (a hand-written visitor, see ARCHITECTURE's Decisions) describe
+//! one wire format, and splitting them would scatter its field list.
 
 use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,7 @@
 //! The sans-IO poller: one generation's wait as a state machine.
+//!
+//! Longer than the house's ~600 lines on purpose: the state machine, its outcome types and
+//! its runnable doc examples read best as one piece; its tests live in `tests/poll_*.rs`.
 
 use std::collections::VecDeque;
 use std::fmt;
