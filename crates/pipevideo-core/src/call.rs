@@ -647,4 +647,53 @@ mod tests {
         assert!(call.poll_outcome().is_none());
         assert_eq!(call.poll_transmit(t0, &mut w.pacer), None);
     }
+
+    #[test]
+    fn a_spent_budget_stops_the_retries_of_every_call() {
+        let (t0, mut w) = (Instant::now(), World::new());
+        w.budget = RetryBudget::default().with_capacity(5).with_retry_cost(5);
+        let mut first = read_call(t0);
+        first.poll_transmit(t0, &mut w.pacer).unwrap();
+        w.answer(&mut first, t0, 502, "");
+        assert!(
+            first.poll_outcome().is_none(),
+            "the first retry is paid for"
+        );
+        // A second call of the same client finds the budget empty.
+        let mut second = read_call(t0);
+        second.poll_transmit(t0, &mut w.pacer).unwrap();
+        w.answer(&mut second, t0, 502, "");
+        let e = second.poll_outcome().unwrap().unwrap_err();
+        let Error::GaveUp(gave_up) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(matches!(
+            gave_up.give_up.reason(),
+            GiveUpReason::BudgetExhausted {
+                available: 0,
+                cost: 5
+            }
+        ));
+    }
+
+    #[test]
+    fn a_keyed_create_is_replayed_after_a_lost_answer_an_unkeyed_one_is_not() {
+        let (t0, mut w) = (Instant::now(), World::new());
+        let mut keyed: Call<serde_json::Value> =
+            Call::new(&RetryPolicy::default(), RequestKind::KeyedCreate, t0);
+        keyed.poll_transmit(t0, &mut w.pacer).unwrap();
+        w.fail(&mut keyed, t0, TransportError::maybe_sent("reset"));
+        assert!(keyed.poll_outcome().is_none());
+        let mut unkeyed: Call<serde_json::Value> =
+            Call::new(&RetryPolicy::default(), RequestKind::UnkeyedCreate, t0);
+        unkeyed.poll_transmit(t0, &mut w.pacer).unwrap();
+        w.fail(&mut unkeyed, t0, TransportError::maybe_sent("reset"));
+        assert!(unkeyed.poll_outcome().unwrap().is_err());
+        // Refused before sending: safe even without a key.
+        let mut refused: Call<serde_json::Value> =
+            Call::new(&RetryPolicy::default(), RequestKind::UnkeyedCreate, t0);
+        refused.poll_transmit(t0, &mut w.pacer).unwrap();
+        w.fail(&mut refused, t0, TransportError::connect("refused"));
+        assert!(refused.poll_outcome().is_none());
+    }
 }
