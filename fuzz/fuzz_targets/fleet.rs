@@ -21,9 +21,9 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use pipevideo_core::{
     GenerationRef, Status,
-    poll::{Fleet, OutcomeKind, PollFailure, PollSchedule},
-    policy::WaitPolicy,
-    {pacing::Pacer, policy::PacingPolicy},
+    pacing::Pacer,
+    poll::{Fleet, OutcomeKind, PollFailure},
+    policy::{PacingPolicy, PollSchedule, WaitPolicy},
 };
 use rand::{SeedableRng, rngs::SmallRng};
 
@@ -242,12 +242,9 @@ fuzz_target!(|plan: Plan| {
                 }),
                 Answer::Transient { not_before_ms } => {
                     let nb = not_before_ms.map(|n| now + ms(u64::from(n)));
-                    // The fleet holds for a 429 of a generation it still waits on. (A late
-                    // 429 for a wait that already ended is dropped by the fleet; the client's
-                    // retry engine holds its pacer for every 429, so nothing is lost there.)
-                    if let Some(t) = nb
-                        && fleet.poller(&f.reference).is_some()
-                    {
+                    // Every 429 holds the whole client, through the pacer, even one that
+                    // answers a wait that has ended meanwhile.
+                    if let Some(t) = nb {
                         hold = Some(hold.map_or(t, |h| h.max(t)));
                     }
                     Err(PollFailure::Transient {

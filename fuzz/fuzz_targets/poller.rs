@@ -19,8 +19,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use pipevideo_core::{
     GenerationRef, Status,
-    poll::{OutcomeKind, PollFailure, PollSchedule, Poller},
-    policy::WaitPolicy,
+    poll::{OutcomeKind, PollFailure, Poller},
+    policy::{PollSchedule, WaitPolicy},
 };
 use rand::{SeedableRng, rngs::SmallRng};
 

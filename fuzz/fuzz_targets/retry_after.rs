@@ -18,10 +18,8 @@ use http::{
 use libfuzzer_sys::fuzz_target;
 use pipevideo_core::{
     ApiError,
-    retry::{
-        DelaySource, Outcome, RequestKind, RetryBudget, RetryPolicy, RetryState, ServerDelay,
-        Verdict,
-    },
+    policy::RetryPolicy,
+    retry::{DelaySource, Outcome, RequestKind, RetryBudget, RetryState, ServerDelay, Verdict},
 };
 use rand::{SeedableRng, rngs::SmallRng};
 

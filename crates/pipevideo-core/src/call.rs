@@ -3,7 +3,7 @@
 //!
 //! Over ~600 lines only because its virtual-time unit tests live beside it (half the file).
 //!
-//! The retry engine's [`RetryState`](crate::retry::RetryState) judges one outcome; a call is more: it waits for the
+//! The retry engine's [`RetryState`] judges one outcome; a call is more: it waits for the
 //! client's [`Pacer`], turns each HTTP answer into an [`Outcome`] (a `2xx` that does not decode
 //! counts as *maybe sent*), spends the client's [`RetryBudget`], puts a 429's hold on the pacer,
 //! and builds the error the caller gets. All of that is here, as pure code; the async driver

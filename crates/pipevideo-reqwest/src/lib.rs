@@ -221,6 +221,10 @@ impl HttpClient for ReqwestTransport {
 /// Needs a tokio runtime with the time driver; a runtime with paused time drives the SDK in
 /// virtual time.
 #[derive(Debug, Clone, Copy, Default)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a unit value users name to build a Stack; it will never carry fields"
+)]
 pub struct TokioClock;
 
 #[async_trait::async_trait]

@@ -312,6 +312,10 @@ impl HttpClient for SurfTransport {
 /// HTTP half of your own in a [`Stack`](pipevideo_core::transport::Stack). Works on async-std,
 /// smol and any executor (async-io runs its own timer thread).
 #[derive(Debug, Clone, Copy, Default)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a unit value users name to build a Stack; it will never carry fields"
+)]
 pub struct AsyncIoClock;
 
 #[async_trait::async_trait]

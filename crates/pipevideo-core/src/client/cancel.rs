@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 /// Cancels waits from anywhere: clone it, hand a clone to [`WaitOptions`](super::WaitOptions),
 /// and call [`CancelToken::cancel`] from another task or thread.
 ///
-/// A cancelled wait ends with [`WaitErrorKind::Cancelled`](super::WaitErrorKind::Cancelled),
+/// A cancelled wait ends with [`WaitErrorKind::Cancelled`](crate::WaitErrorKind::Cancelled),
 /// carrying the generation's reference so it can be resumed. Cancelling does not cancel the
 /// generation on the server (the API has no cancel endpoint).
 ///

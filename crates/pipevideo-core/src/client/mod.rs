@@ -8,8 +8,8 @@
 //!    deadline is not waited for.
 //! 2. The request is encoded by the [`RequestEncoder`] and sent
 //!    with a per-attempt timeout cut to the deadline.
-//! 3. The outcome goes to the call's [`RetryState`], which answers done, retry at `T`, or give
-//!    up; the client sleeps until `T` and goes back to 1.
+//! 3. The outcome goes to the call's [`Call`](crate::call::Call) state machine, which answers
+//!    done, retry at `T`, or give up; the client sleeps until `T` and goes back to 1.
 //!
 //! Waiting for generations uses one shared [`Fleet`]: every concurrent wait of a client puts its
 //! generation into it, and whichever wait is awake sends the poll the fleet picks, so that all

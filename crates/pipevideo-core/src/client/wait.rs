@@ -50,8 +50,8 @@ impl<T: Transport> Client<T> {
     /// **One fetch.** A webhook does not carry the whole [`Generation`], so the wait then
     /// retrieves it once (a single `GET`, through the shared pacing, ahead of any other poll)
     /// and returns that, with a fresh signed video URL; a failed generation ends the wait with
-    /// [`WaitErrorKind::Failed`] as a failed poll does. Other statuses only update the last
-    /// status seen. Pair it with [`WaitPolicy::with_webhooks`] on the client's wait policy so
+    /// [`WaitErrorKind::Failed`](crate::WaitErrorKind::Failed) as a failed poll does. Other statuses only update the last
+    /// status seen. Pair it with [`WaitPolicy::with_webhooks`](crate::policy::WaitPolicy::with_webhooks) on the client's wait policy so
     /// that polling only runs as a rare safety net.
     ///
     /// Holding a [`WebhookEvent`](crate::webhook::WebhookEvent) proves it was verified
@@ -82,7 +82,7 @@ impl<T: Transport> Client<T> {
         found
     }
 
-    /// Stops every wait on `reference` ([`WaitErrorKind::Cancelled`]). Returns whether a wait
+    /// Stops every wait on `reference` ([`WaitErrorKind::Cancelled`](crate::WaitErrorKind::Cancelled)). Returns whether a wait
     /// was running.
     pub fn cancel_wait(&self, reference: &GenerationRef) -> bool {
         let mut shared = lock(&self.inner.shared);

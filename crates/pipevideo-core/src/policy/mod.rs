@@ -9,7 +9,7 @@
 //!
 //! # Defaults
 //!
-//! Every number is configurable: [`RetryPolicy`] and [`Backoff`](crate::policy::Backoff) per call,
+//! Every number is configurable: [`RetryPolicy`] and [`Backoff`] per call,
 //! [`RetryBudget`](crate::retry::RetryBudget) and [`PacingPolicy`] per client, [`WaitPolicy`]
 //! per wait.
 //!

@@ -10,7 +10,7 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// How fast one client may send: `limit` requests in any sliding `window`, in bursts of at most
 /// `burst`.
 ///
-/// A plain value with decorator-style builders. See the [module docs](self) for the default and
+/// A plain value with decorator-style builders. See the [pacing module docs](crate::pacing) for the default and
 /// its reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PacingPolicy {
@@ -106,7 +106,7 @@ impl PacingPolicy {
 }
 
 impl Default for PacingPolicy {
-    /// 90 requests per 60 s, bursts of 10: see the [module docs](self) for why.
+    /// 90 requests per 60 s, bursts of 10: see the [pacing module docs](crate::pacing) for why.
     fn default() -> Self {
         Self::new(Self::DEFAULT_LIMIT, Self::DEFAULT_WINDOW).with_burst(Self::DEFAULT_BURST)
     }

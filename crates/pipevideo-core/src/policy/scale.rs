@@ -30,7 +30,7 @@ pub enum TimeScaleError {
 /// A client talking to such a server must follow its clock: a client on the real-time
 /// schedule would make its first poll after 4 s, when the generation finished long ago, and
 /// would pace itself to a 60-second rate-limit window the server counts in 1.2 s.
-/// [`ClientBuilder::time_scale`] sets the three policies this type derives; the methods
+/// [`ClientBuilder::time_scale`](crate::client::ClientBuilder::time_scale) sets the three policies this type derives; the methods
 /// return them one by one, to adjust before use.
 ///
 /// Every duration that is about the *server's* behaviour is multiplied by the scale. A few

@@ -241,7 +241,7 @@ impl AdaptiveSchedule {
 ///
 /// A schedule is a pure function from "how long since the generation was created, how many
 /// polls so far" (plus an RNG for jitter) to "when, since creation, to poll next". The
-/// [`Poller`](super::Poller) may poll later than asked (a 429's `retry_after`, the fleet's
+/// [`Poller`](crate::poll::Poller) may poll later than asked (a 429's `retry_after`, the fleet's
 /// request budget), never earlier.
 ///
 /// ```

@@ -24,12 +24,12 @@ pub enum WaitPolicyError {
 /// | schedule | [`PollSchedule::default`] (adaptive) | ≈ 19 polls per generation, detection in ≈ 1 s |
 /// | 404 grace | 10 s after creation | a generation may not be readable for a moment after its create returns |
 ///
-/// The deadline counts from the start of the wait ([`Poller::new`]/[`Poller::resume`]), not
+/// The deadline counts from the start of the wait ([`Poller::new`](crate::poll::Poller::new)/[`Poller::resume`](crate::poll::Poller::resume)), not
 /// from creation, so a resumed wait gets a full deadline again.
 ///
 /// # With webhooks: polling as a safety net
 ///
-/// When webhook deliveries are fed to the wait ([`Poller::handle_webhook`], or the client's
+/// When webhook deliveries are fed to the wait ([`Poller::handle_webhook`](crate::poll::Poller::handle_webhook), or the client's
 /// `handle_webhook`), [`WaitPolicy::with_webhooks`]`(true)` replaces the schedule with one poll
 /// every [`WaitPolicy::WEBHOOK_SAFETY_NET`] (60 s): the webhook ends the wait, and the rare
 /// polls only catch a delivery that never arrives (endpoint down, Svix giving up). A lost

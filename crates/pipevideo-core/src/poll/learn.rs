@@ -16,7 +16,7 @@ use crate::policy::LogNormal;
 ///
 /// Not yet used by the client: its waits start from [`LogNormal::PIPEVIDEO`]. A caller that
 /// drives its own [`Poller`](super::Poller) can learn priors with it and hand them to
-/// [`AdaptiveSchedule::with_prior`](super::AdaptiveSchedule::with_prior).
+/// [`AdaptiveSchedule::with_prior`](crate::policy::AdaptiveSchedule::with_prior).
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Waiting for a generation: the sans-IO [`Poller`], the adaptive [`PollSchedule`], the
+//! Waiting for a generation: the sans-IO [`Poller`], the adaptive [`PollSchedule`](crate::policy::PollSchedule), the
 //! [`Fleet`] scheduler for many generations on one key. (The virtual-time simulator that
 //! measures them lives with the `poll-simulation` example.)
 //!
@@ -34,14 +34,14 @@
 //!   never end it; no poll goes out before a 429's `retry_after`, and a `retry_after` that
 //!   ends after the deadline ends the wait at once, saying when the server would have
 //!   accepted the request.
-//! * 401 ends it at once; 404 is tolerated for [`WaitPolicy::DEFAULT_NOT_FOUND_GRACE`]
+//! * 401 ends it at once; 404 is tolerated for [`WaitPolicy::DEFAULT_NOT_FOUND_GRACE`](crate::policy::WaitPolicy::DEFAULT_NOT_FOUND_GRACE)
 //!   (10 s) after creation, re-checked every second, then ends it.
-//! * The deadline ([`WaitPolicy::DEFAULT_DEADLINE`], 10 min from the start of the wait) is
+//! * The deadline ([`WaitPolicy::DEFAULT_DEADLINE`](crate::policy::WaitPolicy::DEFAULT_DEADLINE), 10 min from the start of the wait) is
 //!   mandatory; a last look goes out just before it when the schedule would skip past it.
 //!
 //! # The schedule, measured
 //!
-//! [`AdaptiveSchedule`] polls where the generation is likely to finish: the interval is
+//! [`AdaptiveSchedule`](crate::policy::AdaptiveSchedule) polls where the generation is likely to finish: the interval is
 //! proportional to `1/sqrt(hazard)` of the expected duration (lognormal, median 55 s,
 //! sigma 0.35; learnable per model and engine with [`DurationLearner`]). On the default
 //! workload, from `cargo run --release -p pipevideo-core --example poll-simulation`
@@ -58,7 +58,7 @@
 //! | exponential 1 s ×2, cap 60 s | 6.3 | 20.0 s | 57.1 s | 60 s | 0 |
 //! | official client (3 s, gives up at 55 s) | — | — | — | — | gives up on 52% |
 //!
-//! The one knob, [`AdaptiveSchedule::with_peak_interval`], trades cost for latency: for each
+//! The one knob, [`AdaptiveSchedule::with_peak_interval`](crate::policy::AdaptiveSchedule::with_peak_interval), trades cost for latency: for each
 //! baseline a setting above spends no more polls with a lower p50 and p95. The test suite
 //! asserts these goals on fixed seeds.
 //!

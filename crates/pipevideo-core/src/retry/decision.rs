@@ -310,7 +310,7 @@ impl Decision {
     }
 
     /// When the server asked the whole client to wait (a 429 with a delay within the cap):
-    /// pass it to [`Pacer::hold_until`](super::pacing::Pacer::hold_until) so that every call
+    /// pass it to [`Pacer::hold_until`](crate::pacing::Pacer::hold_until) so that every call
     /// of the client waits, even when this call gives up.
     pub fn hold_until(&self) -> Option<Instant> {
         self.hold_until
@@ -352,7 +352,7 @@ impl fmt::Display for Decision {
 ///
 /// The run loop of a driver (sans-IO: the driver owns the clock, the sleeps and the RNG):
 ///
-/// 1. Ask the client's [`Pacer`](super::pacing::Pacer) when the attempt may go and pass that
+/// 1. Ask the client's [`Pacer`](crate::pacing::Pacer) when the attempt may go and pass that
 ///    instant to [`check_send_at`](Self::check_send_at); on `Err`, fail the call with it.
 /// 2. Sleep until then, record the send on the pacer, and send with
 ///    [`attempt_timeout`](Self::attempt_timeout).

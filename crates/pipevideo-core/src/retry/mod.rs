@@ -18,7 +18,7 @@
 //!   (delta-seconds or any RFC 9110 HTTP-date, relative to the response's `Date`), see
 //!   [`ServerDelay`]. The retry goes exactly then, never earlier, and
 //!   [`Decision::hold_until`] makes every call of the client wait as long (through the
-//!   [`Pacer`](pacing::Pacer)). A 429 without any delay falls back to the backoff.
+//!   [`Pacer`](crate::pacing::Pacer)). A 429 without any delay falls back to the backoff.
 //! - **One deadline per call** covers every attempt and every wait. A wait that would end at or
 //!   after it is not slept: the call gives up at once with
 //!   [`GiveUpReason::DeadlineWouldPass`], saying what was asked and how much time was left. A

@@ -35,7 +35,7 @@ pub enum FailureKind {
 pub enum Cause {
     /// No connection could be made: DNS, refused, TLS handshake.
     Connect,
-    /// The attempt ran past its [`SendOptions::timeout`] (or a download's idle timeout).
+    /// The attempt ran past its [`SendOptions::timeout`](super::SendOptions::timeout) (or a download's idle timeout).
     Timeout,
     /// The connection failed after it was made: reset, closed early, body cut off.
     Io,

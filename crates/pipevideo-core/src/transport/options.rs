@@ -130,7 +130,7 @@ impl DownloadOptions {
         self
     }
 
-    /// Fail with [`Cause::BodyTooLarge`] when the body is over `max` bytes: before writing
+    /// Fail with [`Cause::BodyTooLarge`](super::Cause::BodyTooLarge) when the body is over `max` bytes: before writing
     /// anything when the response announces its length, else once the cap is crossed, with
     /// exactly `max` bytes in the sink by then.
     #[must_use]
