@@ -1,6 +1,9 @@
 //! `cargo xtask consumer` (ci's `consumer` step): the README's quick start, built as a user builds
 //! it, from the packaged crates, outside the workspace, and run against the emulator.
 //!
+//! Over ~600 lines because it also holds the README readers the rehearsal reuses and their
+//! tests; the steps below are one script.
+//!
 //! 1. `cargo package --no-verify` makes the `.crate` files of every publishable crate (what
 //!    crates.io would serve), and each is unpacked into a scratch directory under the system's
 //!    temp dir: the workspace sources are never used.

@@ -2,6 +2,10 @@
 //! on a scratch clone, with a fault on the way; then proof from the registry alone that what was
 //! published works.
 //!
+//! Longer than the house's ~600 lines on purpose: the rehearsal is one script (registry, clone,
+//! release with a fault, resume, refusals, proofs, table) whose steps share its scratch state;
+//! split, each piece would need all of it passed in.
+//!
 //! 1. `cargo-http-registry` (a small registry server with cargo's publish API; installed with
 //!    `cargo install --locked` at [`PINNED_VERSION`] when missing) serves a fresh root on a free
 //!    loopback port. Cargo knows it as the registry `rehearsal`, the standard way:
