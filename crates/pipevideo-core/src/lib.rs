@@ -128,9 +128,9 @@ pub use attribution::{
 };
 pub use base_url::{BaseUrl, BaseUrlError, DEFAULT_BASE_URL};
 pub use error::{
-    ApiError, CreateError, DecodeError, DownloadError, ERROR_BODY_PARSE_LIMIT, Error, ErrorCode,
-    ErrorKind, GaveUpError, InputError, RAW_BODY_LIMIT, RETRY_AFTER_HUGE_SECS, RequestError,
-    WaitError, WaitErrorKind,
+    ApiError, CreateError, DecodeError, DownloadBound, DownloadError, ERROR_BODY_PARSE_LIMIT,
+    Error, ErrorCode, ErrorKind, GaveUpError, InputError, RAW_BODY_LIMIT, RETRY_AFTER_HUGE_SECS,
+    RequestError, WaitError, WaitErrorKind,
 };
 pub use id::{Flavor, GenerationId, GenerationRef, IdError, RefParseError};
 pub use idempotency::{

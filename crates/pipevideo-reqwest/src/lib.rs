@@ -202,7 +202,13 @@ impl HttpClient for ReqwestTransport {
             let body = read_capped(&mut response, options.error_body_limit(), idle).await?;
             return Ok(into_http(&mut response, DownloadBody::NotWritten(body)));
         }
-        let mut capped = CappedSink::new(sink, &options, response.content_length())?;
+        let mut capped = CappedSink::new(
+            sink,
+            &options,
+            response.status(),
+            response.headers(),
+            response.content_length(),
+        )?;
         while let Some(chunk) = next_chunk(&mut response, idle).await? {
             capped.write(&chunk).await?;
         }

@@ -293,7 +293,13 @@ impl HttpClient for SurfTransport {
             return Ok(head.map(|()| DownloadBody::NotWritten(bytes)));
         }
         let declared = body.len();
-        let mut capped = CappedSink::new(sink, &options, declared.map(|len| len as u64))?;
+        let mut capped = CappedSink::new(
+            sink,
+            &options,
+            head.status(),
+            head.headers(),
+            declared.map(|len| len as u64),
+        )?;
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
             let n = read_some(&mut body, &mut buf, idle).await?;

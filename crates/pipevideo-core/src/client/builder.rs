@@ -12,10 +12,11 @@ use rand::rngs::SmallRng;
 use super::{API_KEY_ENV, API_URL_ENV, Client, Inner, Settings, Shared};
 use crate::codec::RequestEncoder;
 use crate::pacing::Pacer;
+use crate::policy::DownloadPolicy;
 use crate::policy::{PacingPolicy, RetryPolicy, TimeScale, WaitPolicy};
 use crate::poll::Fleet;
 use crate::retry::RetryBudget;
-use crate::transport::{DownloadOptions, Transport};
+use crate::transport::Transport;
 use crate::{ApiKey, ApiKeyError, Attribution, BaseUrl, Error, InputError};
 
 /// Builds a [`Client`]: key, base URL, attribution, policies, limits.
@@ -50,7 +51,7 @@ pub struct ClientBuilder<T> {
     budget: RetryBudget,
     body_limit: u64,
     idempotency: bool,
-    download: DownloadOptions,
+    download: DownloadPolicy,
     seed: Option<u64>,
 }
 
@@ -68,7 +69,7 @@ impl<T: Transport> ClientBuilder<T> {
             budget: RetryBudget::default(),
             body_limit: crate::transport::DEFAULT_BODY_LIMIT,
             idempotency: true,
-            download: DownloadOptions::default(),
+            download: DownloadPolicy::default(),
             seed: None,
         }
     }
@@ -146,9 +147,10 @@ impl<T: Transport> ClientBuilder<T> {
         self
     }
 
-    /// Limits of video downloads.
-    pub fn download_options(mut self, options: DownloadOptions) -> Self {
-        self.download = options;
+    /// The bounds of video downloads and saves (header and idle timeouts, deadline, size cap,
+    /// resumes); default [`DownloadPolicy::default`].
+    pub fn download_policy(mut self, policy: DownloadPolicy) -> Self {
+        self.download = policy;
         self
     }
 

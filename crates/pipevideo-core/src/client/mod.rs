@@ -37,6 +37,8 @@ mod call;
 mod cancel;
 mod download;
 mod handle;
+#[cfg(feature = "fs")]
+mod save;
 mod wait;
 
 use std::collections::HashMap;
@@ -48,14 +50,17 @@ use rand::rngs::SmallRng;
 pub use builder::ClientBuilder;
 pub use cancel::{CancelToken, Cancelled};
 pub use handle::{GenerationHandle, ProgressStream, WaitOptions};
+#[cfg(feature = "fs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+pub use save::{SaveOptions, SavedVideo, VideoSource};
 
 use crate::codec::RequestEncoder;
 use crate::model::Generation;
 use crate::pacing::Pacer;
-use crate::policy::{RetryPolicy, WaitPolicy};
+use crate::policy::{DownloadPolicy, RetryPolicy, WaitPolicy};
 use crate::poll::{Event, Fleet};
 use crate::retry::RetryBudget;
-use crate::transport::{DownloadOptions, Transport};
+use crate::transport::Transport;
 use crate::{ApiKey, Error, GenerationRef};
 
 /// The environment variable the key is read from by [`ClientBuilder::from_env`].
@@ -103,7 +108,7 @@ struct Settings {
     wait: WaitPolicy,
     body_limit: u64,
     idempotency: bool,
-    download: DownloadOptions,
+    download: DownloadPolicy,
 }
 
 struct Shared {

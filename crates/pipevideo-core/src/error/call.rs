@@ -250,7 +250,37 @@ impl fmt::Display for WaitError {
 /// No `source()`: the ending poll's error is already in the message.
 impl std::error::Error for WaitError {}
 
-/// A video download that failed: the generation it was for, and what went wrong.
+/// Which bound of a download was hit (see
+/// [`DownloadPolicy`](crate::policy::DownloadPolicy), where each is set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DownloadBound {
+    /// The host sent no response headers within this time.
+    HeaderTimeout(Duration),
+    /// The body stalled, no chunk arriving within this time.
+    IdleTimeout(Duration),
+    /// The whole download (resumes and refreshes included) ran past this deadline.
+    Deadline(Duration),
+    /// The video is larger than this many bytes (announced, or crossed while streaming).
+    SizeCap(u64),
+}
+
+impl fmt::Display for DownloadBound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::HeaderTimeout(d) => write!(f, "no response headers within {d:?}"),
+            Self::IdleTimeout(d) => write!(f, "the body stalled for {d:?}"),
+            Self::Deadline(d) => write!(f, "the download ran past its {d:?} deadline"),
+            Self::SizeCap(n) => write!(f, "the video is over the {n}-byte size cap"),
+        }
+    }
+}
+
+/// A video download (or save) that failed: the generation it was for, and what went wrong:
+/// a bound hit ([`bound`](Self::bound)), the host's status ([`status`](Self::status)), the
+/// transport ([`transport_error`](Self::transport_error)), the local file
+/// ([`io_kind`](Self::io_kind): `AlreadyExists` for a target kept without `overwrite`), or a
+/// cancel ([`is_cancelled`](Self::is_cancelled)).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("downloading the video of {reference} failed: {message}")]
 pub struct DownloadError {
@@ -258,6 +288,9 @@ pub struct DownloadError {
     message: String,
     status: Option<StatusCode>,
     transport: Option<TransportError>,
+    bound: Option<DownloadBound>,
+    io_kind: Option<std::io::ErrorKind>,
+    cancelled: bool,
 }
 
 impl DownloadError {
@@ -267,6 +300,9 @@ impl DownloadError {
             message: message.into(),
             status: None,
             transport: None,
+            bound: None,
+            io_kind: None,
+            cancelled: false,
         }
     }
 
@@ -282,10 +318,31 @@ impl DownloadError {
 
     pub(crate) fn transport(reference: &GenerationRef, error: TransportError) -> Self {
         Self {
-            reference: reference.clone(),
             message: error.to_string(),
-            status: None,
             transport: Some(error),
+            ..Self::new(reference, "")
+        }
+    }
+
+    pub(crate) fn hit(reference: &GenerationRef, bound: DownloadBound) -> Self {
+        Self {
+            bound: Some(bound),
+            ..Self::new(reference, bound.to_string())
+        }
+    }
+
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
+    pub(crate) fn local(reference: &GenerationRef, what: &str, error: &std::io::Error) -> Self {
+        Self {
+            io_kind: Some(error.kind()),
+            ..Self::new(reference, format!("{what}: {error}"))
+        }
+    }
+
+    pub(crate) fn cancelled(reference: &GenerationRef) -> Self {
+        Self {
+            cancelled: true,
+            ..Self::new(reference, "cancelled")
         }
     }
 
@@ -302,6 +359,23 @@ impl DownloadError {
     /// The transport failure, if that was the cause.
     pub fn transport_error(&self) -> Option<&TransportError> {
         self.transport.as_ref()
+    }
+
+    /// The bound that was hit, if that was the cause: a header or idle timeout, the deadline,
+    /// the size cap.
+    pub fn bound(&self) -> Option<DownloadBound> {
+        self.bound
+    }
+
+    /// The kind of the local file error, if writing or placing the file failed
+    /// (`AlreadyExists`: the target exists and `overwrite` was not set).
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        self.io_kind
+    }
+
+    /// Whether the download was cancelled through its token.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
     }
 }
 

@@ -33,7 +33,7 @@ use crate::{
 
 pub use crate::model::RequestError;
 pub use api::{ApiError, DecodeError, ErrorCode};
-pub use call::{CreateError, DownloadError, GaveUpError, WaitError, WaitErrorKind};
+pub use call::{CreateError, DownloadBound, DownloadError, GaveUpError, WaitError, WaitErrorKind};
 
 /// How many bytes of a response body an [`ApiError`] or [`DecodeError`] keeps for debugging.
 pub const RAW_BODY_LIMIT: usize = 2048;
@@ -133,8 +133,8 @@ pub enum Error {
 /// | `Connection` | no usable answer: refused, reset, cut off, not HTTP | yes |
 /// | `Decode` | a 2xx whose body does not have the documented shape, or is over the size cap | no |
 /// | `GenerationFailed` | the generation reached `failed`; the cause is in [`Error::failure`] | no |
-/// | `Cancelled` | a wait cancelled through its token or `cancel` | no |
-/// | `Download` | the video could not be downloaded or written | no |
+/// | `Cancelled` | a wait or a save cancelled through its token (or a wait through `cancel`) | no |
+/// | `Download` | the video could not be downloaded or written: a bound hit (header or idle timeout, deadline, size cap: [`DownloadError::bound`]), the host's status, a cut it could not resume, the local file | no |
 /// | `Unexpected` | a status the API does not document (403, 409, a 3xx, …), or a wait that could not start | no |
 ///
 /// New kinds may be added (the enum is `#[non_exhaustive]`): keep a `_` arm.
@@ -244,6 +244,7 @@ impl Error {
                 WaitErrorKind::NotFound { .. } => ErrorKind::NotFound,
                 WaitErrorKind::Fatal { .. } => e.cause().map_or(ErrorKind::Unexpected, Error::kind),
             },
+            Self::Download(e) if e.is_cancelled() => ErrorKind::Cancelled,
             Self::Download(_) => ErrorKind::Download,
         }
     }

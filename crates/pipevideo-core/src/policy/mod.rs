@@ -1,6 +1,7 @@
 //! The knobs, in one place: [`RetryPolicy`] (one call), [`WaitPolicy`] (one wait),
-//! [`PacingPolicy`] (one client under the key's limit), and [`TimeScale`], which derives all
-//! three for a server whose clock runs faster or slower (the emulator).
+//! [`PacingPolicy`] (one client under the key's limit), [`DownloadPolicy`] (one video
+//! download), and [`TimeScale`], which derives the first three for a server whose clock runs
+//! faster or slower (the emulator).
 //!
 //! Policies are plain values with decorator-style builders (`with_*`), checked where a bad
 //! number could do harm. The engines that apply them live elsewhere: the retry engine in
@@ -11,7 +12,7 @@
 //!
 //! Every number is configurable: [`RetryPolicy`] and [`Backoff`] per call,
 //! [`RetryBudget`](crate::retry::RetryBudget) and [`PacingPolicy`] per client, [`WaitPolicy`]
-//! per wait.
+//! per wait, [`DownloadPolicy`] per client or per save.
 //!
 //! | Setting | Default | Why |
 //! |---|---|---|
@@ -24,9 +25,18 @@
 //! | Pacing | 90 requests per 60 s, bursts of 10 | A 10 % margin under the key's 100/min for arrival jitter and other users of the key. |
 //! | Wait for a generation | 10 min ([`WaitPolicy::DEFAULT_DEADLINE`]) | Generations take about a minute; ten times that means something is wrong, and the error keeps the id for resuming. |
 //! | Generate (create + wait) | the create call's deadline, then the wait's | No deadline of its own: `generate` is `create` (one call, 90 s) followed by `wait` (10 min). |
+//! | Download: headers | 30 s per attempt | A video host answers at once or not at all; a stall before the headers must not hang a save. |
+//! | Download: idle between chunks | 30 s | A stream that sends nothing for 30 s is stuck; a slow one still sends. |
+//! | Download: whole download | 1 h | The size cap at about 5 Mbit/s; resumes and URL refreshes included. |
+//! | Download: size cap | 2 GiB | Far above a generated clip (megabytes); an endless or wrong body stops there, and the file never grows past it. |
+//! | Download: resumes | 5 in a row without a new byte, 500 ms apart; at once after progress | A cut download continues with `Range` from the bytes kept; a host that keeps cutting without sending anything is given up on. |
+//!
+//! The download bounds are about the video host and this machine's network, not the API's
+//! clock: [`TimeScale`] leaves them as they are.
 //!
 mod backoff;
 mod distribution;
+mod download;
 mod pacing;
 mod retry;
 mod scale;
@@ -35,6 +45,7 @@ mod wait;
 
 pub use backoff::{Backoff, Jitter};
 pub use distribution::{DistributionError, LogNormal};
+pub use download::DownloadPolicy;
 pub use pacing::{MAX_WINDOW, PacingPolicy};
 pub use retry::RetryPolicy;
 pub use scale::{TimeScale, TimeScaleError};

@@ -1,4 +1,5 @@
-//! What a wait reports while it runs: status changes and poll attempts, for UIs and logs.
+//! What a wait reports while it runs (status changes and poll attempts), and a download after
+//! it (bytes so far, resumes), for UIs and logs.
 
 use std::time::{Duration, Instant};
 
@@ -51,5 +52,20 @@ pub enum Event {
         kind: PollFailureKind,
         /// When the next poll goes out, if the wait goes on.
         next_poll: Option<Instant>,
+    },
+    /// Bytes of the video arrived: sent at most every
+    /// [`PROGRESS_EVERY`](crate::download::PROGRESS_EVERY) while they flow, and once when the
+    /// body is complete.
+    Downloading {
+        /// Bytes of the video kept so far (across resumes).
+        received: u64,
+        /// The video's size, when the host announced it.
+        total: Option<u64>,
+    },
+    /// A cut download goes on with a new request.
+    DownloadResumed {
+        /// Where it continues: the bytes kept, or 0 when the host could not resume and the
+        /// video starts over.
+        offset: u64,
     },
 }

@@ -102,7 +102,13 @@ pub trait HttpClient: Send + Sync {
                 DownloadBody::NotWritten(body),
             ));
         }
-        let mut capped = CappedSink::new(sink, &options, Some(body.len() as u64))?;
+        let mut capped = CappedSink::new(
+            sink,
+            &options,
+            parts.status,
+            &parts.headers,
+            Some(body.len() as u64),
+        )?;
         capped.write(&body).await?;
         let written = capped.finish().await?;
         Ok(http::Response::from_parts(

@@ -43,6 +43,15 @@ pub enum DownloadBody {
 /// ```
 #[async_trait::async_trait]
 pub trait ChunkSink: Send {
+    /// Called once before the first chunk, with the status (a `2xx`) and the headers of the
+    /// response whose body follows: a sink that resumes a download reads `Content-Range` here,
+    /// one that shows progress reads `Content-Length`. An error ends the download with
+    /// [`Cause::Sink`](super::Cause::Sink) before any chunk. The default does nothing.
+    fn start(&mut self, status: http::StatusCode, headers: &http::HeaderMap) -> io::Result<()> {
+        let _ = (status, headers);
+        Ok(())
+    }
+
     /// Take the next chunk of the body. Chunks arrive in order and are never empty.
     async fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()>;
 
@@ -62,6 +71,10 @@ impl ChunkSink for Vec<u8> {
 
 #[async_trait::async_trait]
 impl<S: ChunkSink + ?Sized> ChunkSink for &mut S {
+    fn start(&mut self, status: http::StatusCode, headers: &http::HeaderMap) -> io::Result<()> {
+        (**self).start(status, headers)
+    }
+
     async fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()> {
         (**self).write_chunk(chunk).await
     }
@@ -105,6 +118,8 @@ impl<W: io::Write + Send> ChunkSink for WriteSink<W> {
 /// A [`ChunkSink`] behind the download's size cap ([`DownloadOptions::max_bytes`]): the one
 /// place the cap is applied, so every transport clips the same way.
 ///
+/// - [`new`](Self::new) hands the response's status and headers to [`ChunkSink::start`], the
+///   one call every transport makes before the body.
 /// - An announced length (`Content-Length`) over the cap fails [`new`](Self::new) before a
 ///   byte is written.
 /// - Otherwise the bytes up to the cap go to the sink, and the chunk that crosses it fails
@@ -117,7 +132,7 @@ impl<W: io::Write + Send> ChunkSink for WriteSink<W> {
 /// let options = DownloadOptions::new().with_max_bytes(5);
 /// let mut out = Vec::new();
 /// let result = futures_util::FutureExt::now_or_never(async {
-///     let mut capped = CappedSink::new(&mut out, &options, None)?;
+///     let mut capped = CappedSink::new(&mut out, &options, http::StatusCode::OK, &http::HeaderMap::new(), None)?;
 ///     capped.write(b"abc").await?;
 ///     capped.write(b"defg").await // crosses the cap: "de" is written, then the error
 /// })
@@ -141,11 +156,14 @@ impl std::fmt::Debug for CappedSink<'_> {
 }
 
 impl<'a> CappedSink<'a> {
-    /// Wraps `sink` under `options`' cap. `announced` is the length the response announced, if
-    /// any: over the cap, nothing is written and this fails.
+    /// Wraps `sink` under `options`' cap for the body of a success response with this
+    /// `status` and these `headers`, which go to [`ChunkSink::start`]. `announced` is the length
+    /// the response announced, if any: over the cap, nothing is written and this fails.
     pub fn new(
         sink: &'a mut dyn ChunkSink,
         options: &DownloadOptions,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
         announced: Option<u64>,
     ) -> Result<Self, TransportError> {
         let max = options.max_bytes();
@@ -154,6 +172,8 @@ impl<'a> CappedSink<'a> {
         {
             return Err(TransportError::body_too_large(max));
         }
+        sink.start(status, headers)
+            .map_err(|e| TransportError::sink(&e))?;
         Ok(Self {
             sink,
             max,
@@ -207,6 +227,10 @@ mod tests {
     use super::*;
     use crate::transport::Cause;
 
+    fn ok() -> http::StatusCode {
+        http::StatusCode::OK
+    }
+
     fn run<T>(f: impl std::future::Future<Output = T>) -> T {
         f.now_or_never().expect("no await point waits")
     }
@@ -215,10 +239,13 @@ mod tests {
     fn an_announced_length_over_the_cap_writes_nothing() {
         let options = DownloadOptions::new().with_max_bytes(10);
         let mut out = Vec::new();
-        let err = CappedSink::new(&mut out, &options, Some(11)).unwrap_err();
+        let err = CappedSink::new(&mut out, &options, ok(), &http::HeaderMap::new(), Some(11))
+            .unwrap_err();
         assert_eq!(err.cause(), Cause::BodyTooLarge { limit: 10 });
         assert!(out.is_empty());
-        assert!(CappedSink::new(&mut out, &options, Some(10)).is_ok());
+        assert!(
+            CappedSink::new(&mut out, &options, ok(), &http::HeaderMap::new(), Some(10)).is_ok()
+        );
     }
 
     #[test]
@@ -226,7 +253,8 @@ mod tests {
         let options = DownloadOptions::new().with_max_bytes(4);
         let mut out = Vec::new();
         let written = run(async {
-            let mut capped = CappedSink::new(&mut out, &options, None)?;
+            let mut capped =
+                CappedSink::new(&mut out, &options, ok(), &http::HeaderMap::new(), None)?;
             capped.write(b"ab").await?;
             capped.write(b"cd").await?;
             assert_eq!(capped.written(), 4);
@@ -244,7 +272,13 @@ mod tests {
         let options = DownloadOptions::new();
         let mut out = Vec::new();
         let n = run(async {
-            let mut capped = CappedSink::new(&mut out, &options, Some(u64::MAX))?;
+            let mut capped = CappedSink::new(
+                &mut out,
+                &options,
+                ok(),
+                &http::HeaderMap::new(),
+                Some(u64::MAX),
+            )?;
             capped.write(&[7; 100]).await?;
             capped.finish().await
         })

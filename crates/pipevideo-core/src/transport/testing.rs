@@ -242,7 +242,13 @@ where
             ));
         }
         // The whole body is known, as with a `Content-Length`: over the cap, write nothing.
-        let mut capped = CappedSink::new(sink, &options, Some(body.len() as u64))?;
+        let mut capped = CappedSink::new(
+            sink,
+            &options,
+            parts.status,
+            &parts.headers,
+            Some(body.len() as u64),
+        )?;
         for chunk in body.chunks(DOWNLOAD_CHUNK) {
             capped.write(chunk).await?;
         }
