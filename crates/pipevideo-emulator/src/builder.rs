@@ -10,7 +10,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
@@ -20,8 +19,8 @@ use crate::config::{
     fingerprint,
 };
 use crate::fault::{self, FaultConfig, FaultRule, RandomFaults};
+use crate::file::Video;
 use crate::handle::{BackgroundEmulator, Emulator, WellKnownKeys};
-use crate::mp4::sample_mp4;
 use crate::state::{self, Settings, Shared, State, lock};
 use crate::{BROKE_ORG, DEMO_ORG, OTHER_ORG, server};
 
@@ -63,6 +62,7 @@ pub struct EmulatorBuilder {
     price_cents: i64,
     url_ttl: Duration,
     error_shape: ErrorShape,
+    video_size: Option<u64>,
 }
 
 impl std::fmt::Debug for EmulatorBuilder {
@@ -83,6 +83,7 @@ impl std::fmt::Debug for EmulatorBuilder {
             .field("price_cents", &self.price_cents)
             .field("url_ttl", &self.url_ttl)
             .field("error_shape", &self.error_shape)
+            .field("video_size", &self.video_size)
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +107,7 @@ impl Default for EmulatorBuilder {
             price_cents: 12,
             url_ttl: Duration::from_secs(3600),
             error_shape: ErrorShape::Message,
+            video_size: None,
         }
     }
 }
@@ -231,6 +233,14 @@ impl EmulatorBuilder {
         self.url_ttl = ttl;
         self
     }
+    /// The size of every video in bytes: an MP4 whose `mdat` box is filled with a fixed
+    /// pattern, generated as it is served (a gigabyte costs no memory). Default: a valid sample
+    /// MP4 of about 180 bytes. [`Emulator::video_bytes`] gives the bytes for comparison.
+    #[must_use]
+    pub fn video_size(mut self, bytes: u64) -> Self {
+        self.video_size = Some(bytes);
+        self
+    }
     /// The shape of ordinary error bodies (default `{ "message" }`).
     #[must_use]
     pub fn error_shape(mut self, shape: ErrorShape) -> Self {
@@ -340,7 +350,7 @@ impl EmulatorBuilder {
             log_seq: Mutex::new(0),
             deliveries: Mutex::new(Vec::new()),
             url_key,
-            mp4: Bytes::from(sample_mp4(12_000)),
+            video: Arc::new(Video::new(self.video_size)),
             tasks: Mutex::new(Vec::new()),
         });
         let (tx, rx) = watch::channel(false);

@@ -57,7 +57,8 @@ pub enum Fault {
     /// 504 with an HTML page (`text/html`).
     GatewayTimeoutHtml,
     /// The real response's status and headers (with its full `Content-Length`), then half the body,
-    /// then the connection is closed: the client sees the body end early.
+    /// then the connection is closed: the client sees the body end early. On a `/files` range
+    /// answer, half of the range.
     ResetMidBody,
     /// The response's headers are held back for `delay_ms` milliseconds of **real** time (not
     /// scaled: it exists to trip client timeouts).
@@ -85,6 +86,19 @@ pub enum Fault {
         #[serde(default = "default_huge")]
         bytes: usize,
     },
+    /// The real response's status and headers, then nothing for `delay_ms` milliseconds of
+    /// **real** time, then its body: a host that stalls after its headers (it exists to trip
+    /// a download's idle timeout).
+    StallBody {
+        /// Real milliseconds.
+        delay_ms: u64,
+    },
+    /// The real response's status and headers without a `Content-Length`, then its body, then
+    /// bytes of the video's fill pattern without end (chunked): a body that never ends.
+    EndlessBody,
+    /// A video host without ranges: `/files` ignores `Range` and `If-Range` and sends neither
+    /// `Accept-Ranges` nor `ETag`. Other requests are unchanged.
+    NoRanges,
 }
 
 fn default_retry_after() -> f64 {
@@ -115,6 +129,9 @@ impl Fault {
             Self::OrpcError { .. } => "orpc_error",
             Self::UnknownStatus { .. } => "unknown_status",
             Self::HugeBody { .. } => "huge_body",
+            Self::StallBody { .. } => "stall_body",
+            Self::EndlessBody => "endless_body",
+            Self::NoRanges => "no_ranges",
         }
     }
 
@@ -136,6 +153,9 @@ impl Fault {
                 | Self::TruncatedJson
                 | Self::UnknownStatus { .. }
                 | Self::HugeBody { .. }
+                | Self::StallBody { .. }
+                | Self::EndlessBody
+                | Self::NoRanges
         )
     }
 }

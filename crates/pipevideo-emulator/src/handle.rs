@@ -89,6 +89,18 @@ impl Emulator {
         self.shared.real(emulated)
     }
 
+    /// The bytes every video URL serves, whole (see
+    /// [`EmulatorBuilder::video_size`](crate::EmulatorBuilder::video_size)): what a download
+    /// must equal byte for byte.
+    pub fn video_bytes(&self) -> Vec<u8> {
+        self.shared.video.to_vec()
+    }
+
+    /// The size of every video in bytes.
+    pub fn video_size(&self) -> u64 {
+        self.shared.video.size()
+    }
+
     /// The active key of `org_demo` (`pv_demo_` + 32 hex digits unless set by the builder).
     pub fn demo_key(&self) -> &str {
         &self.keys.demo

@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::catalog;
 use crate::config::FailureCause;
+use crate::file::{RangeAsk, parse_range};
 use crate::reports;
 use crate::routes::{Outcome, Reply, Req, percent_decode, query_param};
 use crate::state::{Api, Generation, Phase, Shared, State, random_id, unix_ms_now};
@@ -56,7 +57,9 @@ pub(crate) fn usage(st: &State, org: &str, now: Instant) -> Reply {
     Reply::json(200, &reports::usage(st, org, now))
 }
 
-/// `GET|HEAD /files/{id}.mp4?expires=&signature=`: the video behind a signed URL.
+/// `GET|HEAD /files/{id}.mp4?expires=&signature=`: the video behind a signed URL, with
+/// `Range` support (`Accept-Ranges: bytes`, a strong `ETag`, `If-Range`, `206` with
+/// `Content-Range`, `416` past the end) unless the `no_ranges` fault struck.
 pub(crate) fn serve_file(shared: &Shared, req: &Req<'_>, rest: &str) -> Reply {
     if req.method != "GET" && req.method != "HEAD" {
         return shared.error(405, "Method not allowed");
@@ -83,10 +86,39 @@ pub(crate) fn serve_file(shared: &Shared, req: &Req<'_>, rest: &str) -> Reply {
             Bytes::from_static(b"Request has expired"),
         );
     }
-    let mut reply = Reply::raw(200, "video/mp4", shared.mp4.clone());
+    let size = shared.video.size();
+    let etag = format!("\"{id}-{size}\"");
+    let ask = match req.range {
+        // `If-Range` with another validator: the whole video, as RFC 9110 says.
+        Some((range, if_range)) if if_range.is_none_or(|v| v.trim() == etag) => {
+            parse_range(range, size)
+        }
+        _ => RangeAsk::Whole,
+    };
+    let mut reply = Reply::raw(200, "video/mp4", Bytes::new());
     reply
         .headers
         .push(("cache-control", "private, max-age=60".to_owned()));
+    if req.range.is_some() {
+        reply.headers.push(("accept-ranges", "bytes".to_owned()));
+        reply.headers.push(("etag", etag));
+    }
+    match ask {
+        RangeAsk::Whole => reply.stream = Some((0, size)),
+        RangeAsk::Part { start, end } => {
+            reply.status = 206;
+            reply
+                .headers
+                .push(("content-range", format!("bytes {start}-{}/{size}", end - 1)));
+            reply.stream = Some((start, end));
+        }
+        RangeAsk::Unsatisfiable => {
+            reply.status = 416;
+            reply
+                .headers
+                .push(("content-range", format!("bytes */{size}")));
+        }
+    }
     reply
 }
 

@@ -54,7 +54,7 @@
 //! | `POST /v1/video/generations` | yes | `{ id, status: "pending", created_at (s) }` |
 //! | `GET /v1/video/generations/{id}` | yes | `{ id, status: pending/processing/completed/failed, output_url, cost_cents, latency_ms, error_message, created_at (s), completed_at (ms) }` |
 //! | `GET /v1/models`, `GET /v1/models/{slug}` | yes | the documented list and detail shapes (`slug` URL-encoded or not) |
-//! | `GET /files/{id}.mp4?expires=&signature=` | signed URL | a small valid MP4 (`video/mp4`); 403 when the signature is wrong, **410** once expired |
+//! | `GET /files/{id}.mp4?expires=&signature=` | signed URL | a small valid MP4 (`video/mp4`), or one of [`EmulatorBuilder::video_size`] bytes generated as it is served; `Accept-Ranges: bytes`, a strong `ETag`, `Range` (one range) with `206` + `Content-Range`, `If-Range`, `416` past the end; 403 when the signature is wrong, **410** once expired ([`EmulatorBuilder::video_url_ttl`]) |
 //!
 //! Ids are `gen_` + 24 lowercase alphanumerics; the output message id is `<id>_msg`. Models:
 //! `moonshotai/kimi-k2.5` (providers `framerate`, `pipevideo`) and `anthropic/claude-opus-4.8`
@@ -138,6 +138,12 @@
 //! full `Content-Length`, half the body, then fails the body stream so hyper closes the connection:
 //! the client sees an incomplete message (an EOF, not necessarily a TCP RST).
 //!
+//! The video host misbehaves on demand too (a rule with `.path("/files")`):
+//! [`Fault::ResetMidBody`] cuts a video (or a `206` range) at half, [`Fault::StallBody`] sends
+//! the headers and then nothing for a while, [`Fault::EndlessBody`] sends a body without a
+//! `Content-Length` that never ends, and [`Fault::NoRanges`] answers as a host without range
+//! support. An expiring signed URL is [`EmulatorBuilder::video_url_ttl`].
+//!
 //! # Webhooks
 //!
 //! With [`EmulatorBuilder::webhooks`], every generation's end sends `video.generation.completed`
@@ -165,11 +171,13 @@
 // endpoints and the request log. A `/v1` or `/files` request goes through `routes` (matching,
 // authentication, rate limit, error answers) to one of the `handlers` (creates check their body
 // with `validate`), against the store in `state`; `reports` computes usage and model metrics;
-// `webhook` delivers events. `catalog`, `config`, `fault`, `log` and `mp4` are the data.
+// `webhook` delivers events. `catalog`, `config`, `fault`, `log` and `mp4` are the data; `file`
+// generates the served video and reads `Range`.
 mod builder;
 mod catalog;
 mod config;
 pub mod fault;
+mod file;
 mod handle;
 mod handlers;
 mod log;

@@ -43,6 +43,28 @@ pub fn sample_mp4(duration_ms: u32) -> Vec<u8> {
     out
 }
 
+/// The first bytes of an MP4 of `total` bytes: the sample's `ftyp` and `moov` boxes, then the
+/// header of one `mdat` box that runs to the end (a 64-bit `largesize` past 4 GiB). The box's
+/// contents are the caller's.
+pub(crate) fn mdat_header(total: u64) -> Vec<u8> {
+    let sample = sample_mp4(12_000);
+    let boxes = sample.len() - (8 + b"pipevideo-emulator sample video".len());
+    let mut out = sample[..boxes].to_vec();
+    let rest = total.saturating_sub(boxes as u64);
+    match u32::try_from(rest) {
+        Ok(size) if size >= 8 => {
+            out.extend_from_slice(&size.to_be_bytes());
+            out.extend_from_slice(b"mdat");
+        }
+        _ => {
+            out.extend_from_slice(&1u32.to_be_bytes());
+            out.extend_from_slice(b"mdat");
+            out.extend_from_slice(&rest.max(16).to_be_bytes());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,6 +85,8 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) body: Bytes,
+    /// Bytes `start..end` of the video, streamed after `body` (which is then empty).
+    pub(crate) stream: Option<(u64, u64)>,
 }
 
 impl Reply {
@@ -96,6 +98,7 @@ impl Reply {
             status,
             headers: vec![("content-type", content_type.to_owned())],
             body,
+            stream: None,
         }
     }
     pub(crate) fn is_json(&self) -> bool {
@@ -137,6 +140,9 @@ pub(crate) struct Req<'a> {
     pub(crate) authorization: Option<&'a str>,
     pub(crate) idempotency_key: Option<&'a str>,
     pub(crate) body: &'a [u8],
+    /// The `Range` and `If-Range` headers, for `/files`; `None` when the host ignores ranges
+    /// (the `no_ranges` fault).
+    pub(crate) range: Option<(Option<&'a str>, Option<&'a str>)>,
 }
 
 /// The token after the `Bearer` scheme (matched case-insensitively, as RFC 9110 asks). The token

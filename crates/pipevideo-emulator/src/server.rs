@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::config::fingerprint;
 use crate::fault::{Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader};
+use crate::file::{self, Video};
 use crate::log::{AppliedFault, LogEntry};
 use crate::routes::{Outcome, RATE_LIMIT_MESSAGE, Reply, Req, orpc_code, process};
 use crate::state::{Shared, lock, unix_ms_now};
@@ -28,16 +29,28 @@ use crate::state::{Shared, lock, unix_ms_now};
 const MAX_REQUEST_BODY: usize = 4 * 1024 * 1024;
 const LOGGED_BODY: usize = 64 * 1024;
 
-/// The response body: all at once, or part of it followed by a connection reset.
+/// The response body: bytes at once, then a stretch of the video generated as it goes, with
+/// an optional stall before the first byte and an optional connection reset after the last.
 pub(crate) struct EmuBody {
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
     data: Option<Bytes>,
+    stream: Option<VideoStream>,
     reset: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// Bytes `pos..end` of the video (`end` may be `u64::MAX`: endless).
+struct VideoStream {
+    video: Arc<Video>,
+    pos: u64,
+    end: u64,
 }
 
 impl EmuBody {
     fn full(data: Bytes) -> Self {
         Self {
+            stall: None,
             data: (!data.is_empty()).then_some(data),
+            stream: None,
             reset: None,
         }
     }
@@ -52,8 +65,20 @@ impl Body for EmuBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
+        if let Some(stall) = this.stall.as_mut() {
+            ready!(stall.as_mut().poll(cx));
+            this.stall = None;
+        }
         if let Some(data) = this.data.take() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if let Some(stream) = this.stream.as_mut() {
+            if stream.pos < stream.end {
+                let chunk = stream.video.chunk(stream.pos, stream.end, file::CHUNK);
+                stream.pos += chunk.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
+            this.stream = None;
         }
         if let Some(sleep) = this.reset.as_mut() {
             // Give hyper time to flush the partial body before the connection dies.
@@ -68,34 +93,72 @@ impl Body for EmuBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.reset.is_none()
+        self.stall.is_none() && self.data.is_none() && self.stream.is_none() && self.reset.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match (&self.data, &self.reset) {
-            (Some(d), None) => SizeHint::with_exact(d.len() as u64),
-            (None, None) => SizeHint::with_exact(0),
-            _ => SizeHint::default(),
+        if self.reset.is_some() {
+            return SizeHint::default();
+        }
+        let data = self.data.as_ref().map_or(0, |d| d.len() as u64);
+        match &self.stream {
+            Some(s) if s.end == u64::MAX => SizeHint::default(),
+            Some(s) => SizeHint::with_exact(data + (s.end - s.pos)),
+            None => SizeHint::with_exact(data),
         }
     }
 }
 
-fn into_response(reply: Reply, reset: bool, head_only: bool) -> Response<EmuBody> {
-    let full_len = reply.body.len();
-    let body = if head_only {
-        EmuBody {
-            data: None,
-            reset: None,
+/// How a fault changes the body of a real reply.
+#[derive(Clone, Copy, Debug, Default)]
+struct Effect {
+    /// Half the body, then a reset.
+    reset: bool,
+    /// Nothing for this long after the headers.
+    stall: Option<Duration>,
+    /// The body, then the fill pattern without end.
+    endless: bool,
+}
+
+fn into_response(
+    shared: &Shared,
+    reply: Reply,
+    effect: Effect,
+    head_only: bool,
+) -> Response<EmuBody> {
+    let (start, end) = reply.stream.unwrap_or((0, 0));
+    let full_len = reply.body.len() as u64 + (end - start);
+    let mut body = EmuBody::full(reply.body);
+    if reply.stream.is_some() {
+        body.stream = Some(VideoStream {
+            video: Arc::clone(&shared.video),
+            pos: start,
+            end,
+        });
+    }
+    if head_only {
+        body = EmuBody::full(Bytes::new());
+    } else if effect.reset {
+        match (&mut body.stream, &mut body.data) {
+            (Some(stream), _) => stream.end = stream.pos + (stream.end - stream.pos) / 2,
+            (None, Some(data)) => {
+                let cut = data.slice(..data.len() / 2);
+                body.data = (!cut.is_empty()).then_some(cut);
+            }
+            (None, None) => {}
         }
-    } else if reset {
-        let cut = reply.body.slice(..full_len / 2);
-        EmuBody {
-            data: (!cut.is_empty()).then_some(cut),
-            reset: Some(Box::pin(tokio::time::sleep(Duration::from_millis(30)))),
-        }
-    } else {
-        EmuBody::full(reply.body)
-    };
+        body.reset = Some(Box::pin(tokio::time::sleep(Duration::from_millis(30))));
+    } else if effect.endless {
+        let stream = body.stream.get_or_insert_with(|| VideoStream {
+            video: Arc::clone(&shared.video),
+            pos: 0,
+            end: 0,
+        });
+        stream.end = u64::MAX;
+    }
+    if let Some(stall) = effect.stall.filter(|_| !head_only) {
+        body.stall = Some(Box::pin(tokio::time::sleep(stall)));
+    }
     let mut resp = Response::new(body);
     *resp.status_mut() = hyper::StatusCode::from_u16(reply.status)
         .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
@@ -105,10 +168,10 @@ fn into_response(reply: Reply, reset: bool, head_only: bool) -> Response<EmuBody
             headers.append(HeaderName::from_static(name), v);
         }
     }
-    if reset || head_only {
+    if effect.reset || head_only {
         headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(full_len));
     }
-    if reset {
+    if effect.reset {
         headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
@@ -149,22 +212,25 @@ fn rate_limited_fault(
     reply
 }
 
-/// The reply that replaces a response for a fault, or a mangled real reply. Returns whether the
-/// connection must be reset mid-body.
-fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, bool) {
+/// The reply that replaces a response for a fault, or a mangled real reply, and how its body
+/// misbehaves.
+fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, Effect) {
+    let plain = Effect::default();
+    let real_or_500 =
+        |real: Option<Reply>| real.unwrap_or_else(|| shared.error(500, "Internal server error"));
     match fault {
-        Fault::ServerError => (shared.error(500, "Internal server error"), false),
+        Fault::ServerError => (shared.error(500, "Internal server error"), plain),
         Fault::RateLimited {
             retry_after,
             with_data,
             header,
         } => (
             rate_limited_fault(shared, *retry_after, *with_data, *header),
-            false,
+            plain,
         ),
         Fault::BadGatewayHtml => (
             Reply::raw(502, "text/html", Bytes::from_static(HTML_502.as_bytes())),
-            false,
+            plain,
         ),
         Fault::ServiceUnavailableHtml => (
             Reply::raw(
@@ -172,11 +238,11 @@ fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, b
                 "text/html; charset=utf-8",
                 Bytes::from_static(HTML_503.as_bytes()),
             ),
-            false,
+            plain,
         ),
         Fault::GatewayTimeoutHtml => (
             Reply::raw(504, "text/html", Bytes::from_static(HTML_504.as_bytes())),
-            false,
+            plain,
         ),
         Fault::OrpcError { status } => {
             let status = if (400..600).contains(status) {
@@ -193,21 +259,39 @@ fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, b
             if status == 429 {
                 body["data"] = json!({ "retry_after": shared.retry_after_value(shared.real(Duration::from_secs(2))) });
             }
-            (Reply::json(status, &body), false)
+            (Reply::json(status, &body), plain)
         }
         Fault::SlowHeaders { .. } => (
             real.unwrap_or_else(|| shared.error(500, "Internal server error")),
-            false,
+            plain,
         ),
         Fault::ResetMidBody => (
-            real.unwrap_or_else(|| shared.error(500, "Internal server error")),
-            true,
+            real_or_500(real),
+            Effect {
+                reset: true,
+                ..plain
+            },
         ),
+        Fault::StallBody { delay_ms } => (
+            real_or_500(real),
+            Effect {
+                stall: Some(Duration::from_millis(*delay_ms)),
+                ..plain
+            },
+        ),
+        Fault::EndlessBody => (
+            real_or_500(real),
+            Effect {
+                endless: true,
+                ..plain
+            },
+        ),
+        Fault::NoRanges => (real_or_500(real), plain),
         Fault::TruncatedJson => {
             let mut reply = real.unwrap_or_else(|| shared.error(500, "Internal server error"));
             let len = reply.body.len();
             reply.body = reply.body.slice(..len / 2);
-            (reply, false)
+            (reply, plain)
         }
         Fault::UnknownStatus { status } => {
             let mut reply = real.unwrap_or_else(|| shared.error(500, "Internal server error"));
@@ -218,7 +302,7 @@ fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, b
                 map.insert("status".into(), Value::String(status.clone()));
                 reply.body = Bytes::from(Value::Object(map).to_string());
             }
-            (reply, false)
+            (reply, plain)
         }
         Fault::HugeBody { bytes } => {
             let mut reply = real.unwrap_or_else(|| shared.error(500, "Internal server error"));
@@ -228,7 +312,7 @@ fn apply_fault(shared: &Shared, fault: &Fault, real: Option<Reply>) -> (Reply, b
                 map.insert("padding".into(), Value::String("x".repeat(*bytes)));
                 reply.body = Bytes::from(Value::Object(map).to_string());
             }
-            (reply, false)
+            (reply, plain)
         }
     }
 }
@@ -267,8 +351,9 @@ async fn handle(
         Ok(c) => c.to_bytes(),
         Err(_) => {
             return Ok(into_response(
+                &shared,
                 shared.error(413, "Request body too large"),
-                false,
+                Effect::default(),
                 false,
             ));
         }
@@ -279,8 +364,9 @@ async fn handle(
 
     if path.starts_with("/_emulator") {
         return Ok(into_response(
+            &shared,
             control(&shared, &method, &path, &query, &body),
-            false,
+            Effect::default(),
             false,
         ));
     }
@@ -288,7 +374,7 @@ async fn handle(
     let fault = lock(&shared.faults).pick(&method, &path);
     let mut applied = None;
     let mut before_reply = None;
-    let mut reset = false;
+    let mut effect = Effect::default();
     let mut delay = None;
     if let Some((f, timing)) = &fault {
         let timing = if f.needs_real_response() {
@@ -322,6 +408,12 @@ async fn handle(
                 authorization: header_str(&parts.headers, "authorization"),
                 idempotency_key: header_str(&parts.headers, "idempotency-key"),
                 body: &body,
+                range: (!matches!(&fault, Some((Fault::NoRanges, _)))).then(|| {
+                    (
+                        header_str(&parts.headers, "range"),
+                        header_str(&parts.headers, "if-range"),
+                    )
+                }),
             };
             let outcome: Outcome = process(&shared, &r, Instant::now());
             if let Some(id) = &outcome.generation_created {
@@ -331,9 +423,9 @@ async fn handle(
             if let Some((f, timing)) = &fault
                 && (*timing == FaultTiming::After || f.needs_real_response())
             {
-                let (r, rst) = apply_fault(&shared, f, Some(reply));
+                let (r, e) = apply_fault(&shared, f, Some(reply));
                 reply = r;
-                reset = rst;
+                effect = e;
             }
             (reply, Some(outcome))
         }
@@ -369,7 +461,7 @@ async fn handle(
     lock(&shared.log).push(entry);
     drop(seq);
     tracing::debug!(%method, %path, status = reply.status, "request");
-    Ok(into_response(reply, reset, method == "HEAD"))
+    Ok(into_response(&shared, reply, effect, method == "HEAD"))
 }
 
 fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) -> Reply {

@@ -58,7 +58,7 @@ pub(crate) struct Shared {
     pub(crate) log_seq: Mutex<u64>,
     pub(crate) deliveries: Mutex<Vec<WebhookAttempt>>,
     pub(crate) url_key: [u8; 32],
-    pub(crate) mp4: Bytes,
+    pub(crate) video: std::sync::Arc<crate::file::Video>,
     pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
