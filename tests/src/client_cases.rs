@@ -31,10 +31,15 @@ use pipevideo_core::transport::{Cause, FailureKind, Transport, TransportError};
 use pipevideo_core::{ApiKey, BaseUrl, Error, ErrorCode, GenerationRef};
 use pipevideo_emulator::{BackgroundEmulator, Emulator, Fault, FaultRule, LogEntry};
 
+// The cases of `Client::save` (listed above with the others), in a file of their own.
+#[path = "save_cases.rs"]
+mod save_cases;
+pub(crate) use save_cases::*;
+
 /// How fast the emulator's clock runs: a minute lasts 0.6 s.
 pub(crate) const TIME_SCALE: f64 = 0.01;
 
-const MODEL: &str = "moonshotai/kimi-k2.5";
+pub(crate) const MODEL: &str = "moonshotai/kimi-k2.5";
 
 /// Instantiate every client case as a `#[test]` for one transport on one executor.
 macro_rules! client_conformance {
@@ -56,6 +61,14 @@ macro_rules! client_conformance {
             retried_create_keeps_its_idempotency_key,
             generate_and_download_a_valid_mp4,
             no_key_in_any_log_line,
+            save_keeps_an_existing_target,
+            save_never_follows_a_symlink_at_a_temp_name,
+            save_stall_after_headers_hits_the_idle_timeout,
+            save_endless_body_hits_the_size_cap,
+            save_resumes_a_cut_download_with_range,
+            save_restarts_on_a_host_without_ranges,
+            save_refreshes_an_expired_url,
+            save_cancelled_mid_download_leaves_no_temp_file,
         );
     };
     (@cases $make:expr, $block_on:path; $($case:ident),* $(,)?) => {
@@ -80,7 +93,7 @@ fn emulator() -> BackgroundEmulator {
 }
 
 /// A builder with the client's clock scaled to the emulator's, pointed at it with the demo key.
-fn builder<T: Transport>(transport: T, emu: &Emulator) -> ClientBuilder<T> {
+pub(crate) fn builder<T: Transport>(transport: T, emu: &Emulator) -> ClientBuilder<T> {
     builder_with_key(transport, emu, emu.demo_key())
 }
 
@@ -144,7 +157,7 @@ fn transport_error(error: &Error) -> &TransportError {
 }
 
 /// The log entries of `/v1` requests whose path starts with `prefix`.
-fn logged(emu: &Emulator, method: &str, prefix: &str) -> Vec<LogEntry> {
+pub(crate) fn logged(emu: &Emulator, method: &str, prefix: &str) -> Vec<LogEntry> {
     emu.requests()
         .into_iter()
         .filter(|e| e.method == method && e.path.starts_with(prefix))

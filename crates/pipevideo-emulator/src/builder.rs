@@ -63,6 +63,7 @@ pub struct EmulatorBuilder {
     url_ttl: Duration,
     error_shape: ErrorShape,
     video_size: Option<u64>,
+    file_ranges: bool,
 }
 
 impl std::fmt::Debug for EmulatorBuilder {
@@ -84,6 +85,7 @@ impl std::fmt::Debug for EmulatorBuilder {
             .field("url_ttl", &self.url_ttl)
             .field("error_shape", &self.error_shape)
             .field("video_size", &self.video_size)
+            .field("file_ranges", &self.file_ranges)
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +110,7 @@ impl Default for EmulatorBuilder {
             url_ttl: Duration::from_secs(3600),
             error_shape: ErrorShape::Message,
             video_size: None,
+            file_ranges: true,
         }
     }
 }
@@ -241,6 +244,13 @@ impl EmulatorBuilder {
         self.video_size = Some(bytes);
         self
     }
+    /// Whether the video host supports `Range` (default yes). Off, it is a host without range
+    /// support for good, as [`Fault::NoRanges`](crate::Fault::NoRanges) is for one request.
+    #[must_use]
+    pub fn file_ranges(mut self, enabled: bool) -> Self {
+        self.file_ranges = enabled;
+        self
+    }
     /// The shape of ordinary error bodies (default `{ "message" }`).
     #[must_use]
     pub fn error_shape(mut self, shape: ErrorShape) -> Self {
@@ -343,6 +353,7 @@ impl EmulatorBuilder {
                 price_cents: self.price_cents,
                 url_ttl: self.url_ttl,
                 error_shape: self.error_shape,
+                file_ranges: self.file_ranges,
             },
             state: Mutex::new(State::new(self.seed, &orgs)),
             faults: Mutex::new(fault::FaultPlan::new(self.faults.clone())),

@@ -408,7 +408,9 @@ async fn handle(
                 authorization: header_str(&parts.headers, "authorization"),
                 idempotency_key: header_str(&parts.headers, "idempotency-key"),
                 body: &body,
-                range: (!matches!(&fault, Some((Fault::NoRanges, _)))).then(|| {
+                range: (shared.settings.file_ranges
+                    && !matches!(&fault, Some((Fault::NoRanges, _))))
+                .then(|| {
                     (
                         header_str(&parts.headers, "range"),
                         header_str(&parts.headers, "if-range"),

@@ -45,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) price_cents: i64,
     pub(crate) url_ttl: Duration,
     pub(crate) error_shape: ErrorShape,
+    /// Whether `/files` supports `Range` (see `EmulatorBuilder::file_ranges`).
+    pub(crate) file_ranges: bool,
 }
 
 /// Everything the server shares between connections.
