@@ -358,9 +358,14 @@ pub(crate) struct WaitFlags {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     pub(crate) timeout: Duration,
 
-    /// Download the finished video into this file.
+    /// Download the finished video into this file (checked before anything is sent: its
+    /// directory must exist and be writable, and the file must not exist unless --force).
     #[arg(long, short, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+
+    /// Replace the --output file if it exists.
+    #[arg(long, requires = "output")]
+    pub(crate) force: bool,
 }
 
 /// A generation, by reference or legacy id.

@@ -218,6 +218,38 @@ impl Ui {
         }
     }
 
+    /// A download's progress: the bar shows the bytes kept, the rate, and once the host
+    /// announced the size, how far along it is.
+    pub(crate) fn download_event(&self, event: &Event) {
+        match event {
+            Event::Downloading { received, total } => {
+                if let Some(bar) = lock(&self.bar).as_ref() {
+                    if let Some(total) = total
+                        && bar.length() != Some(*total)
+                    {
+                        bar.set_length(*total);
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "{spinner:.cyan} downloading {msg} {wide_bar} {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta})",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        );
+                    }
+                    bar.set_position(*received);
+                }
+            }
+            Event::DownloadResumed { offset } => {
+                let line = if *offset == 0 {
+                    "  the download was cut and the host cannot resume: starting over".to_owned()
+                } else {
+                    format!("  the download was cut: resuming from byte {offset}")
+                };
+                self.note(&line);
+            }
+            _ => {}
+        }
+    }
+
     pub(crate) fn end_download(&self) {
         if let Some(bar) = lock(&self.bar).take() {
             bar.finish_and_clear();

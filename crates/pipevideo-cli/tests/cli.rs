@@ -408,7 +408,109 @@ fn exit_code_5_when_the_video_cannot_be_downloaded() {
         "{}",
         r.stderr
     );
-    assert!(!out.exists() && !dir.path().join("v.mp4.part").exists());
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
+}
+
+/// `--output` is checked before anything is sent: an existing file (without `--force`), a
+/// missing directory and a directory that cannot be written are refused with exit 2, and the
+/// emulator sees no request at all.
+#[test]
+fn an_output_that_cannot_be_written_is_refused_before_any_request() {
+    let emu = emulator(17);
+    let key = emu.demo_key().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("kept.mp4");
+    std::fs::write(&existing, b"keep me").unwrap();
+    let cases = [
+        (existing.clone(), "the file exists"),
+        (dir.path().join("missing/v.mp4"), "does not exist"),
+        // Not writable even for root.
+        (std::path::PathBuf::from("/proc/v.mp4"), "not writable"),
+    ];
+    for (path, why) in cases {
+        let r = run(
+            pipevideo()
+                .args(["--base-url", &emu.base_url(), "--api-key", &key])
+                .args(["generate", "x", "--output"])
+                .arg(&path),
+            &[&key],
+        );
+        assert_eq!(r.code, 2, "{}: {}", path.display(), r.stderr);
+        assert!(r.stderr.contains(why), "{}", r.stderr);
+        assert!(r.stderr.contains("Nothing was sent"), "{}", r.stderr);
+        assert!(
+            emu.requests().is_empty(),
+            "a request was sent for {}",
+            path.display()
+        );
+    }
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    // With --force the file is replaced by the video.
+    let r = run(
+        pipevideo()
+            .args(["--base-url", &emu.base_url(), "--api-key", &key])
+            .args(["--emulator-time-scale", SCALE])
+            .args(["generate", "x", "--force", "--output"])
+            .arg(&existing),
+        &[&key],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(is_mp4(&std::fs::read(&existing).unwrap()));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// Ctrl-C while the video downloads: exit 130 and nothing left in the directory.
+#[test]
+fn ctrl_c_during_the_download_leaves_no_temporary_file() {
+    let emu = emulator(18);
+    emu.push_fault(FaultRule::new(Fault::StallBody { delay_ms: 60_000 }).path("/files"));
+    let key = emu.demo_key().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pipevideo()
+        .args(["--base-url", &emu.base_url(), "--api-key", &key])
+        .args(["--emulator-time-scale", SCALE])
+        .args(["generate", "x", "--output"])
+        .arg(dir.path().join("v.mp4"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen}"
+        );
+        seen.push_str(&line);
+        if line.starts_with("Downloading ") {
+            break;
+        }
+    }
+    // The request reaches the stalled host; the temporary file exists.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "{seen}");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    seen.push_str(&rest);
+    let code = child.wait().unwrap().code();
+    assert_no_secret("", &seen, &[&key]);
+    assert_eq!(code, Some(130), "{seen}");
+    assert!(seen.contains("while downloading the video of"), "{seen}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{seen}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use super::wait::drive;
 impl Ctx {
     pub(super) async fn generate(&self, args: &GenerateArgs) -> Result<i32, Failure> {
         if let Some(path) = &args.wait.output {
-            check_output(path)?;
+            check_output(path, args.wait.force)?;
         }
         let started = Instant::now();
         let client = &self.session.client;

@@ -1,103 +1,80 @@
-//! Saving a completed generation's video to the `--output` file: streamed through `FILE.part`
-//! with a download bar, renamed to `FILE` when complete, removed if the download fails or is
-//! interrupted. Issue #17 replaces this room with a `Client::save` call.
+//! Saving a completed generation's video to the `--output` file: one call to
+//! `Client::save` (temporary file beside the target, never through a symlink, resumed when
+//! cut, renamed when complete, removed on failure and on Ctrl-C), with the download bar fed
+//! by the save's progress events.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use indicatif::ProgressBar;
-use pipevideo::core::transport::ChunkSink;
+use futures_util::{FutureExt, StreamExt};
+use pipevideo::core::client::SaveOptions;
 use pipevideo::model::Generation;
-use tokio::io::AsyncWriteExt;
 
 use crate::exit::{self, Failure, Stage, classify};
 
 use super::shared::Ctx;
 
 impl Ctx {
-    /// Streams the video into `path` (through `path.part`, renamed when complete).
-    pub(super) async fn save(&self, generation: &Generation, path: &Path) -> Result<u64, Failure> {
+    /// Saves the video into `path`; returns its size in bytes.
+    pub(super) async fn save(
+        &self,
+        generation: &Generation,
+        path: &Path,
+        force: bool,
+    ) -> Result<u64, Failure> {
         let reference = generation.reference().clone();
-        let local =
-            |e: std::io::Error, what: &str| {
-                Failure::new(
-                exit::DOWNLOAD,
-                "download",
-                format!("The generation completed, but {what} {}: {e}.", path.display()),
-            )
-            .hint(format!(
-                "Pick another --output path, then run `pipevideo wait {reference} --output FILE`."
-            ))
-            .reference(Some(reference.clone()))
-            };
-        let part = part_path(path);
-        let file = tokio::fs::File::create(&part)
-            .await
-            .map_err(|e| local(e, "could not create"))?;
-        let bar = self.ui.start_download(&path.display().to_string());
-        let mut sink = FileSink {
-            file: tokio::io::BufWriter::new(file),
-            bar,
-        };
+        let client = &self.session.client;
+        let mut progress = client.progress(&reference);
+        self.ui.start_download(&path.display().to_string());
         let started = Instant::now();
+        let options = SaveOptions::new().overwrite(force);
+        let save = async {
+            let mut save = std::pin::pin!(client.save(generation, path, options));
+            let result = loop {
+                tokio::select! {
+                    result = &mut save => break result,
+                    Some(event) = progress.next() => self.ui.download_event(&event),
+                }
+            };
+            while let Some(Some(event)) = progress.next().now_or_never() {
+                self.ui.download_event(&event);
+            }
+            result
+        };
         let outcome = self
             .interruptible(
-                self.session.client.download(generation, &mut sink),
+                save,
                 Some(&reference),
-                &format!("while downloading the video of {reference}"),
+                &format!("while downloading the video of {reference} (nothing was left behind)"),
             )
             .await;
         self.ui.end_download();
-        let written = match outcome {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(classify(&e, Stage::Download, started.elapsed())
-                    .reference(Some(reference.clone())));
+        match outcome? {
+            Ok(saved) => Ok(saved.bytes),
+            Err(e) => {
+                let failure = classify(&e, Stage::Download, started.elapsed())
+                    .reference(Some(reference.clone()));
+                // A local failure (the file, its directory) is the path's fault, not the host's.
+                let local = matches!(&e, pipevideo::Error::Download(d) if d.io_kind().is_some());
+                Err(if local {
+                    Failure::new(
+                        exit::DOWNLOAD,
+                        "download",
+                        format!("The generation completed, but {}.", printable_error(&e)),
+                    )
+                    .hint(format!(
+                        "Pick another --output path, then run `pipevideo wait {reference} --output FILE`."
+                    ))
+                    .reference(Some(reference))
+                } else {
+                    failure
+                })
             }
-            Err(interrupted) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(interrupted);
-            }
-        };
-        sink.file
-            .flush()
-            .await
-            .map_err(|e| local(e, "could not write"))?;
-        drop(sink);
-        tokio::fs::rename(&part, path)
-            .await
-            .map_err(|e| local(e, "could not move the download to"))?;
-        Ok(written)
-    }
-}
-
-fn part_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".part");
-    path.with_file_name(name)
-}
-
-/// Streams the video into a file and moves the download bar.
-struct FileSink {
-    file: tokio::io::BufWriter<tokio::fs::File>,
-    bar: Option<ProgressBar>,
-}
-
-#[async_trait::async_trait]
-impl ChunkSink for FileSink {
-    async fn write_chunk(&mut self, chunk: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(chunk).await?;
-        if let Some(bar) = &self.bar {
-            bar.inc(chunk.len() as u64);
         }
-        Ok(())
     }
+}
 
-    async fn finish(&mut self) -> std::io::Result<()> {
-        self.file.flush().await
-    }
+/// The error's line, for a sentence.
+fn printable_error(e: &pipevideo::Error) -> String {
+    crate::ui::printable(&e.to_string()).into_owned()
 }

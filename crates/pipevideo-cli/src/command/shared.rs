@@ -53,28 +53,44 @@ impl Ctx {
     }
 }
 
-/// Refuses an `--output` path that cannot work before anything is created (and paid for).
-pub(super) fn check_output(path: &Path) -> Result<(), Failure> {
+/// Refuses an `--output` path that cannot work before anything is created (and paid for): a
+/// directory, a missing or unwritable directory, an existing file without `--force`. The
+/// directory is probed with an unnamed temporary file (`O_TMPFILE` on Linux: no name ever
+/// appears; elsewhere one is created and removed at once).
+pub(super) fn check_output(path: &Path, force: bool) -> Result<(), Failure> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let refuse = |why: String| {
+    let refuse = |why: String, hint: &str| {
         Failure::new(
             exit::USAGE,
             "usage",
             format!("--output {}: {why}.", path.display()),
         )
-        .hint("Nothing was created; pick a path in an existing directory.")
+        .hint(format!("Nothing was sent or created; {hint}"))
     };
+    let elsewhere = "pick a path in an existing, writable directory.";
     if path.is_dir() {
-        return Err(refuse("is a directory".into()));
+        return Err(refuse("is a directory".into(), elsewhere));
     }
     if !dir.is_dir() {
-        return Err(refuse(format!(
-            "the directory {} does not exist",
-            dir.display()
-        )));
+        return Err(refuse(
+            format!("the directory {} does not exist", dir.display()),
+            elsewhere,
+        ));
+    }
+    if let Err(e) = tempfile::tempfile_in(dir) {
+        return Err(refuse(
+            format!("the directory {} is not writable ({e})", dir.display()),
+            elsewhere,
+        ));
+    }
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(refuse(
+            "the file exists".into(),
+            "pass --force to replace it, or pick another path.",
+        ));
     }
     Ok(())
 }

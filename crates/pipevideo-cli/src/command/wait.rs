@@ -25,7 +25,7 @@ impl Ctx {
         flags: &WaitFlags,
     ) -> Result<i32, Failure> {
         if let Some(path) = &flags.output {
-            check_output(path)?;
+            check_output(path, flags.force)?;
         }
         let started = Instant::now();
         let client = &self.session.client;
@@ -74,7 +74,7 @@ impl Ctx {
         }
         let mut saved = Value::Null;
         if let Some(path) = &flags.output {
-            let bytes = self.save(&generation, path).await?;
+            let bytes = self.save(&generation, path, flags.force).await?;
             let size = if bytes < 1024 {
                 format!("{bytes} bytes")
             } else {
