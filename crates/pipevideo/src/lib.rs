@@ -58,7 +58,7 @@
     doc = r#"
 ```no_run
 # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-use pipevideo::{Client, ReqwestTransport, TokioSink, model::CreateResponse};
+use pipevideo::{Client, ReqwestTransport, SaveOptions, model::CreateResponse};
 
 let client = Client::builder(ReqwestTransport::new()?).from_env()?.build()?;
 let handle = client
@@ -67,9 +67,11 @@ let handle = client
 println!("created {}", handle.reference()); // store it: `client.wait(&reference)` resumes
 let video = handle.wait().await?;
 
-let file = tokio::fs::File::create("cat.mp4").await?;
-let bytes = client.download(&video, &mut TokioSink::new(file)).await?;
-println!("saved {bytes} bytes");
+// Safe (temporary file beside it, never through a symlink, atomic rename), bounded (timeouts,
+// size cap) and resumed with `Range` if the connection is cut. An existing file is kept
+// unless `SaveOptions::new().overwrite(true)`.
+let saved = client.save(&video, "cat.mp4", SaveOptions::new()).await?;
+println!("saved {} bytes", saved.bytes);
 # Ok(()) }
 ```
 
@@ -96,7 +98,7 @@ println!("{}", video.video_url().unwrap_or("(no URL)"));
 //! Bring your own `reqwest::Client` (proxy, custom CA) with `ReqwestTransport::from(client)`.
 //!
 //! Progress while waiting is a stream: subscribe with [`GenerationHandle::progress`] before
-//! calling `wait`. The crate's `examples/` directory has complete programs for tokio + reqwest
+//! calling `wait` (and with `Client::progress` before `save`, for the download's bytes). The crate's `examples/` directory has complete programs for tokio + reqwest
 //! and async-std + surf that run against a local emulator when no API URL is set.
 //!
 //! # Public dependencies
@@ -131,7 +133,8 @@ println!("{}", video.video_url().unwrap_or("(no URL)"));
 
 // The client: the common case. (`Client` itself is the reqwest alias below, or `surf::Client`.)
 pub use pipevideo_core::client::{
-    CancelToken, ClientBuilder, GenerationHandle, ProgressStream, WaitOptions,
+    CancelToken, ClientBuilder, GenerationHandle, ProgressStream, SaveOptions, SavedVideo,
+    WaitOptions,
 };
 pub use pipevideo_core::policy::TimeScale;
 

@@ -376,6 +376,7 @@ const CHECKED: &[Checked] = &[
             "serde_path_to_error",
             "sha2",
             "subtle",
+            "tempfile",
             "thiserror",
             "tracing",
         ],

@@ -142,7 +142,23 @@ impl<T: Transport> Client<T> {
     /// temporary file beside `path` (created with `create_new`, never through a symlink),
     /// `fsync`ed and renamed into place; an existing `path` is refused unless
     /// [`SaveOptions::overwrite`]; the temporary file is removed on every failure, on cancel and
-    /// when the future is dropped. The steps and their reasons are in the [module docs](self).
+    /// when the future is dropped.
+    ///
+    /// 1. The target is checked before anything is sent: an existing target is refused unless
+    ///    [`SaveOptions::overwrite`], a directory always, a missing directory too.
+    /// 2. The temporary file (`.{name}.{random}.part` beside the target, see
+    ///    [`temp_file_name`]) is created with `create_new` (`O_CREAT | O_EXCL`): a name that
+    ///    exists, a symlink included, is never opened, and another name is tried. A directory
+    ///    that cannot be written is found here, also before any request.
+    /// 3. The video streams into it, a cut body resuming with `Range` from the bytes written
+    ///    ([`VideoFetch`]).
+    /// 4. Complete: `fsync`, then an atomic rename onto the target (without `overwrite`, one
+    ///    that refuses to replace a target created in the meantime), then an `fsync` of the
+    ///    directory.
+    ///
+    /// Writes are blocking `std::fs` calls on the task that runs the save (the core has no
+    /// runtime to move them to): a local disk takes them into its page cache at once, but the
+    /// final `fsync` waits for the disk.
     ///
     /// `video` is a `&Generation` (a completed one, as a wait returns it) or a
     /// `&GenerationRef` (retrieved first). The download keeps the client's

@@ -287,7 +287,7 @@ pub struct DownloadError {
     reference: GenerationRef,
     message: String,
     status: Option<StatusCode>,
-    transport: Option<TransportError>,
+    transport: Option<Box<TransportError>>,
     bound: Option<DownloadBound>,
     io_kind: Option<std::io::ErrorKind>,
     cancelled: bool,
@@ -319,7 +319,7 @@ impl DownloadError {
     pub(crate) fn transport(reference: &GenerationRef, error: TransportError) -> Self {
         Self {
             message: error.to_string(),
-            transport: Some(error),
+            transport: Some(Box::new(error)),
             ..Self::new(reference, "")
         }
     }
@@ -358,7 +358,7 @@ impl DownloadError {
 
     /// The transport failure, if that was the cause.
     pub fn transport_error(&self) -> Option<&TransportError> {
-        self.transport.as_ref()
+        self.transport.as_deref()
     }
 
     /// The bound that was hit, if that was the cause: a header or idle timeout, the deadline,
