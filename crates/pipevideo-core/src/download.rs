@@ -1,6 +1,9 @@
 //! Downloading a finished video: the request, what to do with the host's answer, when to
 //! resume, which bound was hit, and what to report.
 //!
+//! Over ~600 lines only because its virtual-time unit tests live beside it (a third of the
+//! file).
+//!
 //! The rules, written once for every driver:
 //!
 //! - The request is a plain `GET` of the signed URL, with the SDK's `User-Agent` and **no**
