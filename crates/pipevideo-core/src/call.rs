@@ -41,23 +41,22 @@ pub struct CallContext<'a, G> {
 }
 
 impl<'a, G: Rng> CallContext<'a, G> {
-    /// A context over the client's pacer, budget and RNG, with the wall clock at the epoch and
-    /// no secret; set them with the builders.
-    pub fn new(pacer: &'a mut Pacer, budget: &'a mut RetryBudget, rng: &'a mut G) -> Self {
+    /// A context over the client's pacer, budget and RNG, at `wall_now` (the wall clock when
+    /// the answer arrived, which a `Retry-After` date is read against), with no secret to
+    /// scrub; add it with [`with_secret`](Self::with_secret).
+    pub fn new(
+        pacer: &'a mut Pacer,
+        budget: &'a mut RetryBudget,
+        rng: &'a mut G,
+        wall_now: SystemTime,
+    ) -> Self {
         Self {
             pacer,
             budget,
             rng,
-            wall_now: SystemTime::UNIX_EPOCH,
+            wall_now,
             secret: None,
         }
-    }
-
-    /// The wall clock when the answer arrived.
-    #[must_use]
-    pub fn with_wall_now(mut self, wall_now: SystemTime) -> Self {
-        self.wall_now = wall_now;
-        self
     }
 
     /// The key to scrub from server text.
@@ -206,7 +205,7 @@ impl<R> Judged<R> {
 /// assert_eq!(transmit.attempt, 1);
 /// let mut limited = http::Response::new(br#"{"message":"slow down","data":{"retry_after":42}}"#.to_vec());
 /// *limited.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
-/// let mut ctx = CallContext::new(&mut pacer, &mut budget, &mut rng);
+/// let mut ctx = CallContext::new(&mut pacer, &mut budget, &mut rng, SystemTime::UNIX_EPOCH);
 /// call.handle_response(t0, &limited, pipevideo_core::codec::decode_json, &mut ctx);
 /// assert!(call.poll_outcome().is_none());
 ///
@@ -218,7 +217,7 @@ impl<R> Judged<R> {
 /// let t1 = t0 + Duration::from_secs(42);
 /// call.handle_timeout(t1);
 /// assert_eq!(call.poll_transmit(t1, &mut pacer).map(|t| t.attempt), Some(2));
-/// let mut ctx = CallContext::new(&mut pacer, &mut budget, &mut rng);
+/// let mut ctx = CallContext::new(&mut pacer, &mut budget, &mut rng, SystemTime::UNIX_EPOCH);
 /// call.handle_response(t1, &http::Response::new(b"{}".to_vec()), pipevideo_core::codec::decode_json, &mut ctx);
 /// assert!(matches!(call.poll_outcome(), Some(Ok(_))));
 /// ```
@@ -435,13 +434,23 @@ mod tests {
         ) {
             let mut response = Response::new(body.as_bytes().to_vec());
             *response.status_mut() = StatusCode::from_u16(status).unwrap();
-            let mut ctx = CallContext::new(&mut self.pacer, &mut self.budget, &mut self.rng)
-                .with_secret("pv_secret_key_123");
+            let mut ctx = CallContext::new(
+                &mut self.pacer,
+                &mut self.budget,
+                &mut self.rng,
+                SystemTime::UNIX_EPOCH,
+            )
+            .with_secret("pv_secret_key_123");
             call.handle_response(now, &response, codec::decode_json, &mut ctx);
         }
 
         fn fail(&mut self, call: &mut Call<serde_json::Value>, now: Instant, e: TransportError) {
-            let mut ctx = CallContext::new(&mut self.pacer, &mut self.budget, &mut self.rng);
+            let mut ctx = CallContext::new(
+                &mut self.pacer,
+                &mut self.budget,
+                &mut self.rng,
+                SystemTime::UNIX_EPOCH,
+            );
             call.handle_transport_error(now, e, &mut ctx);
         }
     }

@@ -226,9 +226,7 @@ impl<T: Transport> Client<T> {
                 let Shared {
                     pacer, budget, rng, ..
                 } = &mut *shared;
-                let mut ctx = CallContext::new(pacer, budget, rng)
-                    .with_wall_now(wall_now)
-                    .with_secret(secret);
+                let mut ctx = CallContext::new(pacer, budget, rng, wall_now).with_secret(secret);
                 match result {
                     Ok(response) => {
                         call.handle_response(now, &response, |r| decode(r, secret), &mut ctx);

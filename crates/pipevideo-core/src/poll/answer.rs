@@ -34,9 +34,9 @@ pub const FRESH_HANDLE_AGE: Duration = Duration::from_secs(1);
 /// use pipevideo_core::poll::WaitStart;
 ///
 /// let fresh = WaitStart::Created { age: Duration::from_millis(20) };
-/// assert_eq!(fresh.fresh_age(), Some(Duration::from_millis(20)));
+/// assert!(fresh.is_fresh());
 /// // A handle kept for a minute, and a reference from storage, are polled at once.
-/// assert_eq!(WaitStart::Created { age: Duration::from_secs(60) }.fresh_age(), None);
+/// assert!(!WaitStart::Created { age: Duration::from_secs(60) }.is_fresh());
 /// assert_eq!(WaitStart::Resumed { age: None }.age(), Duration::ZERO);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +55,9 @@ pub enum WaitStart {
 }
 
 impl WaitStart {
-    /// The age, when the wait is on a handle created less than [`FRESH_HANDLE_AGE`] ago.
-    pub fn fresh_age(self) -> Option<Duration> {
-        match self {
-            Self::Created { age } if age < FRESH_HANDLE_AGE => Some(age),
-            _ => None,
-        }
+    /// Whether the wait is on a handle created less than [`FRESH_HANDLE_AGE`] ago.
+    pub fn is_fresh(self) -> bool {
+        matches!(self, Self::Created { age } if age < FRESH_HANDLE_AGE)
     }
 
     /// The generation's age as far as known (zero when unknown).
@@ -324,12 +321,10 @@ mod tests {
     #[test]
     fn wait_start() {
         let ms = Duration::from_millis;
-        assert_eq!(
-            WaitStart::Created { age: ms(999) }.fresh_age(),
-            Some(ms(999))
-        );
-        assert_eq!(WaitStart::Created { age: ms(1000) }.fresh_age(), None);
-        assert_eq!(WaitStart::Resumed { age: Some(ms(5)) }.fresh_age(), None);
+        assert!(WaitStart::Created { age: ms(999) }.is_fresh());
+        assert!(!WaitStart::Created { age: ms(1000) }.is_fresh());
+        assert!(!WaitStart::Resumed { age: Some(ms(5)) }.is_fresh());
+        assert!(!WaitStart::Resumed { age: None }.is_fresh());
         assert_eq!(WaitStart::Resumed { age: Some(ms(5)) }.age(), ms(5));
     }
 }

@@ -165,9 +165,10 @@ impl<G: Snapshot> Fleet<G> {
         start: WaitStart,
         rng: &mut impl Rng,
     ) -> Result<(), FleetError> {
-        match start.fresh_age() {
-            Some(_) => self.insert(reference, policy, now, rng),
-            None => self.insert_resumed(reference, policy, now, start.age(), rng),
+        if start.is_fresh() {
+            self.insert(reference, policy, now, rng)
+        } else {
+            self.insert_resumed(reference, policy, now, start.age(), rng)
         }
     }
 

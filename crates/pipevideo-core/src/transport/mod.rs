@@ -54,7 +54,7 @@ pub use error::{Cause, FailureKind, MissingTls, TransportError};
 pub use options::{
     DEFAULT_BODY_LIMIT, DEFAULT_ERROR_BODY_LIMIT, DownloadOptions, PREALLOCATE_AT_MOST, SendOptions,
 };
-pub use sink::{CappedSink, ChunkSink, DownloadBody, WriteSink};
+pub use sink::{CappedSink, ChunkSink, DownloadBody, WHOLE_BODY_CHUNK, WriteSink, deliver_whole};
 
 /// The HTTP half of a [`Transport`]: send a request and read the answer, or stream a download.
 ///
@@ -81,8 +81,8 @@ pub trait HttpClient: Send + Sync {
     ///
     /// The default sends the request with [`send`](Self::send) (the body capped at
     /// [`DownloadOptions::max_bytes`], or at [`DEFAULT_BODY_LIMIT`] without one) and hands the
-    /// whole body to the sink: right for a small HTTP half such as a closure, wrong for videos
-    /// of gigabytes. The shipped transports stream.
+    /// whole body on through [`deliver_whole`]: right for a small HTTP half such as a closure,
+    /// wrong for videos of gigabytes. The shipped transports stream.
     async fn download(
         &self,
         request: http::Request<Vec<u8>>,
@@ -93,28 +93,7 @@ pub trait HttpClient: Send + Sync {
             .with_timeout_opt(options.timeout())
             .with_body_limit(options.max_bytes().unwrap_or(DEFAULT_BODY_LIMIT));
         let response = self.send(request, send).await?;
-        let (parts, body) = response.into_parts();
-        if !parts.status.is_success() {
-            let mut body = body;
-            body.truncate(usize::try_from(options.error_body_limit()).unwrap_or(usize::MAX));
-            return Ok(http::Response::from_parts(
-                parts,
-                DownloadBody::NotWritten(body),
-            ));
-        }
-        let mut capped = CappedSink::new(
-            sink,
-            &options,
-            parts.status,
-            &parts.headers,
-            Some(body.len() as u64),
-        )?;
-        capped.write(&body).await?;
-        let written = capped.finish().await?;
-        Ok(http::Response::from_parts(
-            parts,
-            DownloadBody::Written(written),
-        ))
+        deliver_whole(response, sink, &options).await
     }
 
     /// Whether this HTTP half can reach `https://` URLs: `Err` when it was built without a TLS

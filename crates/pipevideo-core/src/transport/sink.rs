@@ -220,6 +220,49 @@ impl<'a> CappedSink<'a> {
     }
 }
 
+/// The size of the chunks [`deliver_whole`] hands to a sink: 16 KiB.
+pub const WHOLE_BODY_CHUNK: usize = 16 * 1024;
+
+/// A download answered by a body already read whole (an HTTP half that only `send`s, or a test
+/// transport), delivered as a streaming transport would: a non-success body over
+/// [`DownloadOptions::error_body_limit`] is [`Cause::BodyTooLarge`](super::Cause::BodyTooLarge),
+/// otherwise returned unwritten; a success body goes through a [`CappedSink`] (its length is
+/// known, so a body over the cap writes nothing) in [`WHOLE_BODY_CHUNK`]-sized chunks.
+///
+/// [`HttpClient::download`](super::HttpClient::download)'s default and `testing::FnTransport`
+/// both end here, so the two cannot drift apart.
+pub async fn deliver_whole(
+    response: http::Response<Vec<u8>>,
+    sink: &mut dyn ChunkSink,
+    options: &DownloadOptions,
+) -> Result<http::Response<DownloadBody>, TransportError> {
+    let (parts, body) = response.into_parts();
+    if !parts.status.is_success() {
+        if body.len() as u64 > options.error_body_limit() {
+            return Err(TransportError::body_too_large(options.error_body_limit()));
+        }
+        return Ok(http::Response::from_parts(
+            parts,
+            DownloadBody::NotWritten(body),
+        ));
+    }
+    let mut capped = CappedSink::new(
+        sink,
+        options,
+        parts.status,
+        &parts.headers,
+        Some(body.len() as u64),
+    )?;
+    for chunk in body.chunks(WHOLE_BODY_CHUNK) {
+        capped.write(chunk).await?;
+    }
+    let written = capped.finish().await?;
+    Ok(http::Response::from_parts(
+        parts,
+        DownloadBody::Written(written),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use futures_util::FutureExt;
@@ -284,5 +327,32 @@ mod tests {
         })
         .unwrap();
         assert_eq!((n, out.len()), (100, 100));
+    }
+
+    #[test]
+    fn a_whole_body_is_delivered_as_a_streaming_transport_would() {
+        let options = DownloadOptions::new()
+            .with_max_bytes(40_000)
+            .with_error_body_limit(4);
+        let answer = |status: u16, body: &[u8]| {
+            let mut r = http::Response::new(body.to_vec());
+            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            r
+        };
+        // A success in 16 KiB chunks.
+        let mut out = Vec::new();
+        let r = run(deliver_whole(answer(200, &[1; 33_000]), &mut out, &options)).unwrap();
+        assert_eq!(r.body(), &DownloadBody::Written(33_000));
+        assert_eq!(out.len(), 33_000);
+        // An error page is returned unwritten, and one over its limit is a typed error.
+        let mut out = Vec::new();
+        let r = run(deliver_whole(answer(404, b"gone"), &mut out, &options)).unwrap();
+        assert_eq!(r.body(), &DownloadBody::NotWritten(b"gone".to_vec()));
+        let e = run(deliver_whole(answer(500, b"too long"), &mut out, &options)).unwrap_err();
+        assert_eq!(e.cause(), Cause::BodyTooLarge { limit: 4 });
+        // A body over the cap writes nothing: its length is known.
+        let e = run(deliver_whole(answer(200, &[1; 40_001]), &mut out, &options)).unwrap_err();
+        assert_eq!(e.cause(), Cause::BodyTooLarge { limit: 40_000 });
+        assert!(out.is_empty());
     }
 }

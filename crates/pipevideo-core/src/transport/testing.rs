@@ -26,8 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{
-    CappedSink, ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient, SendOptions,
-    TransportError,
+    ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient, SendOptions, TransportError,
 };
 
 /// The wall-clock time a [`VirtualClock`] starts at unless told otherwise, in seconds since
@@ -37,9 +36,6 @@ pub const DEFAULT_WALL_START_SECS: u64 = 1_767_225_600;
 fn default_wall_start() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(DEFAULT_WALL_START_SECS)
 }
-
-/// The size of the chunks [`FnTransport`]'s download hands to a sink.
-pub const DOWNLOAD_CHUNK: usize = 16 * 1024;
 
 /// A shared virtual clock: monotonic and wall time that move only when told to.
 ///
@@ -149,7 +145,7 @@ impl fmt::Debug for VirtualClock {
 ///   [`Cause::BodyTooLarge`](super::Cause::BodyTooLarge));
 /// - if the closure advances the clock by more than [`SendOptions::timeout`] (to simulate a
 ///   slow server), the attempt fails with a timeout;
-/// - [`HttpClient::download`] feeds a success body to the sink in [`DOWNLOAD_CHUNK`]-sized
+/// - [`HttpClient::download`] feeds a success body to the sink in [`WHOLE_BODY_CHUNK`](super::WHOLE_BODY_CHUNK)-sized
 ///   chunks; a body over [`DownloadOptions::max_bytes`] fails before anything is written, as
 ///   with an announced length;
 /// - [`Clock::sleep`] returns at once after advancing the clock.
@@ -231,32 +227,7 @@ where
         options: DownloadOptions,
     ) -> Result<http::Response<DownloadBody>, TransportError> {
         let response = self.respond(request, options.timeout()).await?;
-        let (parts, body) = response.into_parts();
-        if !parts.status.is_success() {
-            if body.len() as u64 > options.error_body_limit() {
-                return Err(TransportError::body_too_large(options.error_body_limit()));
-            }
-            return Ok(http::Response::from_parts(
-                parts,
-                DownloadBody::NotWritten(body),
-            ));
-        }
-        // The whole body is known, as with a `Content-Length`: over the cap, write nothing.
-        let mut capped = CappedSink::new(
-            sink,
-            &options,
-            parts.status,
-            &parts.headers,
-            Some(body.len() as u64),
-        )?;
-        for chunk in body.chunks(DOWNLOAD_CHUNK) {
-            capped.write(chunk).await?;
-        }
-        let written = capped.finish().await?;
-        Ok(http::Response::from_parts(
-            parts,
-            DownloadBody::Written(written),
-        ))
+        super::deliver_whole(response, sink, &options).await
     }
 }
 
