@@ -181,6 +181,17 @@ const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\
 const HTML_503: &str = "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.</p></body></html>\n";
 const HTML_504: &str = "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
+/// The emulated wait of a rate-limit fault's `retry_after`: any number a rule holds (1e19,
+/// infinity, NaN, negative) is a wait that fits. Negative and NaN are none, anything past what
+/// a `Duration` holds is `Duration::MAX` (which [`Shared::real`] caps).
+fn fault_wait(retry_after: f64) -> Duration {
+    if retry_after.is_nan() || retry_after <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(retry_after).unwrap_or(Duration::MAX)
+    }
+}
+
 /// A 429 for a wait of `retry_after` emulated seconds, with or without `data` and a header.
 fn rate_limited_fault(
     shared: &Shared,
@@ -188,9 +199,7 @@ fn rate_limited_fault(
     with_data: bool,
     header: RetryAfterHeader,
 ) -> Reply {
-    let emulated =
-        Duration::try_from_secs_f64(retry_after.max(0.0)).unwrap_or(Duration::from_secs(60));
-    let real = shared.real(emulated);
+    let real = shared.real(fault_wait(retry_after));
     let body = if with_data {
         json!({ "message": RATE_LIMIT_MESSAGE, "data": { "retry_after": shared.retry_after_value(real) } })
     } else {
@@ -202,7 +211,8 @@ fn rate_limited_fault(
         RetryAfterHeader::None => {}
         RetryAfterHeader::Seconds => reply.headers.push(("retry-after", whole_secs.to_string())),
         RetryAfterHeader::HttpDate => {
-            let at_ms = unix_ms_now() + real.as_millis() as u64;
+            // `real` is at most a century (`state::MAX_REAL`): no overflow here.
+            let at_ms = unix_ms_now().saturating_add(real.as_millis() as u64);
             let at = UNIX_EPOCH + Duration::from_secs(at_ms.div_ceil(1000));
             reply
                 .headers
@@ -584,5 +594,42 @@ pub(crate) async fn serve(
     conns.abort_all();
     for task in lock(&shared.tasks).drain(..) {
         task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::state::{MAX_REAL, scale_duration};
+
+    fn extreme_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            Just(1e19),
+            Just(f64::MAX),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::NAN),
+            Just(-0.0),
+            0.0..1e6,
+        ]
+    }
+
+    proptest! {
+        /// Any `retry_after` a fault rule holds, at any valid time scale: a wait of at most
+        /// `MAX_REAL` whose Unix milliseconds still fit, never a panic.
+        #[test]
+        fn any_fault_retry_after_at_any_scale_is_a_bounded_wait(
+            retry_after in extreme_f64(),
+            scale in prop_oneof![Just(1000.0), Just(1.0), Just(1e-9), 1e-9f64..=1000.0],
+        ) {
+            let real = scale_duration(fault_wait(retry_after), scale);
+            prop_assert!(real <= MAX_REAL);
+            let at_ms = crate::state::unix_ms_now().saturating_add(real.as_millis() as u64);
+            let at = UNIX_EPOCH + Duration::from_secs(at_ms.div_ceil(1000));
+            prop_assert!(!httpdate::fmt_http_date(at).is_empty());
+        }
     }
 }

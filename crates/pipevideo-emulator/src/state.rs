@@ -64,6 +64,19 @@ pub(crate) struct Shared {
     pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
+/// The longest real wait the emulator computes with: a century. Anything a fault or a
+/// setting asks beyond it (a `retry_after` of 1e19 s) is this, so that a wait added to an
+/// `Instant`, a `SystemTime` or a count of Unix milliseconds can never overflow.
+pub(crate) const MAX_REAL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `emulated × scale`, at most [`MAX_REAL`]: `Duration::mul_f64` panics when the product does
+/// not fit a `Duration` (1e19 emulated seconds at a scale of 2). A product that is not a number
+/// (no finite scale makes one) is taken as [`MAX_REAL`] too.
+pub(crate) fn scale_duration(emulated: Duration, scale: f64) -> Duration {
+    Duration::try_from_secs_f64(emulated.as_secs_f64() * scale)
+        .map_or(MAX_REAL, |real| real.min(MAX_REAL))
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -75,9 +88,9 @@ pub(crate) fn unix_ms_now() -> u64 {
 }
 
 impl Shared {
-    /// Emulated time to real time.
+    /// Emulated time to real time (see [`scale_duration`]).
     pub(crate) fn real(&self, emulated: Duration) -> Duration {
-        emulated.mul_f64(self.settings.scale)
+        scale_duration(emulated, self.settings.scale)
     }
     pub(crate) fn elapsed_ms(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.started).as_millis() as u64
@@ -96,7 +109,8 @@ impl Shared {
     }
 
     pub(crate) fn video_url(&self, id: &str) -> (String, u64) {
-        let expires = unix_ms_now() + self.real(self.settings.url_ttl).as_millis() as u64;
+        let expires =
+            unix_ms_now().saturating_add(self.real(self.settings.url_ttl).as_millis() as u64);
         let sig = self.sign_url(id, expires);
         (
             format!(
@@ -399,6 +413,33 @@ impl State {
                 }
                 st.fixed_count += 1;
                 Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::{MAX_REAL, scale_duration};
+
+    proptest! {
+        /// Every emulated duration at every valid scale (0, 1000]: never a panic, at most
+        /// `MAX_REAL`, and exactly `mul_f64` wherever that fits.
+        #[test]
+        fn scaling_never_overflows(
+            secs in prop_oneof![Just(u64::MAX), any::<u64>(), 0u64..1_000_000],
+            nanos in 0u32..1_000_000_000,
+            scale in prop_oneof![Just(1000.0), Just(f64::MIN_POSITIVE), 1e-9f64..=1000.0],
+        ) {
+            let emulated = Duration::new(secs, nanos);
+            let real = scale_duration(emulated, scale);
+            prop_assert!(real <= MAX_REAL);
+            if emulated.as_secs_f64() * scale < MAX_REAL.as_secs_f64() {
+                prop_assert_eq!(real, emulated.mul_f64(scale));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use pipevideo_emulator::{
-    Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader,
+    Emulator, Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader,
 };
 use serde_json::{Value, json};
 
@@ -496,4 +496,44 @@ async fn a_lost_create_retried_with_its_idempotency_key_yields_one_generation() 
         log[2].idempotent_replay_of.as_deref(),
         Some(gens[0].id.as_str())
     );
+}
+
+#[tokio::test]
+async fn an_enormous_retry_after_fault_answers_429_instead_of_panicking() {
+    // 1e19 emulated seconds: scaled by 1000 it overflows a `Duration`, and as a date it is
+    // far past anything `SystemTime` holds.
+    let emu = Emulator::builder()
+        .time_scale(1000.0)
+        .seed(1)
+        .start()
+        .await
+        .unwrap();
+    for header in [
+        RetryAfterHeader::None,
+        RetryAfterHeader::Seconds,
+        RetryAfterHeader::HttpDate,
+    ] {
+        for retry_after in [1e19, f64::MAX, f64::INFINITY, f64::NAN, -1.0] {
+            emu.push_fault(FaultRule::new(Fault::RateLimited {
+                retry_after,
+                with_data: true,
+                header,
+            }));
+            let r = try_send(
+                "GET",
+                &format!("{}/usage", emu.base_url()),
+                Some(emu.demo_key()),
+                &[],
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("retry_after {retry_after} with {header:?}: {e}"));
+            assert_eq!(r.status, 429, "retry_after {retry_after} with {header:?}");
+            let asked = &r.json()["data"]["retry_after"];
+            assert!(
+                asked.as_f64().is_some_and(|s| s.is_finite() && s >= 0.0),
+                "{asked}"
+            );
+        }
+    }
 }
