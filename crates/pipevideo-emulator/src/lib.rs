@@ -41,7 +41,9 @@
 //! `cargo run -p pipevideo-emulator` listens on `127.0.0.1:3001` (the product's own local port) and
 //! prints the two environment variables to export (`PIPEVIDEO_API_URL`, `PIPEVIDEO_API_KEY`).
 //! Options: `--port`, `--bind`, `--time-scale`, `--seed`, `--faults <JSON | @file>`, `--chaos <rate>`,
-//! `--failure-rate`, `--webhook-url` (repeatable), `--webhook-secret`. `--help` lists them all.
+//! `--failure-rate`, `--webhook-url` (repeatable), `--webhook-secret` (or
+//! `PIPEVIDEO_EMULATOR_WEBHOOK_SECRET`, never the applications' `PIPEVIDEO_WEBHOOK_SECRET`; only its
+//! [`fingerprint`] is printed). `--help` lists them all.
 //!
 //! # The protocol
 //!

@@ -34,11 +34,13 @@ struct Args {
     /// Deliver `video.generation.completed` webhooks to this http:// URL (repeatable).
     #[arg(long = "webhook-url")]
     webhook_urls: Vec<String>,
-    /// Webhook signing secret (`whsec_` + base64).
+    /// Webhook signing secret (`whsec_` + base64). Only its fingerprint is printed. The
+    /// variable is the emulator's own: `PIPEVIDEO_WEBHOOK_SECRET`, which applications and the
+    /// CLI read, is not used, so an app's real secret never lands in the emulator's output.
     #[arg(
         long,
         default_value = "whsec_cGlwZXZpZGVvLWVtdWxhdG9yLWRlbW8tc2VjcmV0",
-        env = "PIPEVIDEO_WEBHOOK_SECRET",
+        env = "PIPEVIDEO_EMULATOR_WEBHOOK_SECRET",
         hide_env_values = true
     )]
     webhook_secret: String,
@@ -108,9 +110,9 @@ async fn main() -> ExitCode {
     );
     if !args.webhook_urls.is_empty() {
         println!(
-            "Webhooks to {} signed with {}",
+            "Webhooks to {} signed with the secret whose fingerprint is {}",
             args.webhook_urls.join(", "),
-            args.webhook_secret
+            pipevideo_emulator::fingerprint(&args.webhook_secret)
         );
     }
     println!(

@@ -137,3 +137,56 @@ fn debug_output_never_shows_keys_or_secrets() {
     let emu = builder.start_in_background().unwrap();
     assert!(!format!("{:?}", *emu).contains("0123456789abcdef"));
 }
+
+/// Starts the binary with webhooks on and `env`, returns its stdout up to the control line.
+fn startup_output(env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipevideo-emulator"));
+    command
+        .args(["--port", "0", "--webhook-url", "http://127.0.0.1:9/hooks"])
+        .env_remove("PIPEVIDEO_WEBHOOK_SECRET")
+        .env_remove("PIPEVIDEO_EMULATOR_WEBHOOK_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut out = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .take(12)
+    {
+        let line = line.unwrap();
+        out.push_str(&line);
+        out.push('\n');
+        if line.starts_with("Control") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    out
+}
+
+#[test]
+fn the_binary_prints_a_fingerprint_of_its_webhook_secret_and_ignores_the_apps_variable() {
+    use pipevideo_emulator::fingerprint;
+    // An application's own secret, in the variable the CLI and real apps read.
+    let app = "whsec_QVBQU0VDUkVUX0FQUFNFQ1JFVF9BUFBTRUNSRVQ=";
+    let out = startup_output(&[("PIPEVIDEO_WEBHOOK_SECRET", app)]);
+    assert!(!out.contains(app), "{out}");
+    assert!(!out.contains("QVBQU0VDUkVU"), "{out}");
+    assert!(
+        !out.contains(&fingerprint(app)),
+        "the app's variable is not the emulator's: {out}"
+    );
+    let default = "whsec_cGlwZXZpZGVvLWVtdWxhdG9yLWRlbW8tc2VjcmV0";
+    assert!(out.contains(&fingerprint(default)), "{out}");
+    assert!(!out.contains("cGlwZXZpZGVv"), "{out}");
+
+    // The emulator's own variable.
+    let mine = "whsec_RU1VTEFUT1JTRUNSRVRfRU1VTEFUT1JTRUNSRVQ=";
+    let out = startup_output(&[("PIPEVIDEO_EMULATOR_WEBHOOK_SECRET", mine)]);
+    assert!(!out.contains("RU1VTEFUT1JTRUNSRVQ"), "{out}");
+    assert!(out.contains(&fingerprint(mine)), "{out}");
+}
