@@ -122,17 +122,30 @@ impl Emulator {
         &self.keys.broke
     }
 
-    /// Every request logged so far, in arrival order.
-    pub fn requests(&self) -> Vec<LogEntry> {
-        lock(&self.shared.log).clone()
+    /// The token the control plane (`/_emulator/*` over HTTP) requires in the
+    /// `X-Emulator-Token` header: `emu_` and 32 hex digits, drawn from the OS RNG at start (so
+    /// never the same twice, whatever the seed). The binary prints it at start. The handle's
+    /// own methods need no token.
+    pub fn control_token(&self) -> &str {
+        &self.shared.control.token
     }
-    /// Requests with `seq >= since`.
+
+    /// Every request the log holds, in arrival order: the most recent
+    /// [`request_log_capacity`](crate::EmulatorBuilder::request_log_capacity) ones.
+    pub fn requests(&self) -> Vec<LogEntry> {
+        lock(&self.shared.log).iter().cloned().collect()
+    }
+    /// Requests with `seq >= since` (of those the log holds).
     pub fn requests_since(&self, since: u64) -> Vec<LogEntry> {
         lock(&self.shared.log)
             .iter()
             .filter(|e| e.seq >= since)
             .cloned()
             .collect()
+    }
+    /// How many requests the log dropped, oldest first, to stay within its capacity.
+    pub fn dropped_requests(&self) -> u64 {
+        lock(&self.shared.log).dropped()
     }
     /// Forgets the logged requests (sequence numbers keep counting).
     pub fn clear_requests(&self) {

@@ -124,7 +124,15 @@
 //!
 //! See the [`fault`] module. Scripted rules and random faults are set at start
 //! ([`EmulatorBuilder::fault`], [`EmulatorBuilder::random_faults`]), from the handle
-//! ([`Emulator::push_fault`]...) or over HTTP:
+//! ([`Emulator::push_fault`]...) or over HTTP, on the control plane below.
+//!
+//! **The control plane is guarded**, since a page in a browser on the same machine can reach a
+//! loopback port: every `/_emulator/*` request needs the header `X-Emulator-Token` with the
+//! run's token ([`Emulator::control_token`]: drawn from the OS RNG at start, printed by the
+//! binary; 401 without it), a `Host` that names this machine (`localhost`, a loopback address
+//! or the bound address, with any port; 403 otherwise, against DNS rebinding), and
+//! `Content-Type: application/json` on `POST` and `PUT` (415 otherwise: a cross-site form
+//! cannot send it). The API routes need none of this.
 //!
 //! | Control endpoint | Effect |
 //! |---|---|
@@ -132,7 +140,7 @@
 //! | `PUT /_emulator/faults` | replace the whole [`FaultConfig`] (`{"rules":[...],"random":{...}}`) |
 //! | `PUT /_emulator/faults/random` | set (or with `null` clear) the [`RandomFaults`] |
 //! | `GET`/`DELETE /_emulator/faults` | show / clear everything |
-//! | `GET /_emulator/log?since=N`, `DELETE /_emulator/log` | the request log ([`LogEntry`] as JSON) |
+//! | `GET /_emulator/log?since=N`, `DELETE /_emulator/log` | the request log ([`LogEntry`] as JSON; the header `x-emulator-log-dropped` counts the entries the cap dropped) |
 //! | `GET /_emulator/webhooks` | webhook attempts ([`WebhookAttempt`]) |
 //! | `GET /_emulator/health` | `{ "ok": true, "base_url": ... }` |
 //!
@@ -162,7 +170,18 @@
 //!
 //! Every `/v1` and `/files` request is logged ([`Emulator::requests`]) with arrival time, method,
 //! path, headers (the key replaced by its [`fingerprint`]), body, status, the fault that struck and
-//! whether it struck before or after processing, and the generation it created, if any.
+//! whether it struck before or after processing, and the generation it created, if any. The log
+//! keeps the most recent [`EmulatorBuilder::request_log_capacity`] entries (100 000 by default)
+//! and counts the ones it dropped ([`Emulator::dropped_requests`]).
+//!
+//! # Connections
+//!
+//! A connection must send a request's headers within [`EmulatorBuilder::header_read_timeout`]
+//! (30 s by default; it also bounds the idle time between two requests on one connection), and
+//! at most [`EmulatorBuilder::max_connections`] (512) are served at once: further ones wait to
+//! be accepted. A slow or idle client cannot hold the emulator. Bound to an address that is not
+//! loopback, the emulator logs a warning at start: anyone who can reach it can use its demo
+//! keys.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]

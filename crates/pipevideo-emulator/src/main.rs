@@ -116,9 +116,11 @@ async fn main() -> ExitCode {
         );
     }
     println!(
-        "Control: {}/_emulator/log, {}/_emulator/faults. Ctrl-C stops.",
+        "Control: {}/_emulator/log, {}/_emulator/faults with the header X-Emulator-Token: {} \
+         (and Content-Type: application/json on POST and PUT). Ctrl-C stops.",
         emu.origin(),
-        emu.origin()
+        emu.origin(),
+        emu.control_token()
     );
     let _ = tokio::signal::ctrl_c().await;
     emu.shutdown().await;

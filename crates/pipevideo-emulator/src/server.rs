@@ -13,10 +13,10 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::config::fingerprint;
@@ -357,6 +357,11 @@ async fn handle(
     let arrived = Instant::now();
     let arrived_unix_ms = unix_ms_now();
     let (parts, body) = req.into_parts();
+    if parts.uri.path().starts_with("/_emulator")
+        && let Err(refused) = guard_control(&shared, &parts)
+    {
+        return Ok(into_response(&shared, refused, Effect::default(), false));
+    }
     let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {
@@ -476,6 +481,79 @@ async fn handle(
     Ok(into_response(&shared, reply, effect, method == "HEAD"))
 }
 
+/// The header that carries the control plane's token.
+pub(crate) const CONTROL_TOKEN_HEADER: &str = "x-emulator-token";
+
+/// What a control request must bring, checked before its body is read: a `Host` naming this
+/// machine (a loopback name or address, or the bound address: a page whose name was rebound
+/// to 127.0.0.1 sends its own name), the run's token, and `application/json` on a write (a
+/// cross-site form can post `text/plain` or a form type without a preflight, never JSON).
+fn guard_control(shared: &Shared, parts: &hyper::http::request::Parts) -> Result<(), Reply> {
+    let refuse = |status: u16, message: &str| Reply::json(status, &json!({ "message": message }));
+    let host = header_str(&parts.headers, "host").unwrap_or("");
+    if !is_local_host(host, shared.control.bound_ip) {
+        return Err(refuse(
+            403,
+            "The control plane answers only a Host naming this machine (localhost, a loopback \
+             address or the bound address).",
+        ));
+    }
+    let token = header_str(&parts.headers, CONTROL_TOKEN_HEADER).unwrap_or("");
+    if !same_secret(token.as_bytes(), shared.control.token.as_bytes()) {
+        return Err(refuse(
+            401,
+            "The control plane needs the X-Emulator-Token header: the token the emulator \
+             printed at start (Emulator::control_token in code).",
+        ));
+    }
+    let writes = parts.method == hyper::Method::POST || parts.method == hyper::Method::PUT;
+    let json = header_str(&parts.headers, "content-type").is_some_and(|value| {
+        value
+            .split(';')
+            .next()
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if writes && !json {
+        return Err(refuse(
+            415,
+            "The control plane takes Content-Type: application/json.",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a `Host` header names this machine: `localhost` (or a name under `.localhost`), a
+/// loopback address, or the address the emulator is bound to; with or without a port.
+fn is_local_host(host: &str, bound: Option<std::net::IpAddr>) -> bool {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6] or [v6]:port
+        match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    let name = name.to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || Some(ip) == bound,
+        Err(_) => false,
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) -> Reply {
     let ok = |v: &Value| Reply::json(200, v);
     let to_json = |v: Result<Value, serde_json::Error>| {
@@ -493,7 +571,11 @@ fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) 
                 .unwrap_or(0);
             let log = lock(&shared.log);
             let entries: Vec<&LogEntry> = log.iter().filter(|e| e.seq >= since).collect();
-            ok(&to_json(serde_json::to_value(entries)))
+            let mut reply = ok(&to_json(serde_json::to_value(entries)));
+            reply
+                .headers
+                .push(("x-emulator-log-dropped", log.dropped().to_string()));
+            reply
         }
         ("DELETE", "/_emulator/log") => {
             lock(&shared.log).clear();
@@ -565,17 +647,37 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
+    // One permit per connection served: at the cap, further connections wait in the listening
+    // socket's backlog, and the header read timeout closes the idle and the slow ones.
+    let permits = Arc::new(Semaphore::new(shared.settings.max_connections));
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+                continue;
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let shared = Arc::clone(&shared);
                     conns.spawn(async move {
+                        let header_read_timeout = shared.settings.header_read_timeout;
                         let svc = service_fn(move |req| handle(Arc::clone(&shared), req));
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(header_read_timeout)
                             .serve_connection(TokioIo::new(stream), svc)
                             .await;
+                        drop(permit);
                     });
                 }
                 Err(e) => {

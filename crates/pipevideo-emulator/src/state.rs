@@ -47,6 +47,63 @@ pub(crate) struct Settings {
     pub(crate) error_shape: ErrorShape,
     /// Whether `/files` supports `Range` (see `EmulatorBuilder::file_ranges`).
     pub(crate) file_ranges: bool,
+    /// How long a connection may take to send a request's headers (also the idle time allowed
+    /// between two requests on one connection).
+    pub(crate) header_read_timeout: Duration,
+    /// How many connections are served at once; more wait to be accepted.
+    pub(crate) max_connections: usize,
+}
+
+/// What `/_emulator/*` requires: the per-run token and a `Host` that is this machine.
+pub(crate) struct ControlGuard {
+    /// `emu_` + 32 hex digits from the OS RNG, made at start.
+    pub(crate) token: String,
+    /// The bound IP, when it is a specific address (not `0.0.0.0` or `::`).
+    pub(crate) bound_ip: Option<std::net::IpAddr>,
+}
+
+/// The request log: the most recent `capacity` entries, and how many older ones were dropped.
+#[derive(Debug)]
+pub(crate) struct RequestLog {
+    entries: VecDeque<LogEntry>,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl RequestLog {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            entries: VecDeque::with_capacity(capacity.min(1024)),
+            capacity,
+            dropped: 0,
+        }
+    }
+
+    /// Appends an entry, dropping the oldest when full.
+    pub(crate) fn push(&mut self, entry: LogEntry) {
+        if self.capacity == 0 {
+            self.dropped += 1;
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            self.entries.pop_front();
+            self.dropped += 1;
+        }
+        self.entries.push_back(entry);
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &LogEntry> {
+        self.entries.iter()
+    }
+
+    /// Forgets the entries (the count of dropped ones stays: it counts what the cap took).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
 }
 
 /// Everything the server shares between connections.
@@ -56,7 +113,8 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) state: Mutex<State>,
     pub(crate) faults: Mutex<FaultPlan>,
-    pub(crate) log: Mutex<Vec<LogEntry>>,
+    pub(crate) log: Mutex<RequestLog>,
+    pub(crate) control: ControlGuard,
     pub(crate) log_seq: Mutex<u64>,
     pub(crate) deliveries: Mutex<Vec<WebhookAttempt>>,
     pub(crate) url_key: [u8; 32],
