@@ -240,6 +240,15 @@ pub(crate) struct ListenArgs {
     /// How far a delivery's timestamp may be from this machine's clock, either way.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
     pub(crate) tolerance: Duration,
+
+    /// How long a connection may take to send a request's headers before it is closed (a slow
+    /// or idle client cannot hold the listener).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub(crate) header_timeout: Duration,
+
+    /// How many connections are served at once; more wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: u32,
 }
 
 /// The endpoint secret of the webhook commands.

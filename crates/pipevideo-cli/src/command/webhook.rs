@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use pipevideo::CancelToken;
 use pipevideo::webhook::{DeliveryDeduper, Verifier, VerifyError, WebhookEvent, WebhookHeaders};
 use serde_json::json;
@@ -100,7 +100,9 @@ struct Endpoint {
 }
 
 /// `webhook listen`: serves `POST <any path>` on `--bind:--port` until `--count` verified
-/// deliveries or Ctrl-C (which ends it with exit code 0: stopping is how it is used).
+/// deliveries or Ctrl-C (which ends it with exit code 0: stopping is how it is used). A
+/// connection must send its headers within `--header-timeout`, and at most
+/// `--max-connections` are served at once (slowloris).
 pub(crate) async fn listen(
     args: ListenArgs,
     json_mode: bool,
@@ -143,7 +145,20 @@ pub(crate) async fn listen(
         return Ok(exit::OK);
     }
     let mut connections = tokio::task::JoinSet::new();
+    // One permit per connection served: at the cap, further connections wait in the backlog
+    // until the header timeout has closed the slow and idle ones (slowloris).
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
+    let header_timeout = args.header_timeout;
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            Some(()) = done_rx.recv() => break,
+            () = cancel.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
@@ -157,12 +172,16 @@ pub(crate) async fn listen(
                     // connection task ends.
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(false)
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
+                    drop(permit);
                 });
             }
             Some(()) = done_rx.recv() => break,
             () = cancel.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
