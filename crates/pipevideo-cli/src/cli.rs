@@ -241,8 +241,8 @@ pub(crate) struct ListenArgs {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
     pub(crate) tolerance: Duration,
 
-    /// How long a connection may take to send a request's headers before it is closed (a slow
-    /// or idle client cannot hold the listener).
+    /// How long a connection may take to send a request's headers (then closed), and then its
+    /// body (then answered 408): a slow or idle client cannot hold the listener.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
     pub(crate) header_timeout: Duration,
 

@@ -415,6 +415,26 @@ fn listen_closes_slow_and_idle_connections_and_keeps_serving() {
     let _ = child.wait();
 }
 
+#[test]
+fn listen_answers_408_to_a_body_trickled_too_slowly() {
+    let (mut child, port, _stderr) = start_listen(&[], &["--header-timeout", "300ms"]);
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"a\"")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let start = Instant::now();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 /// POSTs a delivery with a bare HTTP/1.1 request; returns the status code.
 fn post(port: u16, id: &str, ts: &str, signature: &str, body: &str) -> u16 {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

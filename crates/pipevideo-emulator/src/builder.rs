@@ -291,7 +291,8 @@ impl EmulatorBuilder {
     }
     /// How long a connection may take to send a request's headers (default 30 s, as hyper):
     /// a slower one is closed (slowloris). It also bounds how long a kept-alive connection may
-    /// sit idle between two requests. Must not be zero.
+    /// sit idle between two requests, and how long a request's body may take (then `408`).
+    /// Must not be zero.
     #[must_use]
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;

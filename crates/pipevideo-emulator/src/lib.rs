@@ -177,7 +177,8 @@
 //! # Connections
 //!
 //! A connection must send a request's headers within [`EmulatorBuilder::header_read_timeout`]
-//! (30 s by default; it also bounds the idle time between two requests on one connection), and
+//! (30 s by default; it also bounds the idle time between two requests on one connection, and
+//! a request body, answered `408` when slower), and
 //! at most [`EmulatorBuilder::max_connections`] (512) are served at once: further ones wait to
 //! be accepted. A slow or idle client cannot hold the emulator. Bound to an address that is not
 //! loopback, the emulator logs a warning at start: anyone who can reach it can use its demo

@@ -362,9 +362,19 @@ async fn handle(
     {
         return Ok(into_response(&shared, refused, Effect::default(), false));
     }
-    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
+    // A body trickled in slowly holds a connection as well as slow headers do: the same bound.
+    let collect = Limited::new(body, MAX_REQUEST_BODY).collect();
+    let body = match tokio::time::timeout(shared.settings.header_read_timeout, collect).await {
+        Ok(Ok(c)) => c.to_bytes(),
         Err(_) => {
+            return Ok(into_response(
+                &shared,
+                shared.error(408, "Request body not received in time"),
+                Effect::default(),
+                false,
+            ));
+        }
+        Ok(Err(_)) => {
             return Ok(into_response(
                 &shared,
                 shared.error(413, "Request body too large"),

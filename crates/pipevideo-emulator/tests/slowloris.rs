@@ -93,3 +93,27 @@ fn a_zero_header_timeout_or_connection_cap_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("max_connections"), "{err}");
 }
+
+#[test]
+fn a_body_trickled_too_slowly_is_answered_408_and_closed() {
+    let emu = Emulator::builder()
+        .header_read_timeout(Duration::from_millis(300))
+        .start_in_background()
+        .unwrap();
+    let mut slow = TcpStream::connect(emu.addr()).unwrap();
+    slow.write_all(
+        b"POST /v1/responses HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"model\"",
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let start = Instant::now();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -97,6 +97,8 @@ struct Endpoint {
     json: bool,
     done: mpsc::UnboundedSender<()>,
     count: Option<u64>,
+    /// How long a delivery's body may take to arrive (`--header-timeout` again).
+    body_timeout: Duration,
 }
 
 /// `webhook listen`: serves `POST <any path>` on `--bind:--port` until `--count` verified
@@ -140,6 +142,7 @@ pub(crate) async fn listen(
         json: json_mode,
         done: done_tx,
         count: args.count,
+        body_timeout: args.header_timeout,
     });
     if args.count == Some(0) {
         return Ok(exit::OK);
@@ -207,9 +210,14 @@ async fn handle(endpoint: &Endpoint, request: Request<Incoming>) -> Response<Ful
         );
     }
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let collect = Limited::new(body, BODY_LIMIT).collect();
+    let body = match tokio::time::timeout(endpoint.body_timeout, collect).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
         Err(_) => {
+            eprintln!("rejected a delivery: its body did not arrive within --header-timeout");
+            return answer(StatusCode::REQUEST_TIMEOUT, "body too slow");
+        }
+        Ok(Err(_)) => {
             eprintln!("rejected a delivery: the body is larger than 1 MiB or was cut off");
             return answer(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut off");
         }
