@@ -283,8 +283,8 @@ async fn exchange_on(mut lease: Lease, req: Request) -> Result<Response, Error> 
     async_h1::client::decode(replay).await
 }
 
-/// async-h1's limit on a response head (`MAX_HEAD_LENGTH`), which it enforces with an error:
-/// a head is read up to it, and async-h1 refuses the same heads on its second read.
+/// async-h1's limit on a response head (`MAX_HEAD_LENGTH`): it refuses a head of this length
+/// or more, and so does [`read_head`], as an invalid response.
 const MAX_HEAD: usize = 8 * 1024;
 
 /// Reads the response head (status line and headers, up to the empty line) and refuses a
@@ -299,17 +299,17 @@ async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Vec<u8
     let mut start = 0;
     loop {
         let n = (&mut *reader)
-            .take((MAX_HEAD + 1 - head.len()) as u64)
+            .take((MAX_HEAD - head.len()) as u64)
             .read_until(b'\n', &mut head)
             .await?;
         if n == 0 {
             // async-h1 says what went wrong ("connection closed", "empty response").
             return Ok(head);
         }
-        if head.len() > MAX_HEAD {
+        if head.len() >= MAX_HEAD {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("the response head is longer than {MAX_HEAD} bytes"),
+                format!("the response head is {MAX_HEAD} bytes or longer"),
             ));
         }
         let line = &head[start..];
