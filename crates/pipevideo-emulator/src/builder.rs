@@ -81,6 +81,7 @@ pub struct EmulatorBuilder {
     request_log_capacity: usize,
     header_read_timeout: Duration,
     max_connections: usize,
+    control_hosts: Vec<String>,
 }
 
 /// The default of `EmulatorBuilder::request_log_capacity`.
@@ -113,6 +114,7 @@ impl std::fmt::Debug for EmulatorBuilder {
             .field("request_log_capacity", &self.request_log_capacity)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_connections", &self.max_connections)
+            .field("control_hosts", &self.control_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +143,7 @@ impl Default for EmulatorBuilder {
             request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            control_hosts: Vec::new(),
         }
     }
 }
@@ -306,6 +309,14 @@ impl EmulatorBuilder {
         self.max_connections = connections;
         self
     }
+    /// One more host name the control plane answers in the `Host` header, besides
+    /// `localhost`, loopback addresses and the bound address: the name other containers reach
+    /// an emulator bound to `0.0.0.0` by (e.g. `emulator` in a compose file). Any port.
+    #[must_use]
+    pub fn allow_control_host(mut self, name: impl Into<String>) -> Self {
+        self.control_hosts.push(name.into().to_ascii_lowercase());
+        self
+    }
     /// The shape of ordinary error bodies (default `{ "message" }`).
     #[must_use]
     pub fn error_shape(mut self, shape: ErrorShape) -> Self {
@@ -429,6 +440,7 @@ impl EmulatorBuilder {
             control: ControlGuard {
                 token,
                 bound_ip: Some(addr.ip()).filter(|ip| !ip.is_unspecified()),
+                extra_hosts: self.control_hosts.clone(),
             },
             state: Mutex::new(State::new(self.seed, &orgs)),
             faults: Mutex::new(fault::FaultPlan::new(self.faults.clone())),

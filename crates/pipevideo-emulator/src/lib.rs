@@ -129,8 +129,9 @@
 //! **The control plane is guarded**, since a page in a browser on the same machine can reach a
 //! loopback port: every `/_emulator/*` request needs the header `X-Emulator-Token` with the
 //! run's token ([`Emulator::control_token`]: drawn from the OS RNG at start, printed by the
-//! binary; 401 without it), a `Host` that names this machine (`localhost`, a loopback address
-//! or the bound address, with any port; 403 otherwise, against DNS rebinding), and
+//! binary; 401 without it), a `Host` that names this machine (`localhost`, a loopback address,
+//! the bound address, or a name given to [`EmulatorBuilder::allow_control_host`] /
+//! `--control-host`, with any port; 403 otherwise, against DNS rebinding), and
 //! `Content-Type: application/json` on `POST` and `PUT` (415 otherwise: a cross-site form
 //! cannot send it). The API routes need none of this.
 //!

@@ -31,6 +31,10 @@ struct Args {
     /// Random faults of every kind on this fraction of /v1 requests (e.g. 0.1), seeded by --seed.
     #[arg(long)]
     chaos: Option<f64>,
+    /// One more `Host` name the control plane (`/_emulator/*`) answers, besides localhost, the
+    /// loopback addresses and the bound address: e.g. the name other containers use (repeatable).
+    #[arg(long = "control-host", value_name = "NAME")]
+    control_hosts: Vec<String>,
     /// Deliver `video.generation.completed` webhooks to this http:// URL (repeatable).
     #[arg(long = "webhook-url")]
     webhook_urls: Vec<String>,
@@ -75,6 +79,9 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    for host in &args.control_hosts {
+        builder = builder.allow_control_host(host.clone());
     }
     if let Some(rate) = args.chaos {
         builder = builder.random_faults(RandomFaults::chaos(args.seed, rate));

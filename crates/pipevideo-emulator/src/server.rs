@@ -24,7 +24,7 @@ use crate::fault::{Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, Ret
 use crate::file::{self, Video};
 use crate::log::{AppliedFault, LogEntry};
 use crate::routes::{Outcome, RATE_LIMIT_MESSAGE, Reply, Req, orpc_code, process};
-use crate::state::{Shared, lock, unix_ms_now};
+use crate::state::{ControlGuard, Shared, lock, unix_ms_now};
 
 const MAX_REQUEST_BODY: usize = 4 * 1024 * 1024;
 const LOGGED_BODY: usize = 64 * 1024;
@@ -501,7 +501,7 @@ pub(crate) const CONTROL_TOKEN_HEADER: &str = "x-emulator-token";
 fn guard_control(shared: &Shared, parts: &hyper::http::request::Parts) -> Result<(), Reply> {
     let refuse = |status: u16, message: &str| Reply::json(status, &json!({ "message": message }));
     let host = header_str(&parts.headers, "host").unwrap_or("");
-    if !is_local_host(host, shared.control.bound_ip) {
+    if !is_local_host(host, &shared.control) {
         return Err(refuse(
             403,
             "The control plane answers only a Host naming this machine (localhost, a loopback \
@@ -533,8 +533,9 @@ fn guard_control(shared: &Shared, parts: &hyper::http::request::Parts) -> Result
 }
 
 /// Whether a `Host` header names this machine: `localhost` (or a name under `.localhost`), a
-/// loopback address, or the address the emulator is bound to; with or without a port.
-fn is_local_host(host: &str, bound: Option<std::net::IpAddr>) -> bool {
+/// loopback address, the address the emulator is bound to, or a name allowed with
+/// `EmulatorBuilder::allow_control_host`; with or without a port.
+fn is_local_host(host: &str, guard: &ControlGuard) -> bool {
     let host = host.trim();
     let name = if let Some(rest) = host.strip_prefix('[') {
         // [v6] or [v6]:port
@@ -550,11 +551,11 @@ fn is_local_host(host: &str, bound: Option<std::net::IpAddr>) -> bool {
         }
     };
     let name = name.to_ascii_lowercase();
-    if name == "localhost" || name.ends_with(".localhost") {
+    if name == "localhost" || name.ends_with(".localhost") || guard.extra_hosts.contains(&name) {
         return true;
     }
     match name.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback() || Some(ip) == bound,
+        Ok(ip) => ip.is_loopback() || Some(ip) == guard.bound_ip,
         Err(_) => false,
     }
 }

@@ -60,6 +60,8 @@ pub(crate) struct ControlGuard {
     pub(crate) token: String,
     /// The bound IP, when it is a specific address (not `0.0.0.0` or `::`).
     pub(crate) bound_ip: Option<std::net::IpAddr>,
+    /// More host names the control plane answers (lowercase, without a port).
+    pub(crate) extra_hosts: Vec<String>,
 }
 
 /// The request log: the most recent `capacity` entries, and how many older ones were dropped.

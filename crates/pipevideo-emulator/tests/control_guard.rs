@@ -184,3 +184,26 @@ fn the_request_log_keeps_the_most_recent_entries_and_counts_the_dropped() {
         "{answer}"
     );
 }
+
+#[test]
+fn a_host_name_allowed_at_start_reaches_the_control_plane() {
+    let emu = Emulator::builder()
+        .allow_control_host("Emulator")
+        .start_in_background()
+        .unwrap();
+    let port = emu.addr().port();
+    for host in [format!("emulator:{port}"), "EMULATOR".to_owned()] {
+        assert_eq!(
+            status(emu.addr(), &get_log(&host, &token_header(&emu))),
+            200,
+            "{host}"
+        );
+    }
+    assert_eq!(
+        status(
+            emu.addr(),
+            &get_log(&format!("other:{port}"), &token_header(&emu))
+        ),
+        403
+    );
+}
