@@ -720,3 +720,25 @@ fn a_closure_and_a_clock_make_a_transport() {
         "the video host never sees the key"
     );
 }
+
+/// Issue 19, item 3: `.seed(n)` seeds jitter and the poll schedule only. Idempotency keys
+/// come from the OS RNG, so two processes (here: two clients) built with the same seed never
+/// send the same key, and a deduplicating server never hands one the other's generation.
+#[test]
+fn two_clients_with_the_same_seed_draw_different_idempotency_keys() {
+    let (a, server_a, _) = setup();
+    let (b, server_b, _) = setup();
+    let ka = block_on(a.create(&prompt())).unwrap();
+    let kb = block_on(b.create(&prompt())).unwrap();
+    let (ka, kb) = (ka.idempotency_key().unwrap(), kb.idempotency_key().unwrap());
+    assert_ne!(
+        ka, kb,
+        "same seed, same key: the key came from the seeded RNG"
+    );
+    for (server, key) in [(server_a, ka), (server_b, kb)] {
+        assert_eq!(
+            server.log()[0].2.get("idempotency-key").unwrap(),
+            key.as_str()
+        );
+    }
+}
