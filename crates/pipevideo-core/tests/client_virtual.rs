@@ -742,3 +742,53 @@ fn two_clients_with_the_same_seed_draw_different_idempotency_keys() {
         );
     }
 }
+
+/// Issue 19, item 5: a 429 asking longer than the call's cap on server-asked waits ends that
+/// call, and still holds the whole client: a call that would start inside the hold fails at
+/// once (no request, no sleep) with the time left; once the hold is over, calls go again.
+#[test]
+fn a_429_beyond_the_cap_holds_the_client_and_calls_inside_the_hold_fail_fast() {
+    let cap = Duration::from_secs(10);
+    let (client, server, clock) =
+        setup_with(|b| b.retry_policy(RetryPolicy::default().with_server_wait_cap(cap)));
+    server.fault(
+        http::Method::GET,
+        Fault::Status(429, r#"{"message":"slow down","data":{"retry_after":120}}"#),
+    );
+    let err = block_on(client.usage()).unwrap_err();
+    let Error::GaveUp(g) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(
+            g.give_up().reason(),
+            GiveUpReason::ServerDelayBeyondCap { .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(server.log().len(), 1);
+
+    let start = clock.now();
+    clock.advance(Duration::from_secs(20));
+    let err = block_on(client.usage()).unwrap_err();
+    assert_eq!(clock.now(), start + Duration::from_secs(20), "not slept");
+    assert_eq!(server.log().len(), 1, "nothing sent inside the hold");
+    let Error::GaveUp(g) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        g.give_up().reason(),
+        GiveUpReason::HeldBeyondCap {
+            left: Duration::from_secs(100),
+            cap
+        }
+    );
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(100)));
+    assert_eq!(err.kind(), pipevideo_core::ErrorKind::RateLimited);
+    assert!(err.to_string().contains("100.000 s"), "{err}");
+
+    clock.advance(Duration::from_secs(100));
+    // The scripted server knows no usage (404): what matters is that the call went out.
+    let after = block_on(client.usage());
+    assert_eq!(server.log().len(), 2, "the hold is over: {after:?}");
+}

@@ -240,9 +240,17 @@ fn rate_limit_beyond_the_deadline_gives_up_at_once_and_says_why() {
     assert!(message.contains("40.000 s"), "{message}");
 }
 
+/// A 429 beyond the cap ends the call and still holds the whole client for what the server
+/// asked (issue 19, item 5: it used to set no hold, so other calls went out early), at most
+/// `MAX_HOLD` for an absurd number.
 #[test]
-fn rate_limit_beyond_the_cap_gives_up_without_holding_the_client() {
-    let d = first(RequestKind::Read, rate_limited(Some(3600), None));
+fn rate_limit_beyond_the_cap_gives_up_and_still_holds_the_client() {
+    let t0 = Instant::now();
+    let decide = |outcome| {
+        let mut call = RetryState::new(&RetryPolicy::default(), RequestKind::Read, t0);
+        call.decide(outcome, t0, &mut RetryBudget::default(), &mut rng())
+    };
+    let d = decide(rate_limited(Some(3600), None));
     assert_eq!(
         reason(&d),
         GiveUpReason::ServerDelayBeyondCap {
@@ -250,18 +258,31 @@ fn rate_limit_beyond_the_cap_gives_up_without_holding_the_client() {
             cap: RetryPolicy::DEFAULT_SERVER_WAIT_CAP
         }
     );
-    assert_eq!(d.hold_until(), None);
-    // Absurd numbers (the error model maps them to Duration::MAX) read well.
-    let d = first(
-        RequestKind::Read,
-        rate_limited(None, Some("184467440737095516150")),
-    );
+    assert_eq!(d.hold_until(), Some(t0 + 3600 * S));
+    // Absurd numbers (the error model maps them to Duration::MAX) read well, and hold a day.
+    let d = decide(rate_limited(None, Some("184467440737095516150")));
     assert!(
         d.give_up()
             .unwrap()
             .to_string()
             .contains("an unbounded time")
     );
+    assert_eq!(d.hold_until(), Some(t0 + pipevideo_core::retry::MAX_HOLD));
+
+    // A call that would start inside that hold fails at once, with the time left.
+    let call = RetryState::new(&RetryPolicy::default(), RequestKind::Read, t0);
+    let give_up = call
+        .check_hold(Some(t0 + 3600 * S), t0 + 600 * S)
+        .unwrap_err();
+    assert_eq!(
+        give_up.reason(),
+        GiveUpReason::HeldBeyondCap {
+            left: 3000 * S,
+            cap: RetryPolicy::DEFAULT_SERVER_WAIT_CAP
+        }
+    );
+    assert_eq!(call.check_hold(Some(t0 + 3600 * S), t0 + 3590 * S), Ok(()));
+    assert_eq!(call.check_hold(None, t0), Ok(()));
 }
 
 #[test]

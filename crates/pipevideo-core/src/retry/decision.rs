@@ -128,6 +128,12 @@ impl fmt::Display for WaitCause {
     }
 }
 
+/// The longest client-wide hold a 429 sets: a `retry_after` beyond it (a server asking for
+/// years, or a number too large for an `Instant`) holds the client this long. One day: longer
+/// than any sane rate-limit window, short enough that a broken answer does not silence a
+/// long-running service for good.
+pub const MAX_HOLD: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Why a call stops retrying. `Copy`, and [`fmt::Display`] says what to do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -157,6 +163,15 @@ pub enum GiveUpReason {
     ServerDelayBeyondCap {
         /// What the server asked for (`Duration::MAX`: an absurdly large number).
         asked: Duration,
+        /// The policy's cap.
+        cap: Duration,
+    },
+    /// An earlier 429 holds the whole client for longer than this call's cap on server-asked
+    /// waits, so the call failed at once, before sending (or before its next attempt), rather
+    /// than sleep past the cap. `left` is the time until the server accepts requests again.
+    HeldBeyondCap {
+        /// Time left in the client-wide hold when the call gave up.
+        left: Duration,
         /// The policy's cap.
         cap: Duration,
     },
@@ -194,6 +209,13 @@ impl fmt::Display for GiveUpReason {
                 f,
                 "the server asked to wait {}, beyond the cap of {} on server-asked waits",
                 Secs(asked),
+                Secs(cap)
+            ),
+            Self::HeldBeyondCap { left, cap } => write!(
+                f,
+                "an earlier 429 holds this client for another {}, beyond the cap of {} on \
+                 server-asked waits, so nothing was sent",
+                Secs(left),
                 Secs(cap)
             ),
             Self::BudgetExhausted { available, cost } => write!(
@@ -309,9 +331,11 @@ impl Decision {
         self.verdict
     }
 
-    /// When the server asked the whole client to wait (a 429 with a delay within the cap):
-    /// pass it to [`Pacer::hold_until`](crate::pacing::Pacer::hold_until) so that every call
-    /// of the client waits, even when this call gives up.
+    /// When the server asked the whole client to wait (every 429 with a delay, also one beyond
+    /// the cap, at most [`MAX_HOLD`] ahead): pass it to
+    /// [`Pacer::hold_until`](crate::pacing::Pacer::hold_until) so that every call of the client
+    /// waits, even when this call gives up. A call that would wait for it longer than its cap
+    /// fails at once ([`GiveUpReason::HeldBeyondCap`]).
     pub fn hold_until(&self) -> Option<Instant> {
         self.hold_until
     }
@@ -461,6 +485,22 @@ impl RetryState {
         }
     }
 
+    /// Checks that the client-wide hold (a 429's, from the pacer: `held_until`) does not keep
+    /// the next attempt waiting longer than the cap on server-asked waits: if it does, the
+    /// call gives up at once with the time left in the hold ([`GiveUpReason::HeldBeyondCap`])
+    /// rather than sleep past what the caller accepted.
+    pub fn check_hold(&self, held_until: Option<Instant>, now: Instant) -> Result<(), GiveUp> {
+        let cap = self.policy.server_wait_cap();
+        match held_until.map(|held| held.saturating_duration_since(now)) {
+            Some(left) if left > cap => Err(GiveUp {
+                attempts: self.attempts,
+                last: self.last,
+                reason: GiveUpReason::HeldBeyondCap { left, cap },
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Judges the outcome of the attempt that just ended at `now`. Takes retry tokens from the
     /// client's `budget` when it decides to retry (and refunds them on success); draws jitter
     /// from `rng`. Allocates nothing.
@@ -501,9 +541,11 @@ impl RetryState {
             }
             Outcome::Response { status, asked } => match status.as_u16() {
                 // Refused before processing: safe even for a create without a key.
+                // The hold is recorded whatever this call does next: the server refuses every
+                // request of the key until then, not only this call's.
                 429 => {
-                    if let Some(delay) = asked.delay().filter(|d| *d <= cap) {
-                        *hold_until = now.checked_add(delay);
+                    if let Some(delay) = asked.delay() {
+                        *hold_until = now.checked_add(delay.min(MAX_HOLD));
                     }
                     (asked, true, budget.retry_cost())
                 }
