@@ -792,3 +792,50 @@ fn a_429_beyond_the_cap_holds_the_client_and_calls_inside_the_hold_fail_fast() {
     let after = block_on(client.usage());
     assert_eq!(server.log().len(), 2, "the hold is over: {after:?}");
 }
+
+/// Issue 19, item 6: the 404 grace is for a generation created moments ago. A resumed wait on
+/// a reference of unknown age (`pipevideo wait gen_doesnotexist`) ends on the first 404, with
+/// one GET, instead of polling through the 10 s grace; a reference whose age says it was just
+/// created keeps the grace, and so does a handle from this client's create.
+#[test]
+fn a_resumed_wait_of_unknown_age_ends_on_the_first_404() {
+    let (client, server, clock) = setup();
+    let missing: pipevideo_core::GenerationRef = "responses:gen_doesnotexist".parse().unwrap();
+    let start = clock.now();
+    let err = block_on(client.wait(&missing)).unwrap_err();
+    assert_eq!(err.kind(), pipevideo_core::ErrorKind::NotFound, "{err}");
+    assert_eq!(server.log().len(), 1, "one GET, no grace");
+    assert_eq!(clock.now(), start);
+    assert_eq!(err.generation(), Some(&missing));
+
+    // Known to be 2 s old: inside the 10 s grace, so a 404 is polled again until it ends.
+    let (client, server, _) = setup();
+    let err = block_on(client.wait_with(
+        &missing,
+        WaitOptions::new().with_age(Duration::from_secs(2)),
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), pipevideo_core::ErrorKind::NotFound, "{err}");
+    assert!(
+        server.log().len() > 1,
+        "the grace applies: {}",
+        server.log().len()
+    );
+
+    // The same from the generation's creation time, read against the transport's wall clock.
+    let (client, server, clock) = setup();
+    let created_at = clock.wall_now() - Duration::from_secs(3);
+    block_on(client.wait_with(&missing, WaitOptions::new().with_created_at(created_at)))
+        .unwrap_err();
+    assert!(
+        server.log().len() > 1,
+        "the grace applies: {}",
+        server.log().len()
+    );
+    // An hour-old creation time: no grace.
+    let (client, server, clock) = setup();
+    let created_at = clock.wall_now() - Duration::from_secs(3600);
+    block_on(client.wait_with(&missing, WaitOptions::new().with_created_at(created_at)))
+        .unwrap_err();
+    assert_eq!(server.log().len(), 1);
+}

@@ -27,7 +27,10 @@ impl<T: Transport> Client<T> {
     }
 
     /// Waits on a generation by its reference: resumes a wait that ended (deadline, crash,
-    /// Ctrl-C) or waits on one created elsewhere. Polls at once, then on the schedule.
+    /// Ctrl-C) or waits on one created elsewhere. Polls at once, then on the schedule. The
+    /// 404 grace of the wait policy applies only when the generation's age is known
+    /// ([`WaitOptions::with_age`], [`WaitOptions::with_created_at`]) and inside it; a
+    /// reference of unknown age ends on the first 404.
     pub async fn wait(&self, reference: &GenerationRef) -> Result<Generation, Error> {
         self.wait_with(reference, WaitOptions::default()).await
     }
@@ -38,7 +41,13 @@ impl<T: Transport> Client<T> {
         reference: &GenerationRef,
         options: WaitOptions,
     ) -> Result<Generation, Error> {
-        let start = WaitStart::Resumed { age: options.age };
+        let wall_now = self.inner.transport.wall_now();
+        let age = options.age.or_else(|| {
+            options
+                .created_at
+                .map(|at| wall_now.duration_since(at).unwrap_or_default())
+        });
+        let start = WaitStart::Resumed { age };
         self.wait_inner(reference.clone(), options, start).await
     }
 

@@ -8,6 +8,7 @@ use http::StatusCode;
 use super::{OutcomeKind, PollFailure, Snapshot, WaitOutcome};
 use crate::call::Judged;
 use crate::model::Generation;
+use crate::policy::WaitPolicy;
 use crate::retry::Outcome;
 use crate::transport::{FailureKind, TransportError};
 use crate::{Error, Flavor, Status, WaitError, WaitErrorKind, codec};
@@ -58,6 +59,17 @@ impl WaitStart {
     /// Whether the wait is on a handle created less than [`FRESH_HANDLE_AGE`] ago.
     pub fn is_fresh(self) -> bool {
         matches!(self, Self::Created { age } if age < FRESH_HANDLE_AGE)
+    }
+
+    /// The wait policy for this start: a reference of unknown age gets no 404 grace (nothing
+    /// says it was created moments ago, so a 404 means it does not exist, and the wait ends on
+    /// the first one); a handle of this client, or a reference of known age, keeps the
+    /// policy's grace, counted from creation.
+    pub fn policy(self, policy: WaitPolicy) -> WaitPolicy {
+        match self {
+            Self::Resumed { age: None } => policy.with_not_found_grace(Duration::ZERO),
+            _ => policy,
+        }
     }
 
     /// The generation's age as far as known (zero when unknown).

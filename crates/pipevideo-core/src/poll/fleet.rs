@@ -156,7 +156,8 @@ impl<G: Snapshot> Fleet<G> {
 
     /// Starts a wait as [`WaitStart`] says: a handle created moments ago polls on the
     /// schedule from its creation, anything else (a resumed reference, an old handle) is due
-    /// for a poll at once.
+    /// for a poll at once; a reference of unknown age has no 404 grace
+    /// ([`WaitStart::policy`]).
     pub fn insert_wait(
         &mut self,
         reference: GenerationRef,
@@ -165,6 +166,7 @@ impl<G: Snapshot> Fleet<G> {
         start: WaitStart,
         rng: &mut impl Rng,
     ) -> Result<(), FleetError> {
+        let policy = start.policy(policy);
         if start.is_fresh() {
             self.insert(reference, policy, now, rng)
         } else {
