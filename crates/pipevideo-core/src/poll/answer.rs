@@ -10,7 +10,7 @@ use crate::call::Judged;
 use crate::model::Generation;
 use crate::policy::WaitPolicy;
 use crate::retry::Outcome;
-use crate::transport::{FailureKind, TransportError};
+use crate::transport::{Cause, FailureKind, TransportError};
 use crate::{Error, Flavor, Status, WaitError, WaitErrorKind, codec};
 
 /// A webhook event does not carry a whole [`Generation`] (its body, model, usage…), so
@@ -81,6 +81,15 @@ impl WaitStart {
     }
 }
 
+/// Whether a transport failure is a bad answer (over the body cap, not valid HTTP) rather than
+/// a request that cannot be sent.
+fn is_bad_answer(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Transport(e) if matches!(e.cause(), Cause::BodyTooLarge { .. } | Cause::InvalidResponse)
+    )
+}
+
 /// A poll's answer, judged for the fleet: the generation or the [`PollFailure`], and the
 /// error behind a failure (the wait's error quotes it when that failure ends the wait).
 ///
@@ -95,8 +104,8 @@ impl WaitStart {
 /// | 429 | [`PollFailure::Transient`], not before the server's delay |
 /// | 5xx | [`PollFailure::Transient`] |
 /// | any other status | [`PollFailure::Fatal`] |
-/// | transport failure, permanent (body over the cap, invalid request) | [`PollFailure::Fatal`] |
-/// | transport failure, other; a `2xx` that does not decode | [`PollFailure::Transient`] |
+/// | transport failure: the request cannot be sent (invalid request) | [`PollFailure::Fatal`] |
+/// | a body over the cap, an answer that is not HTTP, any other transport failure; a `2xx` that does not decode | [`PollFailure::Transient`] |
 ///
 /// ```
 /// use std::time::{Duration, Instant, SystemTime};
@@ -162,6 +171,15 @@ impl PollAnswer {
                 },
                 _ => PollFailure::Fatal { message },
             },
+            // An answer too big or not HTTP at all is the server's (or a proxy's) doing, as an
+            // undecodable 2xx is: one failed poll, polled again on the schedule; the wait's
+            // deadline stays the only deadline. (A one-off call gives up on it instead.)
+            Outcome::Failed(FailureKind::Permanent) if is_bad_answer(&error) => {
+                PollFailure::Transient {
+                    not_before: None,
+                    message,
+                }
+            }
             Outcome::Failed(FailureKind::Permanent) => PollFailure::Fatal { message },
             Outcome::Failed(_) => PollFailure::Transient {
                 not_before: None,
@@ -316,8 +334,14 @@ mod tests {
             .0
             .unwrap_err()
         };
+        // An over-size answer is one failed poll (issue 19, item 8); a request that cannot be
+        // sent stays fatal.
         assert!(matches!(
             at(TransportError::body_too_large(5)),
+            PollFailure::Transient { .. }
+        ));
+        assert!(matches!(
+            at(TransportError::invalid_request("bad header")),
             PollFailure::Fatal { .. }
         ));
         assert!(matches!(

@@ -227,6 +227,25 @@ impl<G: Snapshot> Fleet<G> {
         Some(transmit)
     }
 
+    /// The timeout of a poll of `target` sent at `now` by the wait on `waiter` (often the
+    /// same generation): the per-attempt timeout cut to the time left before the earlier of
+    /// the two waits' deadlines, so that a poll in flight never carries a wait past its
+    /// deadline. A generation no longer in the fleet does not cut it.
+    #[must_use]
+    pub fn attempt_timeout(
+        &self,
+        now: Instant,
+        attempt_timeout: Duration,
+        target: &GenerationRef,
+        waiter: &GenerationRef,
+    ) -> Duration {
+        [target, waiter]
+            .into_iter()
+            .filter_map(|r| self.poller(r))
+            .map(|p| p.deadline().saturating_duration_since(now))
+            .fold(attempt_timeout, Duration::min)
+    }
+
     /// When to call [`Fleet::handle_timeout`] next: the earliest of every deadline and of the
     /// first due poll the budget (and any 429 hold) allows. `None` when the fleet is empty.
     #[must_use]
