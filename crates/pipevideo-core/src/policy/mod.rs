@@ -43,6 +43,8 @@ mod scale;
 mod schedule;
 mod wait;
 
+use std::time::Duration;
+
 pub use backoff::{Backoff, Jitter};
 pub use distribution::{DistributionError, LogNormal};
 pub use download::DownloadPolicy;
@@ -51,3 +53,15 @@ pub use retry::RetryPolicy;
 pub use scale::{TimeScale, TimeScaleError};
 pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};
 pub use wait::{WaitPolicy, WaitPolicyError};
+
+/// Seconds as a duration, saturating: NaN and anything at or below zero is zero, anything
+/// beyond `Duration::MAX` (infinity included) is `Duration::MAX`. Every float that becomes a
+/// duration in the policies and the poller goes through here, so that an extreme
+/// configuration (a median of `Duration::MAX`, a far quantile) saturates instead of panicking.
+pub(crate) fn saturating_secs(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+    }
+}
