@@ -370,6 +370,65 @@ fn a_create_is_replayed_only_with_an_idempotency_key() {
     assert!(message.contains("idempotency key"), "{message}");
 }
 
+/// Issue 19, item 9: the create replay policy bounds the replays of a keyed create (after
+/// outcomes that may have created something); a 429 or a request that never left is not a
+/// replay, and reads are never limited.
+#[test]
+fn the_create_replay_policy_bounds_replays_not_safe_retries() {
+    use pipevideo_core::policy::CreateReplay;
+    let t0 = Instant::now();
+    let replays_made = |replay: CreateReplay, kind: RequestKind, outcomes: &[Outcome]| {
+        let policy = RetryPolicy::default()
+            .with_attempt_limit(10)
+            .with_deadline(Duration::from_secs(3600))
+            .with_create_replay(replay);
+        let mut state = RetryState::new(&policy, kind, t0);
+        let (mut budget, mut rng, mut now) = (RetryBudget::default(), rng(), t0);
+        let mut sent = 1;
+        for outcome in outcomes {
+            let d = state.decide(*outcome, now, &mut budget, &mut rng);
+            match d.retry_at() {
+                Some(at) => {
+                    now = at;
+                    sent += 1;
+                }
+                None => return (sent, Some(reason(&d))),
+            }
+        }
+        (sent, None)
+    };
+    let five_hundreds = [status(500), Outcome::failed(FailureKind::MaybeSent), status(503)];
+    assert_eq!(
+        replays_made(CreateReplay::WithKey, RequestKind::KeyedCreate, &five_hundreds),
+        (4, None)
+    );
+    assert_eq!(
+        replays_made(CreateReplay::AtMostOnce, RequestKind::KeyedCreate, &five_hundreds),
+        (2, Some(GiveUpReason::ReplayLimit { replays: 1 }))
+    );
+    assert_eq!(
+        replays_made(CreateReplay::Never, RequestKind::KeyedCreate, &five_hundreds),
+        (1, Some(GiveUpReason::ReplayLimit { replays: 0 }))
+    );
+    // Never replay still retries what certainly created nothing.
+    let safe = [
+        rate_limited(Some(1), None),
+        Outcome::failed(FailureKind::NotSent),
+        status(500),
+    ];
+    assert_eq!(
+        replays_made(CreateReplay::Never, RequestKind::KeyedCreate, &safe),
+        (3, Some(GiveUpReason::ReplayLimit { replays: 0 }))
+    );
+    // Reads are not creates.
+    assert_eq!(
+        replays_made(CreateReplay::Never, RequestKind::Read, &five_hundreds),
+        (4, None)
+    );
+    let message = GiveUpReason::ReplayLimit { replays: 1 }.to_string();
+    assert!(message.contains("replay policy"), "{message}");
+}
+
 #[test]
 fn a_timeout_costs_more_budget_than_a_refused_connection() {
     let t0 = Instant::now();

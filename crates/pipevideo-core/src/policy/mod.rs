@@ -49,7 +49,7 @@ pub use backoff::{Backoff, Jitter};
 pub use distribution::{DistributionError, LogNormal};
 pub use download::DownloadPolicy;
 pub use pacing::{MAX_WINDOW, PacingPolicy};
-pub use retry::RetryPolicy;
+pub use retry::{CreateReplay, RetryPolicy};
 pub use scale::{TimeScale, TimeScaleError};
 pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};
 pub use wait::{WaitPolicy, WaitPolicyError};

@@ -166,6 +166,14 @@ pub enum GiveUpReason {
         /// The policy's cap.
         cap: Duration,
     },
+    /// A create that may have reached the server (a 5xx, a timeout or reset after sending, an
+    /// undecodable `2xx`) was not sent again: the policy's
+    /// [`CreateReplay`](crate::policy::CreateReplay) allows no more replays than `replays`,
+    /// already made.
+    ReplayLimit {
+        /// Replays already made of this create.
+        replays: u32,
+    },
     /// An earlier 429 holds the whole client for longer than this call's cap on server-asked
     /// waits, so the call failed at once, before sending (or before its next attempt), rather
     /// than sleep past the cap. `left` is the time until the server accepts requests again.
@@ -210,6 +218,12 @@ impl fmt::Display for GiveUpReason {
                 "the server asked to wait {}, beyond the cap of {} on server-asked waits",
                 Secs(asked),
                 Secs(cap)
+            ),
+            Self::ReplayLimit { replays } => write!(
+                f,
+                "the create may have reached the server, and the create replay policy allows \
+                 no more than the {replays} replay(s) made, so it was not sent again (check for \
+                 the generation before creating again)"
             ),
             Self::HeldBeyondCap { left, cap } => write!(
                 f,
@@ -419,6 +433,8 @@ pub struct RetryState {
     attempts: u32,
     last_retry_cost: Option<u32>,
     last: Option<Outcome>,
+    /// Retries of a create after an outcome that may have created something.
+    replays: u32,
 }
 
 impl RetryState {
@@ -432,6 +448,7 @@ impl RetryState {
             attempts: 0,
             last_retry_cost: None,
             last: None,
+            replays: 0,
         }
     }
 
@@ -516,12 +533,28 @@ impl RetryState {
         self.last = Some(outcome);
         let mut hold_until = None;
         let verdict = self.judge(outcome, now, budget, rng, &mut hold_until);
+        if matches!(verdict, Verdict::Retry { .. }) && self.is_replay(outcome) {
+            self.replays = self.replays.saturating_add(1);
+        }
         Decision {
             attempt: self.attempts,
             outcome,
             verdict,
             hold_until,
         }
+    }
+
+    /// Whether sending again after `outcome` replays a create that may have reached the
+    /// server: a 5xx, or a transport failure after sending (an undecodable `2xx` arrives as
+    /// one). A 429 and a request that never left are not replays.
+    fn is_replay(&self, outcome: Outcome) -> bool {
+        self.kind == RequestKind::KeyedCreate
+            && match outcome {
+                Outcome::Response { status, .. } => status.is_server_error(),
+                Outcome::Failed(kind) => {
+                    !matches!(kind, FailureKind::NotSent | FailureKind::Permanent)
+                }
+            }
     }
 
     fn judge(
@@ -564,6 +597,14 @@ impl RetryState {
         };
         if !replayable {
             return Verdict::GiveUp(R::NotIdempotent);
+        }
+        if self.is_replay(outcome)
+            && let Some(limit) = self.policy.create_replay().limit()
+            && self.replays >= limit
+        {
+            return Verdict::GiveUp(R::ReplayLimit {
+                replays: self.replays,
+            });
         }
         if self.attempts >= self.policy.attempt_limit() {
             return Verdict::GiveUp(R::AttemptsExhausted {

@@ -35,7 +35,11 @@
 //!   reused across its retries); only then ([`RequestKind::KeyedCreate`]) is it retried after a
 //!   5xx or a lost response. The Pipevideo docs do not say that the server deduplicates on the
 //!   key: a retried create *may* start a second generation. The key is what the caller uses to
-//!   reconcile, and the client's error carries it.
+//!   reconcile, and the client's error carries it. How often such a create is *replayed* is the
+//!   policy's [`CreateReplay`](crate::policy::CreateReplay): with its key as often as the
+//!   attempt limit allows (the default, as the API's rule to retry 500s asks), at most once,
+//!   or never ([`GiveUpReason::ReplayLimit`]). A 429 or a request that never left is not a
+//!   replay under any setting.
 //!
 //! Every decision is a [`Decision`], a small `Copy` record (attempt, outcome, verdict, wait,
 //! reason) built without allocating.
