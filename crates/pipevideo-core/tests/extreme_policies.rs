@@ -124,6 +124,23 @@ proptest! {
         }
     }
 
+    /// Any accepted time scale (the tiniest positive factor up to `TimeScale::MAX`) gives
+    /// policies and real durations without a panic.
+    #[test]
+    fn time_scales_never_panic(factor in any_f64(), server in any_duration()) {
+        if let Ok(scale) = pipevideo_core::policy::TimeScale::new(factor) {
+            let _ = scale.real(server);
+            let _ = scale.pacing();
+            let _ = scale.wait_policy();
+            let _ = scale.retry_policy();
+            let _ = scale.schedule();
+        }
+        for factor in [f64::MIN_POSITIVE, 1e-300, pipevideo_core::policy::TimeScale::MAX] {
+            let scale = pipevideo_core::policy::TimeScale::new(factor).unwrap();
+            let _ = (scale.real(server), scale.wait_policy(), scale.retry_policy());
+        }
+    }
+
     /// A whole wait in virtual time over any prior and any known age: it ends (here at its
     /// deadline, the server never finishing) without a panic.
     #[test]

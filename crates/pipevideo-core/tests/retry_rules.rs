@@ -397,17 +397,33 @@ fn the_create_replay_policy_bounds_replays_not_safe_retries() {
         }
         (sent, None)
     };
-    let five_hundreds = [status(500), Outcome::failed(FailureKind::MaybeSent), status(503)];
+    let five_hundreds = [
+        status(500),
+        Outcome::failed(FailureKind::MaybeSent),
+        status(503),
+    ];
     assert_eq!(
-        replays_made(CreateReplay::WithKey, RequestKind::KeyedCreate, &five_hundreds),
+        replays_made(
+            CreateReplay::WithKey,
+            RequestKind::KeyedCreate,
+            &five_hundreds
+        ),
         (4, None)
     );
     assert_eq!(
-        replays_made(CreateReplay::AtMostOnce, RequestKind::KeyedCreate, &five_hundreds),
+        replays_made(
+            CreateReplay::AtMostOnce,
+            RequestKind::KeyedCreate,
+            &five_hundreds
+        ),
         (2, Some(GiveUpReason::ReplayLimit { replays: 1 }))
     );
     assert_eq!(
-        replays_made(CreateReplay::Never, RequestKind::KeyedCreate, &five_hundreds),
+        replays_made(
+            CreateReplay::Never,
+            RequestKind::KeyedCreate,
+            &five_hundreds
+        ),
         (1, Some(GiveUpReason::ReplayLimit { replays: 0 }))
     );
     // Never replay still retries what certainly created nothing.
