@@ -36,6 +36,7 @@ mod builder;
 mod call;
 mod cancel;
 mod download;
+mod entropy;
 mod handle;
 #[cfg(feature = "fs")]
 mod save;
@@ -114,7 +115,10 @@ struct Settings {
 struct Shared {
     pacer: Pacer,
     budget: RetryBudget,
+    /// Jitter and the poll schedule: seeded by [`ClientBuilder::seed`] for reproducible runs.
     rng: SmallRng,
+    /// Idempotency keys and temporary names: the OS RNG whatever the seed (see `entropy`).
+    entropy: entropy::Entropy,
     fleet: Fleet<Generation>,
     waits: HashMap<GenerationRef, Waits>,
     /// The error of each generation's last failed poll, handed to its waits with an outcome

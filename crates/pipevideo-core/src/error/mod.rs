@@ -222,6 +222,7 @@ impl Error {
                 (
                     None,
                     GiveUpReason::ServerDelayBeyondCap { .. }
+                    | GiveUpReason::HeldBeyondCap { .. }
                     | GiveUpReason::DeadlineWouldPass {
                         cause: WaitCause::ServerAsked(_) | WaitCause::ClientPacing,
                         ..
@@ -303,6 +304,7 @@ impl Error {
                     cause: WaitCause::ServerAsked(_),
                     ..
                 } => return Some(asked),
+                GiveUpReason::HeldBeyondCap { left, .. } => return Some(left),
                 _ => {}
             },
             _ => {}
