@@ -47,10 +47,8 @@ pub enum StartError {
 /// The control plane's per-run token: `emu_` and 32 hex digits from the operating system's RNG
 /// (never the seed: a seeded token would be the same for every run).
 fn control_token() -> Result<String, StartError> {
-    use rand::TryRngCore;
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
+    getrandom::fill(&mut bytes)
         .map_err(|e| StartError::Runtime(std::io::Error::other(e.to_string())))?;
     Ok(format!(
         "emu_{}",
