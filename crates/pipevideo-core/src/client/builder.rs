@@ -12,6 +12,7 @@ use rand::rngs::SmallRng;
 use super::{API_KEY_ENV, API_URL_ENV, Client, Inner, Settings, Shared};
 use crate::codec::RequestEncoder;
 use crate::pacing::Pacer;
+use crate::pacing::shared::{PacingStore, SharedPacing, SharedPacingOptions};
 use crate::policy::DownloadPolicy;
 use crate::policy::{PacingPolicy, RetryPolicy, TimeScale, WaitPolicy};
 use crate::poll::Fleet;
@@ -53,6 +54,8 @@ pub struct ClientBuilder<T> {
     idempotency: bool,
     download: DownloadPolicy,
     seed: Option<u64>,
+    store: Option<Arc<dyn PacingStore>>,
+    shared_options: SharedPacingOptions,
 }
 
 impl<T: Transport> ClientBuilder<T> {
@@ -71,6 +74,8 @@ impl<T: Transport> ClientBuilder<T> {
             idempotency: true,
             download: DownloadPolicy::default(),
             seed: None,
+            store: None,
+            shared_options: SharedPacingOptions::default(),
         }
     }
 
@@ -127,6 +132,26 @@ impl<T: Transport> ClientBuilder<T> {
         self
     }
 
+    /// Shares the key's budget with every other process that uses the same key and store:
+    /// before each send the client asks `store` for a slot (the [pacing](Self::pacing)
+    /// policy's limit then holds for all of them together), and a 429's hold is published to
+    /// it for all. The local pacer keeps running beside it. See
+    /// [`pacing::shared`](crate::pacing::shared); `pipevideo-redis` provides a Redis store.
+    ///
+    /// When the store is down the client fails open by default (local pacing, a warning, a
+    /// counter in [`Client::shared_pacing_stats`]); [`shared_pacing_options`](Self::shared_pacing_options)
+    /// chooses fail-closed instead.
+    pub fn shared_pacing(mut self, store: impl PacingStore + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// What shared pacing does when its store is down, and how soon it asks again.
+    pub fn shared_pacing_options(mut self, options: SharedPacingOptions) -> Self {
+        self.shared_options = options;
+        self
+    }
+
     /// The retry budget shared by all calls of the client.
     pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
         self.budget = budget;
@@ -170,6 +195,10 @@ impl<T: Transport> ClientBuilder<T> {
         if base_url.is_https() {
             self.transport.tls_support().map_err(InputError::Tls)?;
         }
+        let shared_pacing = self
+            .store
+            .as_ref()
+            .map(|_| SharedPacing::new(&key, self.pacing, self.shared_options));
         let encoder = RequestEncoder::new(base_url, key)?.with_attribution(self.attribution);
         let seed = self.seed.unwrap_or_else(|| default_seed(&self.transport));
         Ok(Client {
@@ -183,8 +212,10 @@ impl<T: Transport> ClientBuilder<T> {
                     idempotency: self.idempotency,
                     download: self.download,
                 },
+                store: self.store,
                 shared: Mutex::new(Shared {
                     pacer: Pacer::new(self.pacing),
+                    shared_pacing,
                     budget: self.budget,
                     rng: SmallRng::seed_from_u64(seed),
                     fleet: Fleet::new(),

@@ -5,7 +5,9 @@
 //!
 //! 1. The client's [`Pacer`] says when the request may go (the key's request limit, and any
 //!    hold a 429 put on the whole client); a send that could not start before the call's
-//!    deadline is not waited for.
+//!    deadline is not waited for. With a shared [`PacingStore`], the store is then asked for
+//!    the key's slot across every process ([`SharedPacing`] decides what to ask and what the
+//!    answer means), and a 429's hold is published to it.
 //! 2. The request is encoded by the [`RequestEncoder`] and sent
 //!    with a per-attempt timeout cut to the deadline.
 //! 3. The outcome goes to the call's [`Call`](crate::call::Call) state machine, which answers
@@ -37,6 +39,7 @@ mod call;
 mod cancel;
 mod download;
 mod handle;
+mod pacing;
 #[cfg(feature = "fs")]
 mod save;
 mod wait;
@@ -57,6 +60,7 @@ pub use save::{SaveOptions, SavedVideo, VideoSource};
 use crate::codec::RequestEncoder;
 use crate::model::Generation;
 use crate::pacing::Pacer;
+use crate::pacing::shared::{PacingStore, SharedPacing};
 use crate::policy::{DownloadPolicy, RetryPolicy, WaitPolicy};
 use crate::poll::{Event, Fleet};
 use crate::retry::RetryBudget;
@@ -99,6 +103,8 @@ struct Inner<T> {
     /// Swapped whole on key rotation; each call takes a cheap `Arc` clone.
     encoder: RwLock<Arc<RequestEncoder>>,
     settings: Settings,
+    /// The shared pacing store, when the key's budget is shared across processes.
+    store: Option<Arc<dyn PacingStore>>,
     shared: Mutex<Shared>,
 }
 
@@ -113,6 +119,8 @@ struct Settings {
 
 struct Shared {
     pacer: Pacer,
+    /// What to ask the shared store and how to read it (with a store only).
+    shared_pacing: Option<SharedPacing>,
     budget: RetryBudget,
     rng: SmallRng,
     fleet: Fleet<Generation>,
@@ -161,6 +169,9 @@ impl<T: Transport> Client<T> {
             .encoder
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        if let Some(pacing) = lock(&self.inner.shared).shared_pacing.as_mut() {
+            pacing.set_key(&key);
+        }
         let fresh = RequestEncoder::new(encoder.base_url().clone(), key)?
             .with_attribution(encoder.attribution().clone());
         *encoder = Arc::new(fresh);

@@ -21,6 +21,10 @@
 //!    (every request of the key would be refused), so [`Pacer::hold_until`] makes every request
 //!    of this client wait until then, not only the one that was refused.
 //!
+//! Past one process, [`shared`] puts the key's budget in a store every process asks (Redis,
+//! through `pipevideo-redis`); this pacer still runs beside it and is what a client falls back
+//! to when the store is down.
+//!
 //! # Defaults
 //!
 //! [`PacingPolicy::default`] is **90 requests per 60 s, bursts of up to 10**: a 10 % margin
@@ -46,6 +50,8 @@
 //! // The fourth request waits until the first leaves the 60 s window.
 //! assert_eq!(pacer.next_send_at(t0), t0 + Duration::from_secs(60));
 //! ```
+
+pub mod shared;
 
 use std::collections::VecDeque;
 use std::time::Instant;
