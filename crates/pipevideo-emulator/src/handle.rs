@@ -134,6 +134,11 @@ impl Emulator {
             .cloned()
             .collect()
     }
+    /// Per key, the requests logged so far and the 429s sent to them (the per-key rate
+    /// limiter's, and all 429s including injected faults): who drew the limit, and how often.
+    pub fn rate_limits(&self) -> crate::RateLimitReport {
+        crate::RateLimitReport::from_log(&lock(&self.shared.log))
+    }
     /// Forgets the logged requests (sequence numbers keep counting).
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();

@@ -485,6 +485,10 @@ fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) 
             let entries: Vec<&LogEntry> = log.iter().filter(|e| e.seq >= since).collect();
             ok(&to_json(serde_json::to_value(entries)))
         }
+        ("GET", "/_emulator/rate-limits") => {
+            let report = crate::RateLimitReport::from_log(&lock(&shared.log));
+            ok(&to_json(serde_json::to_value(report)))
+        }
         ("DELETE", "/_emulator/log") => {
             lock(&shared.log).clear();
             ok(&json!({ "ok": true }))

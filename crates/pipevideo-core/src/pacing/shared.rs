@@ -15,10 +15,11 @@
 //!   scope, the limit, the window, the burst, how far ahead a slot may be booked), or nothing
 //!   while the store is known to be down (fail-open: the local pacer alone) or an error
 //!   (fail-closed).
-//! - The store runs the reservation atomically, on **its own clock**, and answers three
+//! - The store runs the reservation atomically, on **its own clock**, and answers four
 //!   integers (see [`SlotReply::parse`]): granted or not, the wait in microseconds, the hold
-//!   left in microseconds. Only durations cross the wire, so clients whose clocks disagree by
-//!   hours still agree on the schedule: each turns the wait into an instant of its own clock.
+//!   left in microseconds, and, for audits, the slot as a reading of the store's clock. A
+//!   client uses only the durations, so clients whose clocks disagree by hours still agree on
+//!   the schedule: each turns the wait into an instant of its own clock.
 //! - [`SharedPacing::handle_reply`] reads the answer: send at `t` (a booked slot), ask again at
 //!   `t` (the key is busy: nothing was booked), fall back to local pacing, or refuse.
 //! - After a 429, [`SharedPacing::hold_to_publish`] says what hold to publish ([`HoldAsk`]), so
@@ -59,7 +60,7 @@
 //! let StoreAsk::Ask(ask) = shared.ask(t0) else { unreachable!("the store is up") };
 //! assert!(!ask.scope().contains("0123456789abcdef")); // a hash, never the key
 //! // The store booked a slot 5 ms from now, by its own clock; no hold is on.
-//! let decision = shared.handle_reply(t0, Ok(vec![1, 5_000, 0]), None);
+//! let decision = shared.handle_reply(t0, Ok(vec![1, 5_000, 0, 0]), None);
 //! assert_eq!(decision, SlotDecision::SendAt(t0 + Duration::from_millis(5)));
 //! # Ok::<(), pipevideo_core::Error>(())
 //! ```
@@ -81,11 +82,12 @@ pub const DEFAULT_RETRY_STORE_AFTER: Duration = Duration::from_secs(1);
 ///
 /// An implementation only moves the ask to the store and the answer back: it runs the
 /// reservation described on the [module](self) atomically on the store's own clock, and
-/// answers the three integers [`SlotReply::parse`] reads.
+/// answers the four integers [`SlotReply::parse`] reads.
 #[async_trait::async_trait]
 pub trait PacingStore: Send + Sync + fmt::Debug {
     /// Reserves a send slot for `ask`'s scope now (by the store's clock), or says when to ask
-    /// again. Answers `[granted (0 or 1), wait in µs, hold left in µs]`.
+    /// again. Answers `[granted (0 or 1), wait in µs, hold left in µs, the slot on the store's
+    /// clock in µs]` ([`SlotReply::parse`]).
     async fn reserve(&self, ask: &SlotAsk) -> Result<Vec<i64>, StoreError>;
 
     /// Publishes a 429 hold: no slot of the scope is granted before `ask.hold()` from now (by the
@@ -272,12 +274,14 @@ pub enum SlotReply {
 }
 
 impl SlotReply {
-    /// Reads `[granted, wait_us, hold_us]`: `granted` is 1 (booked) or 0 (busy); the two
-    /// durations are non-negative microseconds. Anything else is a [`StoreError`].
+    /// Reads `[granted, wait_us, hold_us, slot_us]`: `granted` is 1 (booked) or 0 (busy); the
+    /// two durations are non-negative microseconds; `slot_us` is the slot as a reading of the
+    /// store's own clock (for audits: a client never compares it with its clock, and the
+    /// decision does not use it). Anything else is a [`StoreError`].
     pub fn parse(raw: &[i64]) -> Result<Self, StoreError> {
-        let &[granted, wait, hold] = raw else {
+        let &[granted, wait, hold, _slot] = raw else {
             return Err(StoreError::new(format!(
-                "a pacing store answered {} values, expected 3",
+                "a pacing store answered {} values, expected 4",
                 raw.len()
             )));
         };
@@ -609,15 +613,15 @@ mod tests {
         let mut s = shared(OnStoreDown::FailOpen);
         let t0 = Instant::now();
         assert_eq!(
-            s.handle_reply(t0, Ok(vec![1, 0, 0]), None),
+            s.handle_reply(t0, Ok(vec![1, 0, 0, 0]), None),
             SlotDecision::SendAt(t0)
         );
         assert_eq!(
-            s.handle_reply_with_hold(t0, Ok(vec![0, 2_000_000, 1_500_000]), None),
+            s.handle_reply_with_hold(t0, Ok(vec![0, 2_000_000, 1_500_000, 0]), None),
             (SlotDecision::AskAgainAt(t0 + MS(2000)), Some(t0 + MS(1500)))
         );
         assert_eq!(
-            s.handle_reply(t0, Ok(vec![0, 2_000_000, 0]), Some(t0 + MS(1000))),
+            s.handle_reply(t0, Ok(vec![0, 2_000_000, 0, 0]), Some(t0 + MS(1000))),
             SlotDecision::TooLate {
                 first_slot: t0 + MS(2000)
             }
@@ -648,7 +652,7 @@ mod tests {
         assert_eq!(s.ask(t0 + MS(500)), StoreAsk::Local);
         assert!(matches!(s.ask(t0 + MS(1000)), StoreAsk::Ask(_)));
         assert_eq!(
-            s.handle_reply(t0 + MS(1000), Ok(vec![1, 0, 0]), None),
+            s.handle_reply(t0 + MS(1000), Ok(vec![1, 0, 0, 0]), None),
             SlotDecision::SendAt(t0 + MS(1000))
         );
         assert!(!s.is_down(t0 + MS(1000)));
