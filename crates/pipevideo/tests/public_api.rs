@@ -350,6 +350,7 @@ const CHECKED: &[Checked] = &[
         public: &[
             "http",
             "pipevideo-core",
+            "pipevideo-redis",
             "pipevideo-reqwest",
             "pipevideo-surf",
         ],
@@ -393,6 +394,11 @@ const CHECKED: &[Checked] = &[
         ],
     },
     Checked {
+        dir: "pipevideo-redis",
+        public: &["pipevideo-core"],
+        private: &["async-trait", "redis", "url"],
+    },
+    Checked {
         dir: "pipevideo-surf",
         public: &["futures-util", "pipevideo-core", "surf"],
         private: &[
@@ -424,6 +430,7 @@ const DOCUMENTED: &[(&str, &[&str])] = &[
         &[
             "pipevideo",
             "pipevideo-core",
+            "pipevideo-redis",
             "pipevideo-reqwest",
             "pipevideo-surf",
         ],
