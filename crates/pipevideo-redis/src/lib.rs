@@ -55,8 +55,8 @@
 //!
 //! The client's choice ([`SharedPacingOptions`], on the client builder): **fail-open** (the
 //! default) sends on the client's local pacer alone, logs one `WARN` per outage (target
-//! `pipevideo::pacing`), counts each such send in `Client::shared_pacing_stats`, and asks Redis
-//! again a second later; **fail-closed** sends nothing and fails the call with
+//! `pipevideo_core::pacing::shared`), counts each such send in `Client::shared_pacing_stats`,
+//! and asks Redis again a second later; **fail-closed** sends nothing and fails the call with
 //! `ErrorKind::Pacing`. This store connects lazily, with a connect and a response timeout
 //! ([`RedisStoreBuilder::timeout`], default 250 ms), and drops a failed connection so that
 //! the next ask reconnects.
@@ -272,7 +272,9 @@ impl RedisStore {
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
-        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A failed round trip: drop the connection so that the next ask reconnects.

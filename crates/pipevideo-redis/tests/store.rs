@@ -98,7 +98,9 @@ async fn reservations_under_concurrency_never_exceed_the_limit_in_any_window() {
         span <= ideal.mul_f64(1.15),
         "the slots span {span:?}, ideal {ideal:?}"
     );
-    eprintln!("120 sends, 4 clients x 5 tasks: at most {most} per window (limit {limit}), span {span:?} (ideal {ideal:?})");
+    eprintln!(
+        "120 sends, 4 clients x 5 tasks: at most {most} per window (limit {limit}), span {span:?} (ideal {ideal:?})"
+    );
 }
 
 #[async_std::test]
@@ -113,7 +115,10 @@ async fn the_store_works_on_async_std_without_tokio() {
         let StoreAsk::Ask(ask) = shared.ask(Instant::now()) else {
             panic!("up")
         };
-        let raw = store.reserve(&ask).await.expect("redis answers on async-std");
+        let raw = store
+            .reserve(&ask)
+            .await
+            .expect("redis answers on async-std");
         let now = Instant::now();
         let granted = matches!(
             shared.handle_reply(now, Ok(raw), None),

@@ -41,7 +41,7 @@
 //! # When the store is down
 //!
 //! [`OnStoreDown::FailOpen`] (the default): the send goes on the local pacer alone, a
-//! `WARN` event is logged once per outage (target `pipevideo::pacing`), the
+//! `WARN` event is logged once per outage (target `pipevideo_core::pacing::shared`), the
 //! [`SharedPacingStats`] counters count it, and the store is asked again after
 //! [`SharedPacingOptions::retry_store_after`]. [`OnStoreDown::FailClosed`]: nothing is sent;
 //! the call fails with [`SharedPacingError`] (kind [`ErrorKind::Pacing`](crate::ErrorKind::Pacing)).
@@ -481,7 +481,6 @@ impl SharedPacing {
                     OnStoreDown::FailOpen => {
                         if first {
                             tracing::warn!(
-                                target: "pipevideo::pacing",
                                 error = %error,
                                 "shared pacing store unavailable: pacing locally until it answers again"
                             );
@@ -500,7 +499,7 @@ impl SharedPacing {
             }
         };
         if self.down_until.take().is_some() {
-            tracing::info!(target: "pipevideo::pacing", "shared pacing store answers again");
+            tracing::info!("shared pacing store answers again");
             self.last_error = None;
         }
         let (decision, hold) = match reply {
