@@ -213,6 +213,7 @@ impl<T: Transport> ClientBuilder<T> {
                     download: self.download,
                 },
                 store: self.store,
+                slot_queue: futures_util::lock::Mutex::new(()),
                 shared: Mutex::new(Shared {
                     pacer: Pacer::new(self.pacing),
                     shared_pacing,

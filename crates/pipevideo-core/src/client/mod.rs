@@ -105,6 +105,10 @@ struct Inner<T> {
     settings: Settings,
     /// The shared pacing store, when the key's budget is shared across processes.
     store: Option<Arc<dyn PacingStore>>,
+    /// One ask of the store at a time per client: the calls and polls of this client waiting
+    /// for a slot queue here, so that a busy key costs one round trip per client per slot,
+    /// not one per waiting task.
+    slot_queue: futures_util::lock::Mutex<()>,
     shared: Mutex<Shared>,
 }
 

@@ -38,6 +38,8 @@ impl<T: Transport> Client<T> {
             return Slot::Go;
         };
         let transport = &self.inner.transport;
+        // Waiting in this queue comes out of the send's budget like the store's wait.
+        let queued = self.inner.slot_queue.lock().await;
         loop {
             let ask = {
                 let mut shared = lock(&self.inner.shared);
@@ -71,6 +73,8 @@ impl<T: Transport> Client<T> {
             };
             match decision {
                 SlotDecision::SendAt(at) => {
+                    // Booked: the next task of this client may ask for the following slot.
+                    drop(queued);
                     if at > now {
                         transport.sleep_until(at).await;
                     }
