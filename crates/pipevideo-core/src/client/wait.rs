@@ -180,15 +180,17 @@ impl<T: Transport> Client<T> {
                     let result = self.poll_once(&target).await;
                     in_flight.reference = None;
                     let now = transport.now();
-                    let mut shared = lock(&self.inner.shared);
-                    // The generation may have left the fleet while the poll was in flight
-                    // (deadline, cancel): then the answer is no longer needed.
-                    let Shared { fleet, pacer, .. } = &mut *shared;
-                    let held_before = pacer.held_until();
-                    let _ = fleet.handle_response(now, pacer, &target, result);
-                    dispatch(&mut shared);
-                    wake_sleepers(&mut shared);
-                    drop(shared);
+                    let held_before = {
+                        let mut shared = lock(&self.inner.shared);
+                        // The generation may have left the fleet while the poll was in flight
+                        // (deadline, cancel): then the answer is no longer needed.
+                        let Shared { fleet, pacer, .. } = &mut *shared;
+                        let held_before = pacer.held_until();
+                        let _ = fleet.handle_response(now, pacer, &target, result);
+                        dispatch(&mut shared);
+                        wake_sleepers(&mut shared);
+                        held_before
+                    };
                     self.publish_hold(now, held_before).await;
                 }
                 Either::Right(wake) => {

@@ -256,6 +256,7 @@ impl HoldAsk {
 
 /// The store's answer to a [`SlotAsk`], as the core reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SlotReply {
     /// A slot is booked `wait` from now: send then.
     Granted {
@@ -306,6 +307,7 @@ impl SlotReply {
 
 /// Whether to ask the store before this send: [`SharedPacing::ask`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreAsk {
     /// Ask the store this, then hand the answer to [`SharedPacing::handle_reply`].
     Ask(SlotAsk),
@@ -317,6 +319,7 @@ pub enum StoreAsk {
 
 /// What to do with a send after the store answered: [`SharedPacing::handle_reply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SlotDecision {
     /// A slot is booked at this instant (of the local clock): sleep until then and send.
     SendAt(Instant),
