@@ -636,10 +636,11 @@ mod tests {
     fn malformed_replies_are_store_errors() {
         for raw in [
             vec![],
-            vec![1, 2],
-            vec![2, 0, 0],
-            vec![1, -1, 0],
-            vec![1, 0, 0, 0],
+            vec![1, 2, 0],
+            vec![2, 0, 0, 0],
+            vec![1, -1, 0, 0],
+            vec![1, 0, -1, 0],
+            vec![1, 0, 0, 0, 0],
         ] {
             assert!(SlotReply::parse(&raw).is_err(), "{raw:?}");
         }
