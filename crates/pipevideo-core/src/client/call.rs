@@ -217,14 +217,14 @@ impl<T: Transport> Client<T> {
             };
             let encoder = self.encoder();
             let request = build(&encoder)?;
-            // The key's slot across processes (with a shared store): waiting for it comes out
-            // of this attempt's time.
-            let send_by = now.checked_add(transmit.timeout);
-            let result = match self.shared_slot(send_by).await {
+            // The key's slot across processes (with a shared store): waited for until the
+            // call's deadline at most, like the local pacer's; the attempt's time starts after.
+            let result = match self.shared_slot(transmit.deadline).await {
                 Slot::Go => {
-                    let timeout = send_by.map_or(transmit.timeout, |by| {
-                        by.saturating_duration_since(transport.now())
-                    });
+                    let timeout = match self.inner.store {
+                        Some(_) => call.attempt_timeout(transport.now()),
+                        None => transmit.timeout,
+                    };
                     let options = SendOptions::new()
                         .with_timeout(timeout)
                         .with_body_limit(settings.body_limit);

@@ -95,6 +95,18 @@ pub trait PacingStore: Send + Sync + fmt::Debug {
     async fn publish_hold(&self, ask: &HoldAsk) -> Result<(), StoreError>;
 }
 
+/// A store shared by several clients of one process (one connection for all of them).
+#[async_trait::async_trait]
+impl<S: PacingStore + ?Sized> PacingStore for std::sync::Arc<S> {
+    async fn reserve(&self, ask: &SlotAsk) -> Result<Vec<i64>, StoreError> {
+        (**self).reserve(ask).await
+    }
+
+    async fn publish_hold(&self, ask: &HoldAsk) -> Result<(), StoreError> {
+        (**self).publish_hold(ask).await
+    }
+}
+
 /// A store could not be reached or answered something unreadable. Its message never holds a
 /// password or the API key (implementations must not put a connection URL in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
