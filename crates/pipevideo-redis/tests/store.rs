@@ -256,3 +256,43 @@ async fn redis_killed_mid_run_fail_closed_refuses_with_a_clear_error() {
     );
     assert!(matches!(shared.ask(Instant::now()), StoreAsk::Refuse(_)));
 }
+
+#[tokio::test]
+async fn a_flushed_script_cache_is_reloaded_on_noscript() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&redis.url()).unwrap();
+    let mut shared = pacing(PacingPolicy::default(), SharedPacingOptions::default());
+    let StoreAsk::Ask(ask) = shared.ask(Instant::now()) else {
+        panic!("up")
+    };
+    store
+        .reserve(&ask)
+        .await
+        .expect("first EVALSHA loads the script");
+    // What a Redis restart or failover does to the script cache.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let flushed: String = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(flushed, "OK");
+    let reply = store
+        .reserve(&ask)
+        .await
+        .expect("NOSCRIPT, SCRIPT LOAD, EVALSHA again");
+    assert_eq!(reply[0], 1);
+    // The keys name a hash of the API key, never the key.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("pipevideo:pacing:{k:") && !k.contains(&KEY[3..])),
+        "{keys:?}"
+    );
+}
