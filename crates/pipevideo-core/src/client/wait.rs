@@ -221,12 +221,12 @@ impl<T: Transport> Client<T> {
         let answer = match encoder.retrieve(reference) {
             Err(error) => PollAnswer::unsendable(error),
             Ok(request) => {
-                let budget = self.inner.settings.retry.attempt_timeout();
-                let send_by = transport.now().checked_add(budget);
+                // A poll waits for a shared pacing slot at most one attempt's time (a slot
+                // further away reschedules it there), then has its whole attempt's time.
+                let timeout = self.inner.settings.retry.attempt_timeout();
+                let send_by = transport.now().checked_add(timeout);
                 match self.shared_slot(send_by).await {
                     Slot::Go => {
-                        let timeout = send_by
-                            .map_or(budget, |by| by.saturating_duration_since(transport.now()));
                         let options = SendOptions::new()
                             .with_timeout(timeout)
                             .with_body_limit(self.inner.settings.body_limit);

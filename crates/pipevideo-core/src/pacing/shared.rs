@@ -458,13 +458,9 @@ impl SharedPacing {
         })
     }
 
-    /// Reads the store's answer to the ask made at `now` (`now` is read when the answer
-    /// arrived). `send_by`: the latest instant the send may start (the attempt's budget);
-    /// a slot past it is [`SlotDecision::TooLate`].
-    ///
-    /// The second value is the key's 429 hold as an instant of the local clock, if one is on:
-    /// put it on the local [`Pacer`](super::Pacer) (`hold_until`) so that this client's
-    /// schedulers wait too.
+    /// Reads the store's answer (`now` is read when the answer arrived: the store's wait
+    /// starts then). `send_by`: the latest instant the send may start (the call's deadline;
+    /// a poll's attempt timeout); a slot past it is [`SlotDecision::TooLate`].
     #[must_use]
     pub fn handle_reply(
         &mut self,
@@ -475,8 +471,9 @@ impl SharedPacing {
         self.handle_reply_with_hold(now, reply, send_by).0
     }
 
-    /// [`handle_reply`](Self::handle_reply), with the key's hold (a local instant) when one
-    /// is on.
+    /// [`handle_reply`](Self::handle_reply), and the key's 429 hold as an instant of the
+    /// local clock, if one is on: put it on the local [`Pacer`](super::Pacer) (`hold_until`)
+    /// so that this client's schedulers wait too. The driver uses this one.
     #[must_use]
     pub fn handle_reply_with_hold(
         &mut self,
