@@ -22,11 +22,13 @@ use pipevideo_core::client::{Client, ClientBuilder};
 use pipevideo_core::model::CreateResponse;
 use pipevideo_core::policy::AdaptiveSchedule;
 use pipevideo_core::policy::Backoff;
+use pipevideo_core::policy::CreateReplay;
 use pipevideo_core::policy::LogNormal;
 use pipevideo_core::policy::PacingPolicy;
 use pipevideo_core::policy::PollSchedule;
 use pipevideo_core::policy::RetryPolicy;
 use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::retry::GiveUpReason;
 use pipevideo_core::transport::{Cause, FailureKind, Transport, TransportError};
 use pipevideo_core::{ApiKey, BaseUrl, Error, ErrorCode, GenerationRef};
 use pipevideo_emulator::{BackgroundEmulator, Emulator, Fault, FaultRule, LogEntry};
@@ -59,6 +61,7 @@ macro_rules! client_conformance {
             oversized_body_is_a_typed_error,
             pacing_keeps_every_window_under_the_limit,
             retried_create_keeps_its_idempotency_key,
+            create_replay_policy_against_a_server_that_ignores_the_key,
             generate_and_download_a_valid_mp4,
             no_key_in_any_log_line,
             save_keeps_an_existing_target,
@@ -557,6 +560,89 @@ pub(crate) async fn retried_create_keeps_its_idempotency_key<T: Transport>(trans
     );
     assert_eq!(handle.reference().id().as_str(), created);
     assert_eq!(emu.generations().len(), 1);
+}
+
+/// Issue 19, item 9: the create replay policy, against the emulator in its mode that ignores
+/// `Idempotency-Key` (a server that does not deduplicate, which the docs do not rule out).
+/// Each of the first two creates is processed and then answered 500; the generations made
+/// per logical create are counted: replay with the key (the default) makes three, at most one
+/// replay two, never replay one. Every attempt carries the same key.
+pub(crate) async fn create_replay_policy_against_a_server_that_ignores_the_key<
+    T: Transport + Clone,
+>(
+    transport: T,
+) {
+    for (replay, generations) in [
+        (CreateReplay::WithKey, 3),
+        (CreateReplay::AtMostOnce, 2),
+        (CreateReplay::Never, 1),
+    ] {
+        let emu = Emulator::builder()
+            .time_scale(TIME_SCALE)
+            .seed(11)
+            .failure_rate(0.0)
+            .idempotency(false)
+            .start_in_background()
+            .expect("the emulator starts");
+        let retry = RetryPolicy::default()
+            .with_attempt_timeout(Duration::from_secs(5))
+            .with_deadline(Duration::from_secs(20))
+            .with_backoff(Backoff::default().with_base(Duration::from_millis(20)))
+            .with_create_replay(replay);
+        let client = builder(transport.clone(), &emu)
+            .retry_policy(retry)
+            .build()
+            .unwrap();
+        emu.push_fault(
+            FaultRule::new(Fault::ServerError)
+                .method("POST")
+                .path("/v1/responses")
+                .times(2)
+                .after(),
+        );
+        let result = client
+            .create(&CreateResponse::new(MODEL, "A kite over dunes"))
+            .await;
+        assert_eq!(
+            emu.generations().len(),
+            generations,
+            "{replay:?}: generations per logical create"
+        );
+        let log = logged(&emu, "POST", "/v1/responses");
+        assert_eq!(log.len(), generations, "{replay:?}: {log:?}");
+        let keys: Vec<&str> = log
+            .iter()
+            .map(|e| e.header("idempotency-key").expect("a key"))
+            .collect();
+        assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+        match replay {
+            CreateReplay::WithKey => {
+                result.expect("the third attempt succeeds");
+            }
+            _ => {
+                let error = refused(result);
+                assert_eq!(error.idempotency_key().map(|k| k.as_str()), Some(keys[0]));
+                let Error::GaveUp(gave_up) = root_give_up(&error) else {
+                    panic!("{error:?}")
+                };
+                assert_eq!(
+                    gave_up.give_up().reason(),
+                    GiveUpReason::ReplayLimit {
+                        replays: generations as u32 - 1
+                    },
+                    "{error}"
+                );
+            }
+        }
+    }
+}
+
+/// The give-up inside a create's error.
+fn root_give_up(error: &Error) -> &Error {
+    match error {
+        Error::Create(e) => root_give_up(e.error()),
+        _ => error,
+    }
 }
 
 /// Create, wait and download end to end: the video is a valid MP4 (an `ftyp` box first), and

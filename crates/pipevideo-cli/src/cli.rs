@@ -67,7 +67,7 @@ pub(crate) struct Cli {
         env = "PIPEVIDEO_API_URL",
         hide_env_values = true,
         value_name = "URL",
-        value_parser = parse_base_url,
+        value_parser = BaseUrlParser,
         conflicts_with = "emulator"
     )]
     pub(crate) base_url: Option<BaseUrl>,
@@ -264,6 +264,15 @@ pub(crate) struct ListenArgs {
     /// How far a delivery's timestamp may be from this machine's clock, either way.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
     pub(crate) tolerance: Duration,
+
+    /// How long a connection may take to send a request's headers (then closed), and then its
+    /// body (then answered 408): a slow or idle client cannot hold the listener.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub(crate) header_timeout: Duration,
+
+    /// How many connections are served at once; more wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: u32,
 }
 
 /// The endpoint secret of the webhook commands.
@@ -446,8 +455,65 @@ impl TypedValueParser for KeyParser {
     }
 }
 
-fn parse_base_url(s: &str) -> Result<BaseUrl, String> {
-    BaseUrl::parse(s).map_err(|e| e.to_string())
+/// Parses `--base-url` (and `PIPEVIDEO_API_URL`) into a [`BaseUrl`], with errors that echo the
+/// value without what may be a secret: clap's own invalid-value errors quote it whole, and a
+/// refused URL may carry `user:password@` or a token in its query. See [`echoable_url`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BaseUrlParser;
+
+impl TypedValueParser for BaseUrlParser {
+    type Value = BaseUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<BaseUrl, clap::Error> {
+        let refuse = |shown: &str, why: String| {
+            clap::Error::raw(
+                ErrorKind::InvalidValue,
+                format!(
+                    "the base URL {shown}(from --base-url or PIPEVIDEO_API_URL) was refused: \
+                     {why}\n"
+                ),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("", "it is not valid UTF-8".into()))?;
+        BaseUrl::parse(text).map_err(|e| {
+            let shown = echoable_url(text).map_or_else(String::new, |url| format!("`{url}` "));
+            refuse(&shown, e.to_string())
+        })
+    }
+}
+
+/// What of a refused URL can be shown: scheme, host, port and path, without a user name or
+/// password (`user:pass@`), query or fragment. `None` when it does not even look like
+/// `scheme://…`: then nothing of it is shown.
+fn echoable_url(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (scheme, rest) = text.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return None;
+    }
+    // Query and fragment go first: an `@` in them is not userinfo.
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return None;
+    }
+    let path: String = path.chars().filter(|c| !c.is_control()).collect();
+    Some(format!("{scheme}://{host}{path}"))
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -494,6 +560,31 @@ mod tests {
         assert!(text.contains("whitespace"), "{text}");
         assert!(!text.contains("pv_secret"), "{text}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_refused_base_url_is_echoed_without_credentials_or_query() {
+        for url in [
+            "ftp://alice:hunter2@example.com/v1?token=tok_SECRET",
+            "https://alice:hunter2@api.example.com/v1?token=tok_SECRET",
+            "http://alice:hunter2@example.com/v1?token=tok_SECRET#frag_SECRET",
+            "https://api.example.com/v1?token=tok_SECRET",
+        ] {
+            let err = Cli::try_parse_from(["pipevideo", "--base-url", url, "usage"]).unwrap_err();
+            let text = err.render().to_string();
+            for secret in ["alice", "hunter2", "tok_SECRET", "frag_SECRET"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert!(text.contains("example.com"), "the host is named: {text}");
+            assert!(text.contains("--base-url"), "{text}");
+            assert_eq!(err.exit_code(), 2);
+        }
+        // What cannot be parsed as a URL is not echoed at all: it may be anything.
+        let err =
+            Cli::try_parse_from(["pipevideo", "--base-url", "alice:hunter2 nonsense", "usage"])
+                .unwrap_err();
+        let text = err.render().to_string();
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]

@@ -1017,3 +1017,58 @@ fn shared_pacing_never_shows_the_redis_password_and_fails_as_asked() {
     );
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
+
+/// With every proxy variable set, a plain-http base (the emulator on loopback) is still
+/// reached directly, for the API calls and the video download alike: the key never goes to a
+/// proxy in clear text.
+#[test]
+fn a_plain_http_base_never_goes_through_a_proxy_from_the_environment() {
+    use std::sync::{Arc, Mutex};
+
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in proxy.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            record.lock().unwrap().push(first.trim().to_owned());
+            let _ = reader.get_mut().write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+
+    let emu = emulator(67);
+    let key = emu.demo_key().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("cat.mp4");
+    let mut command = pipevideo();
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        command.env(name, &proxy_url);
+    }
+    let r = run(
+        command
+            .args(["--base-url", &emu.base_url(), "--api-key", &key])
+            .args(["generate", "A cat", "--output"])
+            .arg(&output),
+        &[&key],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(is_mp4(&std::fs::read(&output).unwrap()));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "requests went to the proxy: {:?}",
+        seen.lock().unwrap()
+    );
+}

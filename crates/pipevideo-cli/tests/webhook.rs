@@ -356,6 +356,85 @@ fn listen_counts_a_retried_delivery_once() {
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
 }
 
+/// Whether the listener closed `stream` within `within` (an EOF or a reset, not a timeout).
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn listen_closes_slow_and_idle_connections_and_keeps_serving() {
+    let (mut child, port, _stderr) = start_listen(
+        &[],
+        &["--header-timeout", "300ms", "--max-connections", "4"],
+    );
+    let start = Instant::now();
+    // Four half-sent heads fill the cap; two connections that send nothing wait behind them.
+    let mut slow: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let mut idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // A genuine delivery still gets through, once the slow ones are cut.
+    let ts = now_secs();
+    let good = sign("msg_s", &ts, BODY.as_bytes());
+    assert_eq!(post(port, "msg_s", &ts, &good, BODY), 200);
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "answered after {:?}",
+        start.elapsed()
+    );
+    for (i, s) in slow.iter_mut().chain(idle.iter_mut()).enumerate() {
+        assert!(
+            closed_within(s, Duration::from_secs(2)),
+            "connection {i} is still open"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn listen_answers_408_to_a_body_trickled_too_slowly() {
+    let (mut child, port, _stderr) = start_listen(&[], &["--header-timeout", "300ms"]);
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"a\"")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let start = Instant::now();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 /// POSTs a delivery with a bare HTTP/1.1 request; returns the status code.
 fn post(port: u16, id: &str, ts: &str, signature: &str, body: &str) -> u16 {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

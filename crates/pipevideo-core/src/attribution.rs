@@ -12,8 +12,10 @@ pub const REFERER_MAX_CHARS: usize = 2048;
 /// and `HTTP-Referer`.
 ///
 /// They are optional, and the server silently ignores invalid values, so this type checks
-/// them up front instead: names and titles are 1..=256 characters without control characters;
-/// the referer is an `http://` or `https://` URL of at most 2048 characters.
+/// them up front instead: names and titles are 1..=256 characters of visible ASCII and spaces
+/// (no control character, nothing outside ASCII: neither transport can send it, so it is
+/// refused here, naming the character); the referer is an `http://` or `https://` URL of at
+/// most 2048 characters, sent in its ASCII form (punycode host, percent-encoded path).
 ///
 /// ```
 /// use pipevideo_core::Attribution;
@@ -59,6 +61,22 @@ pub enum AttributionError {
         /// The header name.
         header: &'static str,
     },
+    /// The value has a character no HTTP header can carry: neither transport sends bytes
+    /// outside visible ASCII and space (RFC 9110's obs-text is obsolete), so a value with one
+    /// would make every request fail.
+    #[error(
+        "`{header}` has {character:?} (U+{:04X}) at character {position}: only visible ASCII \
+         and spaces can travel in an HTTP header",
+        u32::from(*character)
+    )]
+    NotAscii {
+        /// The header name.
+        header: &'static str,
+        /// The first character refused.
+        character: char,
+        /// Its position, counted in characters from 0.
+        position: usize,
+    },
     /// The referer is not an http(s) URL.
     #[error("`HTTP-Referer` must be an http:// or https:// URL")]
     NotHttpUrl,
@@ -70,13 +88,15 @@ impl Attribution {
         Self::default()
     }
 
-    /// Sets `X-Application-Name`: an app identifier of 1..=256 characters.
+    /// Sets `X-Application-Name`: an app identifier of 1..=256 visible ASCII characters and
+    /// spaces.
     pub fn app_name(mut self, name: &str) -> Result<Self, AttributionError> {
         self.app_name = Some(text_value("X-Application-Name", name)?);
         Ok(self)
     }
 
-    /// Sets `X-Pipevideo-Title`: a display name of 1..=256 characters.
+    /// Sets `X-Pipevideo-Title`: a display name of 1..=256 visible ASCII characters and
+    /// spaces.
     pub fn title(mut self, title: &str) -> Result<Self, AttributionError> {
         self.title = Some(text_value("X-Pipevideo-Title", title)?);
         Ok(self)
@@ -154,6 +174,12 @@ fn text_value(header: &'static str, s: &str) -> Result<HeaderValue, AttributionE
             max: ATTRIBUTION_TEXT_MAX_CHARS,
         });
     }
-    // Non-ASCII text is sent as its UTF-8 bytes (obs-text), which `from_bytes` accepts.
-    HeaderValue::from_bytes(s.as_bytes()).map_err(|_| AttributionError::Control { header })
+    if let Some((position, character)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii()) {
+        return Err(AttributionError::NotAscii {
+            header,
+            character,
+            position,
+        });
+    }
+    HeaderValue::from_str(s).map_err(|_| AttributionError::Control { header })
 }

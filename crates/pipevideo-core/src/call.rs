@@ -269,10 +269,16 @@ impl<R> Call<R> {
 
     /// Whether the next attempt may go at `now`: if the pacer allows it (and any retry wait
     /// is over), the send is recorded on `pacer` and the attempt is returned. If the earliest
-    /// moment it could go is at or past the call's deadline, the call gives up at once (its
-    /// outcome is then ready) rather than sleep for nothing.
+    /// moment it could go is at or past the call's deadline, or a 429's client-wide hold lasts
+    /// longer than the call's cap on server-asked waits, the call gives up at once (its
+    /// outcome is then ready, carrying the time left) rather than sleep for nothing.
     pub fn poll_transmit(&mut self, now: Instant, pacer: &mut Pacer) -> Option<Transmit> {
         if self.in_flight || self.done {
+            return None;
+        }
+        if let Err(give_up) = self.state.check_hold(pacer.held_until(), now) {
+            let last = self.last_error.take();
+            self.give_up(give_up, last, now);
             return None;
         }
         let at = self.not_before.map_or(now, |t| t.max(now));

@@ -494,9 +494,11 @@ impl VideoFetch {
 pub const TEMP_NAME_TRIES: u32 = 8;
 
 /// The name of a save's temporary file beside `target`: `.{target}.{12 random
-/// characters}.part`, hidden on Unix. The characters come from `rng` (the client's seeded RNG),
-/// so the names of a seeded client can be predicted; that is harmless, because the file is
-/// created with `create_new` and a name that exists is never opened.
+/// characters}.part`, hidden on Unix. The characters come from `rng`: the client passes the
+/// OS RNG (never its seeded jitter RNG), so another process cannot compute the names a save
+/// will try. Even a predicted name would be harmless, because the file is created with
+/// `create_new` and a name that exists is never opened; unpredictable names keep a planted
+/// file from making the save give up after [`TEMP_NAME_TRIES`].
 ///
 /// ```
 /// use rand::{SeedableRng, rngs::SmallRng};

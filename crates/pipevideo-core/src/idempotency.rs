@@ -71,8 +71,10 @@ impl IdempotencyKey {
 
     /// A fresh key: `pvidem_` and 128 random bits as 32 lowercase hex digits.
     ///
-    /// The RNG is an argument (the core never touches a global RNG); a client seeds one from
-    /// the OS once, tests pass a seeded one.
+    /// The RNG is an argument (the core's decisions never touch a global RNG). The client
+    /// passes the OS RNG, never its seeded jitter RNG, so that two processes built with the
+    /// same [`seed`](crate::client::ClientBuilder::seed) never send the same key; tests may
+    /// pass a seeded one.
     pub fn generate(rng: &mut impl rand::Rng) -> Self {
         let bits: u128 = rng.random();
         Self(format!("{IDEMPOTENCY_KEY_PREFIX}{bits:032x}").into_boxed_str())

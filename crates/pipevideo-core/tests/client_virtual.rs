@@ -720,3 +720,122 @@ fn a_closure_and_a_clock_make_a_transport() {
         "the video host never sees the key"
     );
 }
+
+/// Issue 19, item 3: `.seed(n)` seeds jitter and the poll schedule only. Idempotency keys
+/// come from the OS RNG, so two processes (here: two clients) built with the same seed never
+/// send the same key, and a deduplicating server never hands one the other's generation.
+#[test]
+fn two_clients_with_the_same_seed_draw_different_idempotency_keys() {
+    let (a, server_a, _) = setup();
+    let (b, server_b, _) = setup();
+    let ka = block_on(a.create(&prompt())).unwrap();
+    let kb = block_on(b.create(&prompt())).unwrap();
+    let (ka, kb) = (ka.idempotency_key().unwrap(), kb.idempotency_key().unwrap());
+    assert_ne!(
+        ka, kb,
+        "same seed, same key: the key came from the seeded RNG"
+    );
+    for (server, key) in [(server_a, ka), (server_b, kb)] {
+        assert_eq!(
+            server.log()[0].2.get("idempotency-key").unwrap(),
+            key.as_str()
+        );
+    }
+}
+
+/// Issue 19, item 5: a 429 asking longer than the call's cap on server-asked waits ends that
+/// call, and still holds the whole client: a call that would start inside the hold fails at
+/// once (no request, no sleep) with the time left; once the hold is over, calls go again.
+#[test]
+fn a_429_beyond_the_cap_holds_the_client_and_calls_inside_the_hold_fail_fast() {
+    let cap = Duration::from_secs(10);
+    let (client, server, clock) =
+        setup_with(|b| b.retry_policy(RetryPolicy::default().with_server_wait_cap(cap)));
+    server.fault(
+        http::Method::GET,
+        Fault::Status(429, r#"{"message":"slow down","data":{"retry_after":120}}"#),
+    );
+    let err = block_on(client.usage()).unwrap_err();
+    let Error::GaveUp(g) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(
+            g.give_up().reason(),
+            GiveUpReason::ServerDelayBeyondCap { .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(server.log().len(), 1);
+
+    let start = clock.now();
+    clock.advance(Duration::from_secs(20));
+    let err = block_on(client.usage()).unwrap_err();
+    assert_eq!(clock.now(), start + Duration::from_secs(20), "not slept");
+    assert_eq!(server.log().len(), 1, "nothing sent inside the hold");
+    let Error::GaveUp(g) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        g.give_up().reason(),
+        GiveUpReason::HeldBeyondCap {
+            left: Duration::from_secs(100),
+            cap
+        }
+    );
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(100)));
+    assert_eq!(err.kind(), pipevideo_core::ErrorKind::RateLimited);
+    assert!(err.to_string().contains("100.000 s"), "{err}");
+
+    clock.advance(Duration::from_secs(100));
+    // The scripted server knows no usage (404): what matters is that the call went out.
+    let after = block_on(client.usage());
+    assert_eq!(server.log().len(), 2, "the hold is over: {after:?}");
+}
+
+/// Issue 19, item 6: the 404 grace is for a generation created moments ago. A resumed wait on
+/// a reference of unknown age (`pipevideo wait gen_doesnotexist`) ends on the first 404, with
+/// one GET, instead of polling through the 10 s grace; a reference whose age says it was just
+/// created keeps the grace, and so does a handle from this client's create.
+#[test]
+fn a_resumed_wait_of_unknown_age_ends_on_the_first_404() {
+    let (client, server, clock) = setup();
+    let missing: pipevideo_core::GenerationRef = "responses:gen_doesnotexist".parse().unwrap();
+    let start = clock.now();
+    let err = block_on(client.wait(&missing)).unwrap_err();
+    assert_eq!(err.kind(), pipevideo_core::ErrorKind::NotFound, "{err}");
+    assert_eq!(server.log().len(), 1, "one GET, no grace");
+    assert_eq!(clock.now(), start);
+    assert_eq!(err.generation(), Some(&missing));
+
+    // Known to be 2 s old: inside the 10 s grace, so a 404 is polled again until it ends.
+    let (client, server, _) = setup();
+    let err = block_on(client.wait_with(
+        &missing,
+        WaitOptions::new().with_age(Duration::from_secs(2)),
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), pipevideo_core::ErrorKind::NotFound, "{err}");
+    assert!(
+        server.log().len() > 1,
+        "the grace applies: {}",
+        server.log().len()
+    );
+
+    // The same from the generation's creation time, read against the transport's wall clock.
+    let (client, server, clock) = setup();
+    let created_at = clock.wall_now() - Duration::from_secs(3);
+    block_on(client.wait_with(&missing, WaitOptions::new().with_created_at(created_at)))
+        .unwrap_err();
+    assert!(
+        server.log().len() > 1,
+        "the grace applies: {}",
+        server.log().len()
+    );
+    // An hour-old creation time: no grace.
+    let (client, server, clock) = setup();
+    let created_at = clock.wall_now() - Duration::from_secs(3600);
+    block_on(client.wait_with(&missing, WaitOptions::new().with_created_at(created_at)))
+        .unwrap_err();
+    assert_eq!(server.log().len(), 1);
+}

@@ -111,7 +111,7 @@ fn attribution_rules() {
     let ok = Attribution::new()
         .app_name(&max)
         .unwrap()
-        .title("Título ✓")
+        .title("Titulo - v2")
         .unwrap();
     assert_eq!(ok.app_name_str(), Some(max.as_str()));
     assert_eq!(ok.headers().count(), 2);

@@ -138,7 +138,11 @@ proptest! {
             prop_assert!(d.attempt() <= policy.attempt_limit());
             if let Some(hold) = d.hold_until() {
                 prop_assert!(hold >= now);
-                prop_assert!(hold - now <= policy.server_wait_cap());
+                // Every 429 with a delay holds the client (beyond the cap too: issue 19,
+                // item 5), never longer than MAX_HOLD.
+                prop_assert!(hold - now <= pipevideo_core::retry::MAX_HOLD);
+                let Outcome::Response { status, .. } = outcome else { panic!("hold on a failure") };
+                prop_assert_eq!(status.as_u16(), 429);
             }
             match d.verdict() {
                 Verdict::Done => {

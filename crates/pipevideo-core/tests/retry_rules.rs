@@ -240,9 +240,17 @@ fn rate_limit_beyond_the_deadline_gives_up_at_once_and_says_why() {
     assert!(message.contains("40.000 s"), "{message}");
 }
 
+/// A 429 beyond the cap ends the call and still holds the whole client for what the server
+/// asked (issue 19, item 5: it used to set no hold, so other calls went out early), at most
+/// `MAX_HOLD` for an absurd number.
 #[test]
-fn rate_limit_beyond_the_cap_gives_up_without_holding_the_client() {
-    let d = first(RequestKind::Read, rate_limited(Some(3600), None));
+fn rate_limit_beyond_the_cap_gives_up_and_still_holds_the_client() {
+    let t0 = Instant::now();
+    let decide = |outcome| {
+        let mut call = RetryState::new(&RetryPolicy::default(), RequestKind::Read, t0);
+        call.decide(outcome, t0, &mut RetryBudget::default(), &mut rng())
+    };
+    let d = decide(rate_limited(Some(3600), None));
     assert_eq!(
         reason(&d),
         GiveUpReason::ServerDelayBeyondCap {
@@ -250,18 +258,31 @@ fn rate_limit_beyond_the_cap_gives_up_without_holding_the_client() {
             cap: RetryPolicy::DEFAULT_SERVER_WAIT_CAP
         }
     );
-    assert_eq!(d.hold_until(), None);
-    // Absurd numbers (the error model maps them to Duration::MAX) read well.
-    let d = first(
-        RequestKind::Read,
-        rate_limited(None, Some("184467440737095516150")),
-    );
+    assert_eq!(d.hold_until(), Some(t0 + 3600 * S));
+    // Absurd numbers (the error model maps them to Duration::MAX) read well, and hold a day.
+    let d = decide(rate_limited(None, Some("184467440737095516150")));
     assert!(
         d.give_up()
             .unwrap()
             .to_string()
             .contains("an unbounded time")
     );
+    assert_eq!(d.hold_until(), Some(t0 + pipevideo_core::retry::MAX_HOLD));
+
+    // A call that would start inside that hold fails at once, with the time left.
+    let call = RetryState::new(&RetryPolicy::default(), RequestKind::Read, t0);
+    let give_up = call
+        .check_hold(Some(t0 + 3600 * S), t0 + 600 * S)
+        .unwrap_err();
+    assert_eq!(
+        give_up.reason(),
+        GiveUpReason::HeldBeyondCap {
+            left: 3000 * S,
+            cap: RetryPolicy::DEFAULT_SERVER_WAIT_CAP
+        }
+    );
+    assert_eq!(call.check_hold(Some(t0 + 3600 * S), t0 + 3590 * S), Ok(()));
+    assert_eq!(call.check_hold(None, t0), Ok(()));
 }
 
 #[test]
@@ -347,6 +368,81 @@ fn a_create_is_replayed_only_with_an_idempotency_key() {
         .unwrap()
         .to_string();
     assert!(message.contains("idempotency key"), "{message}");
+}
+
+/// Issue 19, item 9: the create replay policy bounds the replays of a keyed create (after
+/// outcomes that may have created something); a 429 or a request that never left is not a
+/// replay, and reads are never limited.
+#[test]
+fn the_create_replay_policy_bounds_replays_not_safe_retries() {
+    use pipevideo_core::policy::CreateReplay;
+    let t0 = Instant::now();
+    let replays_made = |replay: CreateReplay, kind: RequestKind, outcomes: &[Outcome]| {
+        let policy = RetryPolicy::default()
+            .with_attempt_limit(10)
+            .with_deadline(Duration::from_secs(3600))
+            .with_create_replay(replay);
+        let mut state = RetryState::new(&policy, kind, t0);
+        let (mut budget, mut rng, mut now) = (RetryBudget::default(), rng(), t0);
+        let mut sent = 1;
+        for outcome in outcomes {
+            let d = state.decide(*outcome, now, &mut budget, &mut rng);
+            match d.retry_at() {
+                Some(at) => {
+                    now = at;
+                    sent += 1;
+                }
+                None => return (sent, Some(reason(&d))),
+            }
+        }
+        (sent, None)
+    };
+    let five_hundreds = [
+        status(500),
+        Outcome::failed(FailureKind::MaybeSent),
+        status(503),
+    ];
+    assert_eq!(
+        replays_made(
+            CreateReplay::WithKey,
+            RequestKind::KeyedCreate,
+            &five_hundreds
+        ),
+        (4, None)
+    );
+    assert_eq!(
+        replays_made(
+            CreateReplay::AtMostOnce,
+            RequestKind::KeyedCreate,
+            &five_hundreds
+        ),
+        (2, Some(GiveUpReason::ReplayLimit { replays: 1 }))
+    );
+    assert_eq!(
+        replays_made(
+            CreateReplay::Never,
+            RequestKind::KeyedCreate,
+            &five_hundreds
+        ),
+        (1, Some(GiveUpReason::ReplayLimit { replays: 0 }))
+    );
+    // Never replay still retries what certainly created nothing.
+    let safe = [
+        rate_limited(Some(1), None),
+        Outcome::failed(FailureKind::NotSent),
+        status(500),
+    ];
+    assert_eq!(
+        replays_made(CreateReplay::Never, RequestKind::KeyedCreate, &safe),
+        (3, Some(GiveUpReason::ReplayLimit { replays: 0 }))
+    );
+    // Reads are not creates.
+    assert_eq!(
+        replays_made(CreateReplay::Never, RequestKind::Read, &five_hundreds),
+        (4, None)
+    );
+    let message = GiveUpReason::ReplayLimit { replays: 1 }.to_string();
+    assert!(message.contains("replay policy"), "{message}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use crate::config::{
 use crate::fault::{self, FaultConfig, FaultRule, RandomFaults};
 use crate::file::Video;
 use crate::handle::{BackgroundEmulator, Emulator, WellKnownKeys};
-use crate::state::{self, Settings, Shared, State, lock};
+use crate::state::{self, ControlGuard, RequestLog, Settings, Shared, State, lock};
 use crate::{BROKE_ORG, DEMO_ORG, OTHER_ORG, server};
 
 /// Why the emulator could not start.
@@ -44,6 +44,20 @@ pub enum StartError {
     Runtime(std::io::Error),
 }
 
+/// The control plane's per-run token: `emu_` and 32 hex digits from the operating system's RNG
+/// (never the seed: a seeded token would be the same for every run).
+fn control_token() -> Result<String, StartError> {
+    use rand::TryRngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| StartError::Runtime(std::io::Error::other(e.to_string())))?;
+    Ok(format!(
+        "emu_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
 /// Configures an [`Emulator`]; made by [`Emulator::builder`]. Its `Debug` output redacts keys.
 pub struct EmulatorBuilder {
     bind: SocketAddr,
@@ -64,7 +78,18 @@ pub struct EmulatorBuilder {
     error_shape: ErrorShape,
     video_size: Option<u64>,
     file_ranges: bool,
+    request_log_capacity: usize,
+    header_read_timeout: Duration,
+    max_connections: usize,
+    control_hosts: Vec<String>,
 }
+
+/// The default of `EmulatorBuilder::request_log_capacity`.
+const DEFAULT_REQUEST_LOG_CAPACITY: usize = 100_000;
+/// The default of `EmulatorBuilder::header_read_timeout` (hyper's own default).
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of `EmulatorBuilder::max_connections`.
+const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 impl std::fmt::Debug for EmulatorBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,6 +111,10 @@ impl std::fmt::Debug for EmulatorBuilder {
             .field("error_shape", &self.error_shape)
             .field("video_size", &self.video_size)
             .field("file_ranges", &self.file_ranges)
+            .field("request_log_capacity", &self.request_log_capacity)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("control_hosts", &self.control_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +140,10 @@ impl Default for EmulatorBuilder {
             error_shape: ErrorShape::Message,
             video_size: None,
             file_ranges: true,
+            request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            control_hosts: Vec::new(),
         }
     }
 }
@@ -251,6 +284,39 @@ impl EmulatorBuilder {
         self.file_ranges = enabled;
         self
     }
+    /// How many requests the request log keeps (default 100 000): past it the oldest entry is
+    /// dropped for each new one, and [`Emulator::dropped_requests`] counts them. Sequence
+    /// numbers keep counting. 0 keeps none.
+    #[must_use]
+    pub fn request_log_capacity(mut self, entries: usize) -> Self {
+        self.request_log_capacity = entries;
+        self
+    }
+    /// How long a connection may take to send a request's headers (default 30 s, as hyper):
+    /// a slower one is closed (slowloris). It also bounds how long a kept-alive connection may
+    /// sit idle between two requests, and how long a request's body may take (then `408`).
+    /// Must not be zero.
+    #[must_use]
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+    /// How many connections are served at once (default 512). Further connections wait in the
+    /// listening socket's backlog until one closes (an idle one within
+    /// [`header_read_timeout`](Self::header_read_timeout)). At least 1.
+    #[must_use]
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+    /// One more host name the control plane answers in the `Host` header, besides
+    /// `localhost`, loopback addresses and the bound address: the name other containers reach
+    /// an emulator bound to `0.0.0.0` by (e.g. `emulator` in a compose file). Any port.
+    #[must_use]
+    pub fn allow_control_host(mut self, name: impl Into<String>) -> Self {
+        self.control_hosts.push(name.into().to_ascii_lowercase());
+        self
+    }
     /// The shape of ordinary error bodies (default `{ "message" }`).
     #[must_use]
     pub fn error_shape(mut self, shape: ErrorShape) -> Self {
@@ -271,6 +337,12 @@ impl EmulatorBuilder {
                 "failure_rate must be in [0, 1], got {}",
                 self.failure_rate
             ));
+        }
+        if self.header_read_timeout.is_zero() {
+            return bad("header_read_timeout must not be zero".into());
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1".into());
         }
         if let Some(l) = self.rate_limit
             && (l.requests == 0 || l.window.is_zero())
@@ -312,6 +384,14 @@ impl EmulatorBuilder {
             source,
         })?;
 
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "the emulator listens on a non-loopback address: anyone who can reach it can use \
+                 its demo keys (the control plane still needs the token)"
+            );
+        }
+        let token = control_token()?;
         let mut key_rng = SmallRng::seed_from_u64(self.seed ^ 0x9e37_79b9_7f4a_7c15);
         let keys = WellKnownKeys {
             demo: self
@@ -354,10 +434,17 @@ impl EmulatorBuilder {
                 url_ttl: self.url_ttl,
                 error_shape: self.error_shape,
                 file_ranges: self.file_ranges,
+                header_read_timeout: self.header_read_timeout,
+                max_connections: self.max_connections,
+            },
+            control: ControlGuard {
+                token,
+                bound_ip: Some(addr.ip()).filter(|ip| !ip.is_unspecified()),
+                extra_hosts: self.control_hosts.clone(),
             },
             state: Mutex::new(State::new(self.seed, &orgs)),
             faults: Mutex::new(fault::FaultPlan::new(self.faults.clone())),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(RequestLog::new(self.request_log_capacity)),
             log_seq: Mutex::new(0),
             deliveries: Mutex::new(Vec::new()),
             url_key,

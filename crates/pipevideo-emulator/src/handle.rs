@@ -122,11 +122,20 @@ impl Emulator {
         &self.keys.broke
     }
 
-    /// Every request logged so far, in arrival order.
-    pub fn requests(&self) -> Vec<LogEntry> {
-        lock(&self.shared.log).clone()
+    /// The token the control plane (`/_emulator/*` over HTTP) requires in the
+    /// `X-Emulator-Token` header: `emu_` and 32 hex digits, drawn from the OS RNG at start (so
+    /// never the same twice, whatever the seed). The binary prints it at start. The handle's
+    /// own methods need no token.
+    pub fn control_token(&self) -> &str {
+        &self.shared.control.token
     }
-    /// Requests with `seq >= since`.
+
+    /// Every request the log holds, in arrival order: the most recent
+    /// [`request_log_capacity`](crate::EmulatorBuilder::request_log_capacity) ones.
+    pub fn requests(&self) -> Vec<LogEntry> {
+        lock(&self.shared.log).iter().cloned().collect()
+    }
+    /// Requests with `seq >= since` (of those the log holds).
     pub fn requests_since(&self, since: u64) -> Vec<LogEntry> {
         lock(&self.shared.log)
             .iter()
@@ -137,7 +146,11 @@ impl Emulator {
     /// Per key, the requests logged so far and the 429s sent to them (the per-key rate
     /// limiter's, and all 429s including injected faults): who drew the limit, and how often.
     pub fn rate_limits(&self) -> crate::RateLimitReport {
-        crate::RateLimitReport::from_log(&lock(&self.shared.log))
+        crate::RateLimitReport::from_log(lock(&self.shared.log).iter())
+    }
+    /// How many requests the log dropped, oldest first, to stay within its capacity.
+    pub fn dropped_requests(&self) -> u64 {
+        lock(&self.shared.log).dropped()
     }
     /// Forgets the logged requests (sequence numbers keep counting).
     pub fn clear_requests(&self) {

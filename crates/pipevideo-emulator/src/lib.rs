@@ -41,7 +41,9 @@
 //! `cargo run -p pipevideo-emulator` listens on `127.0.0.1:3001` (the product's own local port) and
 //! prints the two environment variables to export (`PIPEVIDEO_API_URL`, `PIPEVIDEO_API_KEY`).
 //! Options: `--port`, `--bind`, `--time-scale`, `--seed`, `--faults <JSON | @file>`, `--chaos <rate>`,
-//! `--failure-rate`, `--webhook-url` (repeatable), `--webhook-secret`. `--help` lists them all.
+//! `--failure-rate`, `--webhook-url` (repeatable), `--webhook-secret` (or
+//! `PIPEVIDEO_EMULATOR_WEBHOOK_SECRET`, never the applications' `PIPEVIDEO_WEBHOOK_SECRET`; only its
+//! [`fingerprint`] is printed). `--help` lists them all.
 //!
 //! # The protocol
 //!
@@ -122,7 +124,16 @@
 //!
 //! See the [`fault`] module. Scripted rules and random faults are set at start
 //! ([`EmulatorBuilder::fault`], [`EmulatorBuilder::random_faults`]), from the handle
-//! ([`Emulator::push_fault`]...) or over HTTP:
+//! ([`Emulator::push_fault`]...) or over HTTP, on the control plane below.
+//!
+//! **The control plane is guarded**, since a page in a browser on the same machine can reach a
+//! loopback port: every `/_emulator/*` request needs the header `X-Emulator-Token` with the
+//! run's token ([`Emulator::control_token`]: drawn from the OS RNG at start, printed by the
+//! binary; 401 without it), a `Host` that names this machine (`localhost`, a loopback address,
+//! the bound address, or a name given to [`EmulatorBuilder::allow_control_host`] /
+//! `--control-host`, with any port; 403 otherwise, against DNS rebinding), and
+//! `Content-Type: application/json` on `POST` and `PUT` (415 otherwise: a cross-site form
+//! cannot send it). The API routes need none of this.
 //!
 //! | Control endpoint | Effect |
 //! |---|---|
@@ -130,7 +141,7 @@
 //! | `PUT /_emulator/faults` | replace the whole [`FaultConfig`] (`{"rules":[...],"random":{...}}`) |
 //! | `PUT /_emulator/faults/random` | set (or with `null` clear) the [`RandomFaults`] |
 //! | `GET`/`DELETE /_emulator/faults` | show / clear everything |
-//! | `GET /_emulator/log?since=N`, `DELETE /_emulator/log` | the request log ([`LogEntry`] as JSON) |
+//! | `GET /_emulator/log?since=N`, `DELETE /_emulator/log` | the request log ([`LogEntry`] as JSON; the header `x-emulator-log-dropped` counts the entries the cap dropped) |
 //! | `GET /_emulator/rate-limits` | per key fingerprint: requests, the rate limiter's 429s, all 429s ([`RateLimitReport`]) |
 //! | `GET /_emulator/webhooks` | webhook attempts ([`WebhookAttempt`]) |
 //! | `GET /_emulator/health` | `{ "ok": true, "base_url": ... }` |
@@ -161,7 +172,19 @@
 //!
 //! Every `/v1` and `/files` request is logged ([`Emulator::requests`]) with arrival time, method,
 //! path, headers (the key replaced by its [`fingerprint`]), body, status, the fault that struck and
-//! whether it struck before or after processing, and the generation it created, if any.
+//! whether it struck before or after processing, and the generation it created, if any. The log
+//! keeps the most recent [`EmulatorBuilder::request_log_capacity`] entries (100 000 by default)
+//! and counts the ones it dropped ([`Emulator::dropped_requests`]).
+//!
+//! # Connections
+//!
+//! A connection must send a request's headers within [`EmulatorBuilder::header_read_timeout`]
+//! (30 s by default; it also bounds the idle time between two requests on one connection, and
+//! a request body, answered `408` when slower), and
+//! at most [`EmulatorBuilder::max_connections`] (512) are served at once: further ones wait to
+//! be accepted. A slow or idle client cannot hold the emulator. Bound to an address that is not
+//! loopback, the emulator logs a warning at start: anyone who can reach it can use its demo
+//! keys.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]

@@ -86,8 +86,8 @@ pub struct RateLimitReport {
 }
 
 impl RateLimitReport {
-    /// Counts `log` per key.
-    pub fn from_log(log: &[LogEntry]) -> Self {
+    /// Counts the entries of `log` per key.
+    pub fn from_log<'a>(log: impl IntoIterator<Item = &'a LogEntry>) -> Self {
         let mut keys: Vec<KeyRateLimits> = Vec::new();
         for entry in log {
             let Some(fp) = &entry.key_fingerprint else {

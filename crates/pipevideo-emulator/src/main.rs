@@ -31,14 +31,20 @@ struct Args {
     /// Random faults of every kind on this fraction of /v1 requests (e.g. 0.1), seeded by --seed.
     #[arg(long)]
     chaos: Option<f64>,
+    /// One more `Host` name the control plane (`/_emulator/*`) answers, besides localhost, the
+    /// loopback addresses and the bound address: e.g. the name other containers use (repeatable).
+    #[arg(long = "control-host", value_name = "NAME")]
+    control_hosts: Vec<String>,
     /// Deliver `video.generation.completed` webhooks to this http:// URL (repeatable).
     #[arg(long = "webhook-url")]
     webhook_urls: Vec<String>,
-    /// Webhook signing secret (`whsec_` + base64).
+    /// Webhook signing secret (`whsec_` + base64). Only its fingerprint is printed. The
+    /// variable is the emulator's own: `PIPEVIDEO_WEBHOOK_SECRET`, which applications and the
+    /// CLI read, is not used, so an app's real secret never lands in the emulator's output.
     #[arg(
         long,
         default_value = "whsec_cGlwZXZpZGVvLWVtdWxhdG9yLWRlbW8tc2VjcmV0",
-        env = "PIPEVIDEO_WEBHOOK_SECRET",
+        env = "PIPEVIDEO_EMULATOR_WEBHOOK_SECRET",
         hide_env_values = true
     )]
     webhook_secret: String,
@@ -74,6 +80,9 @@ async fn main() -> ExitCode {
             }
         }
     }
+    for host in &args.control_hosts {
+        builder = builder.allow_control_host(host.clone());
+    }
     if let Some(rate) = args.chaos {
         builder = builder.random_faults(RandomFaults::chaos(args.seed, rate));
     }
@@ -108,15 +117,17 @@ async fn main() -> ExitCode {
     );
     if !args.webhook_urls.is_empty() {
         println!(
-            "Webhooks to {} signed with {}",
+            "Webhooks to {} signed with the secret whose fingerprint is {}",
             args.webhook_urls.join(", "),
-            args.webhook_secret
+            pipevideo_emulator::fingerprint(&args.webhook_secret)
         );
     }
     println!(
-        "Control: {}/_emulator/log, {}/_emulator/faults. Ctrl-C stops.",
+        "Control: {}/_emulator/log, {}/_emulator/faults with the header X-Emulator-Token: {} \
+         (and Content-Type: application/json on POST and PUT). Ctrl-C stops.",
         emu.origin(),
-        emu.origin()
+        emu.origin(),
+        emu.control_token()
     );
     let _ = tokio::signal::ctrl_c().await;
     emu.shutdown().await;

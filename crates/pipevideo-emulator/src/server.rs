@@ -13,10 +13,10 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::config::fingerprint;
@@ -24,7 +24,7 @@ use crate::fault::{Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, Ret
 use crate::file::{self, Video};
 use crate::log::{AppliedFault, LogEntry};
 use crate::routes::{Outcome, RATE_LIMIT_MESSAGE, Reply, Req, orpc_code, process};
-use crate::state::{Shared, lock, unix_ms_now};
+use crate::state::{ControlGuard, Shared, lock, unix_ms_now};
 
 const MAX_REQUEST_BODY: usize = 4 * 1024 * 1024;
 const LOGGED_BODY: usize = 64 * 1024;
@@ -181,6 +181,17 @@ const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\
 const HTML_503: &str = "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.</p></body></html>\n";
 const HTML_504: &str = "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
+/// The emulated wait of a rate-limit fault's `retry_after`: any number a rule holds (1e19,
+/// infinity, NaN, negative) is a wait that fits. Negative and NaN are none, anything past what
+/// a `Duration` holds is `Duration::MAX` (which [`Shared::real`] caps).
+fn fault_wait(retry_after: f64) -> Duration {
+    if retry_after.is_nan() || retry_after <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(retry_after).unwrap_or(Duration::MAX)
+    }
+}
+
 /// A 429 for a wait of `retry_after` emulated seconds, with or without `data` and a header.
 fn rate_limited_fault(
     shared: &Shared,
@@ -188,9 +199,7 @@ fn rate_limited_fault(
     with_data: bool,
     header: RetryAfterHeader,
 ) -> Reply {
-    let emulated =
-        Duration::try_from_secs_f64(retry_after.max(0.0)).unwrap_or(Duration::from_secs(60));
-    let real = shared.real(emulated);
+    let real = shared.real(fault_wait(retry_after));
     let body = if with_data {
         json!({ "message": RATE_LIMIT_MESSAGE, "data": { "retry_after": shared.retry_after_value(real) } })
     } else {
@@ -202,7 +211,8 @@ fn rate_limited_fault(
         RetryAfterHeader::None => {}
         RetryAfterHeader::Seconds => reply.headers.push(("retry-after", whole_secs.to_string())),
         RetryAfterHeader::HttpDate => {
-            let at_ms = unix_ms_now() + real.as_millis() as u64;
+            // `real` is at most a century (`state::MAX_REAL`): no overflow here.
+            let at_ms = unix_ms_now().saturating_add(real.as_millis() as u64);
             let at = UNIX_EPOCH + Duration::from_secs(at_ms.div_ceil(1000));
             reply
                 .headers
@@ -347,9 +357,24 @@ async fn handle(
     let arrived = Instant::now();
     let arrived_unix_ms = unix_ms_now();
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
+    if parts.uri.path().starts_with("/_emulator")
+        && let Err(refused) = guard_control(&shared, &parts)
+    {
+        return Ok(into_response(&shared, refused, Effect::default(), false));
+    }
+    // A body trickled in slowly holds a connection as well as slow headers do: the same bound.
+    let collect = Limited::new(body, MAX_REQUEST_BODY).collect();
+    let body = match tokio::time::timeout(shared.settings.header_read_timeout, collect).await {
+        Ok(Ok(c)) => c.to_bytes(),
         Err(_) => {
+            return Ok(into_response(
+                &shared,
+                shared.error(408, "Request body not received in time"),
+                Effect::default(),
+                false,
+            ));
+        }
+        Ok(Err(_)) => {
             return Ok(into_response(
                 &shared,
                 shared.error(413, "Request body too large"),
@@ -466,6 +491,80 @@ async fn handle(
     Ok(into_response(&shared, reply, effect, method == "HEAD"))
 }
 
+/// The header that carries the control plane's token.
+pub(crate) const CONTROL_TOKEN_HEADER: &str = "x-emulator-token";
+
+/// What a control request must bring, checked before its body is read: a `Host` naming this
+/// machine (a loopback name or address, or the bound address: a page whose name was rebound
+/// to 127.0.0.1 sends its own name), the run's token, and `application/json` on a write (a
+/// cross-site form can post `text/plain` or a form type without a preflight, never JSON).
+fn guard_control(shared: &Shared, parts: &hyper::http::request::Parts) -> Result<(), Reply> {
+    let refuse = |status: u16, message: &str| Reply::json(status, &json!({ "message": message }));
+    let host = header_str(&parts.headers, "host").unwrap_or("");
+    if !is_local_host(host, &shared.control) {
+        return Err(refuse(
+            403,
+            "The control plane answers only a Host naming this machine (localhost, a loopback \
+             address or the bound address).",
+        ));
+    }
+    let token = header_str(&parts.headers, CONTROL_TOKEN_HEADER).unwrap_or("");
+    if !same_secret(token.as_bytes(), shared.control.token.as_bytes()) {
+        return Err(refuse(
+            401,
+            "The control plane needs the X-Emulator-Token header: the token the emulator \
+             printed at start (Emulator::control_token in code).",
+        ));
+    }
+    let writes = parts.method == hyper::Method::POST || parts.method == hyper::Method::PUT;
+    let json = header_str(&parts.headers, "content-type").is_some_and(|value| {
+        value
+            .split(';')
+            .next()
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if writes && !json {
+        return Err(refuse(
+            415,
+            "The control plane takes Content-Type: application/json.",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a `Host` header names this machine: `localhost` (or a name under `.localhost`), a
+/// loopback address, the address the emulator is bound to, or a name allowed with
+/// `EmulatorBuilder::allow_control_host`; with or without a port.
+fn is_local_host(host: &str, guard: &ControlGuard) -> bool {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6] or [v6]:port
+        match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    let name = name.to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") || guard.extra_hosts.contains(&name) {
+        return true;
+    }
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || Some(ip) == guard.bound_ip,
+        Err(_) => false,
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) -> Reply {
     let ok = |v: &Value| Reply::json(200, v);
     let to_json = |v: Result<Value, serde_json::Error>| {
@@ -483,10 +582,14 @@ fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) 
                 .unwrap_or(0);
             let log = lock(&shared.log);
             let entries: Vec<&LogEntry> = log.iter().filter(|e| e.seq >= since).collect();
-            ok(&to_json(serde_json::to_value(entries)))
+            let mut reply = ok(&to_json(serde_json::to_value(entries)));
+            reply
+                .headers
+                .push(("x-emulator-log-dropped", log.dropped().to_string()));
+            reply
         }
         ("GET", "/_emulator/rate-limits") => {
-            let report = crate::RateLimitReport::from_log(&lock(&shared.log));
+            let report = crate::RateLimitReport::from_log(lock(&shared.log).iter());
             ok(&to_json(serde_json::to_value(report)))
         }
         ("DELETE", "/_emulator/log") => {
@@ -559,17 +662,37 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
+    // One permit per connection served: at the cap, further connections wait in the listening
+    // socket's backlog, and the header read timeout closes the idle and the slow ones.
+    let permits = Arc::new(Semaphore::new(shared.settings.max_connections));
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+                continue;
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let shared = Arc::clone(&shared);
                     conns.spawn(async move {
+                        let header_read_timeout = shared.settings.header_read_timeout;
                         let svc = service_fn(move |req| handle(Arc::clone(&shared), req));
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(header_read_timeout)
                             .serve_connection(TokioIo::new(stream), svc)
                             .await;
+                        drop(permit);
                     });
                 }
                 Err(e) => {
@@ -588,5 +711,42 @@ pub(crate) async fn serve(
     conns.abort_all();
     for task in lock(&shared.tasks).drain(..) {
         task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::state::{MAX_REAL, scale_duration};
+
+    fn extreme_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            Just(1e19),
+            Just(f64::MAX),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::NAN),
+            Just(-0.0),
+            0.0..1e6,
+        ]
+    }
+
+    proptest! {
+        /// Any `retry_after` a fault rule holds, at any valid time scale: a wait of at most
+        /// `MAX_REAL` whose Unix milliseconds still fit, never a panic.
+        #[test]
+        fn any_fault_retry_after_at_any_scale_is_a_bounded_wait(
+            retry_after in extreme_f64(),
+            scale in prop_oneof![Just(1000.0), Just(1.0), Just(1e-9), 1e-9f64..=1000.0],
+        ) {
+            let real = scale_duration(fault_wait(retry_after), scale);
+            prop_assert!(real <= MAX_REAL);
+            let at_ms = crate::state::unix_ms_now().saturating_add(real.as_millis() as u64);
+            let at = UNIX_EPOCH + Duration::from_secs(at_ms.div_ceil(1000));
+            prop_assert!(!httpdate::fmt_http_date(at).is_empty());
+        }
     }
 }

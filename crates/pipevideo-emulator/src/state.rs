@@ -47,6 +47,65 @@ pub(crate) struct Settings {
     pub(crate) error_shape: ErrorShape,
     /// Whether `/files` supports `Range` (see `EmulatorBuilder::file_ranges`).
     pub(crate) file_ranges: bool,
+    /// How long a connection may take to send a request's headers (also the idle time allowed
+    /// between two requests on one connection).
+    pub(crate) header_read_timeout: Duration,
+    /// How many connections are served at once; more wait to be accepted.
+    pub(crate) max_connections: usize,
+}
+
+/// What `/_emulator/*` requires: the per-run token and a `Host` that is this machine.
+pub(crate) struct ControlGuard {
+    /// `emu_` + 32 hex digits from the OS RNG, made at start.
+    pub(crate) token: String,
+    /// The bound IP, when it is a specific address (not `0.0.0.0` or `::`).
+    pub(crate) bound_ip: Option<std::net::IpAddr>,
+    /// More host names the control plane answers (lowercase, without a port).
+    pub(crate) extra_hosts: Vec<String>,
+}
+
+/// The request log: the most recent `capacity` entries, and how many older ones were dropped.
+#[derive(Debug)]
+pub(crate) struct RequestLog {
+    entries: VecDeque<LogEntry>,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl RequestLog {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            entries: VecDeque::with_capacity(capacity.min(1024)),
+            capacity,
+            dropped: 0,
+        }
+    }
+
+    /// Appends an entry, dropping the oldest when full.
+    pub(crate) fn push(&mut self, entry: LogEntry) {
+        if self.capacity == 0 {
+            self.dropped += 1;
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            self.entries.pop_front();
+            self.dropped += 1;
+        }
+        self.entries.push_back(entry);
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &LogEntry> {
+        self.entries.iter()
+    }
+
+    /// Forgets the entries (the count of dropped ones stays: it counts what the cap took).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
 }
 
 /// Everything the server shares between connections.
@@ -56,12 +115,26 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) state: Mutex<State>,
     pub(crate) faults: Mutex<FaultPlan>,
-    pub(crate) log: Mutex<Vec<LogEntry>>,
+    pub(crate) log: Mutex<RequestLog>,
+    pub(crate) control: ControlGuard,
     pub(crate) log_seq: Mutex<u64>,
     pub(crate) deliveries: Mutex<Vec<WebhookAttempt>>,
     pub(crate) url_key: [u8; 32],
     pub(crate) video: std::sync::Arc<crate::file::Video>,
     pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+/// The longest real wait the emulator computes with: a century. Anything a fault or a
+/// setting asks beyond it (a `retry_after` of 1e19 s) is this, so that a wait added to an
+/// `Instant`, a `SystemTime` or a count of Unix milliseconds can never overflow.
+pub(crate) const MAX_REAL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `emulated × scale`, at most [`MAX_REAL`]: `Duration::mul_f64` panics when the product does
+/// not fit a `Duration` (1e19 emulated seconds at a scale of 2). A product that is not a number
+/// (no finite scale makes one) is taken as [`MAX_REAL`] too.
+pub(crate) fn scale_duration(emulated: Duration, scale: f64) -> Duration {
+    Duration::try_from_secs_f64(emulated.as_secs_f64() * scale)
+        .map_or(MAX_REAL, |real| real.min(MAX_REAL))
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -75,9 +148,9 @@ pub(crate) fn unix_ms_now() -> u64 {
 }
 
 impl Shared {
-    /// Emulated time to real time.
+    /// Emulated time to real time (see [`scale_duration`]).
     pub(crate) fn real(&self, emulated: Duration) -> Duration {
-        emulated.mul_f64(self.settings.scale)
+        scale_duration(emulated, self.settings.scale)
     }
     pub(crate) fn elapsed_ms(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.started).as_millis() as u64
@@ -96,7 +169,8 @@ impl Shared {
     }
 
     pub(crate) fn video_url(&self, id: &str) -> (String, u64) {
-        let expires = unix_ms_now() + self.real(self.settings.url_ttl).as_millis() as u64;
+        let expires =
+            unix_ms_now().saturating_add(self.real(self.settings.url_ttl).as_millis() as u64);
         let sig = self.sign_url(id, expires);
         (
             format!(
@@ -399,6 +473,33 @@ impl State {
                 }
                 st.fixed_count += 1;
                 Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::{MAX_REAL, scale_duration};
+
+    proptest! {
+        /// Every emulated duration at every valid scale (0, 1000]: never a panic, at most
+        /// `MAX_REAL`, and exactly `mul_f64` wherever that fits.
+        #[test]
+        fn scaling_never_overflows(
+            secs in prop_oneof![Just(u64::MAX), any::<u64>(), 0u64..1_000_000],
+            nanos in 0u32..1_000_000_000,
+            scale in prop_oneof![Just(1000.0), Just(f64::MIN_POSITIVE), 1e-9f64..=1000.0],
+        ) {
+            let emulated = Duration::new(secs, nanos);
+            let real = scale_duration(emulated, scale);
+            prop_assert!(real <= MAX_REAL);
+            if emulated.as_secs_f64() * scale < MAX_REAL.as_secs_f64() {
+                prop_assert_eq!(real, emulated.mul_f64(scale));
             }
         }
     }

@@ -137,3 +137,117 @@ fn debug_output_never_shows_keys_or_secrets() {
     let emu = builder.start_in_background().unwrap();
     assert!(!format!("{:?}", *emu).contains("0123456789abcdef"));
 }
+
+/// Starts the binary with webhooks on and `env`, returns its stdout up to the control line.
+fn startup_output(env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipevideo-emulator"));
+    command
+        .args(["--port", "0", "--webhook-url", "http://127.0.0.1:9/hooks"])
+        .env_remove("PIPEVIDEO_WEBHOOK_SECRET")
+        .env_remove("PIPEVIDEO_EMULATOR_WEBHOOK_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut out = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .take(12)
+    {
+        let line = line.unwrap();
+        out.push_str(&line);
+        out.push('\n');
+        if line.starts_with("Control") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    out
+}
+
+#[test]
+fn the_binary_prints_a_fingerprint_of_its_webhook_secret_and_ignores_the_apps_variable() {
+    use pipevideo_emulator::fingerprint;
+    // An application's own secret, in the variable the CLI and real apps read.
+    let app = "whsec_QVBQU0VDUkVUX0FQUFNFQ1JFVF9BUFBTRUNSRVQ=";
+    let out = startup_output(&[("PIPEVIDEO_WEBHOOK_SECRET", app)]);
+    assert!(!out.contains(app), "{out}");
+    assert!(!out.contains("QVBQU0VDUkVU"), "{out}");
+    assert!(
+        !out.contains(&fingerprint(app)),
+        "the app's variable is not the emulator's: {out}"
+    );
+    let default = "whsec_cGlwZXZpZGVvLWVtdWxhdG9yLWRlbW8tc2VjcmV0";
+    assert!(out.contains(&fingerprint(default)), "{out}");
+    assert!(!out.contains("cGlwZXZpZGVv"), "{out}");
+
+    // The emulator's own variable.
+    let mine = "whsec_RU1VTEFUT1JTRUNSRVRfRU1VTEFUT1JTRUNSRVQ=";
+    let out = startup_output(&[("PIPEVIDEO_EMULATOR_WEBHOOK_SECRET", mine)]);
+    assert!(!out.contains("RU1VTEFUT1JTRUNSRVQ"), "{out}");
+    assert!(out.contains(&fingerprint(mine)), "{out}");
+}
+
+#[test]
+fn the_binary_prints_its_control_token_and_warns_on_a_non_loopback_address() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipevideo-emulator"))
+        .args(["--bind", "0.0.0.0", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = None;
+    let mut token = None;
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .take(12)
+    {
+        let line = line.unwrap();
+        if let Some(url) = line.trim().strip_prefix("export PIPEVIDEO_API_URL=") {
+            port = url
+                .trim_end_matches("/v1")
+                .rsplit(':')
+                .next()
+                .map(str::to_owned);
+        }
+        if line.starts_with("Control") {
+            token = line
+                .split_whitespace()
+                .find(|word| word.starts_with("emu_"))
+                .map(str::to_owned);
+            break;
+        }
+    }
+    let port: u16 = port.expect("the URL line").parse().unwrap();
+    let token = token.expect("the token on the control line");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let health = |token: &str| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /_emulator/health HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\
+             x-emulator-token: {token}\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let with = health(&token);
+    let without = health("emu_guess");
+    child.kill().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let _ = child.wait();
+    assert!(with.starts_with("HTTP/1.1 200"), "{with}");
+    assert!(without.starts_with("HTTP/1.1 401"), "{without}");
+    assert!(stderr.contains("non-loopback"), "{stderr}");
+}

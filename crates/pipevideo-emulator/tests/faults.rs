@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use pipevideo_emulator::{
-    Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader,
+    Emulator, Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader,
 };
 use serde_json::{Value, json};
 
@@ -292,24 +292,25 @@ async fn huge_bodies_stay_valid_json() {
 #[tokio::test]
 async fn control_endpoint_sets_shows_and_clears_faults() {
     let emu = fast().start().await.unwrap();
-    let faults = format!("{}/_emulator/faults", emu.origin());
     let rule = json!({ "path_prefix": "/v1/responses", "method": "POST", "count": 2, "fault": { "kind": "bad_gateway_html" }, "timing": "after" });
-    let r = send("POST", &faults, None, Some(&rule)).await;
+    let r = control(&emu, "POST", "/_emulator/faults", Some(&rule)).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["rules"][0]["count"], 2);
     let many = json!([{ "fault": { "kind": "server_error" } }, { "fault": { "kind": "rate_limited", "retry_after": 5 } }]);
     assert_eq!(
-        send("POST", &faults, None, Some(&many)).await.json()["rules"]
+        control(&emu, "POST", "/_emulator/faults", Some(&many))
+            .await
+            .json()["rules"]
             .as_array()
             .unwrap()
             .len(),
         3
     );
     assert_eq!(
-        send(
+        control(
+            &emu,
             "POST",
-            &faults,
-            None,
+            "/_emulator/faults",
             Some(&json!({ "fault": { "kind": "nope" } }))
         )
         .await
@@ -325,41 +326,41 @@ async fn control_endpoint_sets_shows_and_clears_faults() {
     );
     assert_eq!(emu.generations().len(), 1, "timing after: created");
     assert_eq!(
-        send("GET", &faults, None, None).await.json()["rules"][0]["count"],
+        control(&emu, "GET", "/_emulator/faults", None).await.json()["rules"][0]["count"],
         1
     );
     // The next GET takes the first rule that matches a GET: the server error.
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 500);
 
-    assert_eq!(send("DELETE", &faults, None, None).await.status, 200);
+    assert_eq!(
+        control(&emu, "DELETE", "/_emulator/faults", None)
+            .await
+            .status,
+        200
+    );
     assert_eq!(emu.faults(), FaultConfig::default());
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 200);
 
     // Random faults over HTTP, and the log over HTTP.
     let random = json!({ "seed": 1, "faults": [[{ "kind": "server_error" }, 1.0]], "after_probability": 0.0 });
     assert_eq!(
-        send("PUT", &format!("{faults}/random"), None, Some(&random))
+        control(&emu, "PUT", "/_emulator/faults/random", Some(&random))
             .await
             .status,
         200
     );
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 500);
     assert_eq!(
-        send("PUT", &format!("{faults}/random"), None, Some(&Value::Null))
+        control(&emu, "PUT", "/_emulator/faults/random", Some(&Value::Null))
             .await
             .status,
         200
     );
     assert_eq!(get(&emu, "/usage", Some(emu.demo_key())).await.status, 200);
 
-    let log = send(
-        "GET",
-        &format!("{}/_emulator/log?since=3", emu.origin()),
-        None,
-        None,
-    )
-    .await
-    .json();
+    let log = control(&emu, "GET", "/_emulator/log?since=3", None)
+        .await
+        .json();
     let log = log.as_array().unwrap();
     assert_eq!(log[0]["seq"], 3);
     assert_eq!(log[0]["fault"]["kind"], "server_error");
@@ -367,14 +368,7 @@ async fn control_endpoint_sets_shows_and_clears_faults() {
         log.iter()
             .all(|e| !e["path"].as_str().unwrap().starts_with("/_emulator"))
     );
-    let health = send(
-        "GET",
-        &format!("{}/_emulator/health", emu.origin()),
-        None,
-        None,
-    )
-    .await
-    .json();
+    let health = control(&emu, "GET", "/_emulator/health", None).await.json();
     assert_eq!(health["base_url"], emu.base_url());
 }
 
@@ -397,14 +391,7 @@ async fn random_faults_are_seeded_and_never_touch_control_routes() {
             out.push(status);
         }
         assert_eq!(
-            send(
-                "GET",
-                &format!("{}/_emulator/health", emu.origin()),
-                None,
-                None
-            )
-            .await
-            .status,
+            control(&emu, "GET", "/_emulator/health", None).await.status,
             200
         );
         emu.requests()
@@ -496,4 +483,44 @@ async fn a_lost_create_retried_with_its_idempotency_key_yields_one_generation() 
         log[2].idempotent_replay_of.as_deref(),
         Some(gens[0].id.as_str())
     );
+}
+
+#[tokio::test]
+async fn an_enormous_retry_after_fault_answers_429_instead_of_panicking() {
+    // 1e19 emulated seconds: scaled by 1000 it overflows a `Duration`, and as a date it is
+    // far past anything `SystemTime` holds.
+    let emu = Emulator::builder()
+        .time_scale(1000.0)
+        .seed(1)
+        .start()
+        .await
+        .unwrap();
+    for header in [
+        RetryAfterHeader::None,
+        RetryAfterHeader::Seconds,
+        RetryAfterHeader::HttpDate,
+    ] {
+        for retry_after in [1e19, f64::MAX, f64::INFINITY, f64::NAN, -1.0] {
+            emu.push_fault(FaultRule::new(Fault::RateLimited {
+                retry_after,
+                with_data: true,
+                header,
+            }));
+            let r = try_send(
+                "GET",
+                &format!("{}/usage", emu.base_url()),
+                Some(emu.demo_key()),
+                &[],
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("retry_after {retry_after} with {header:?}: {e}"));
+            assert_eq!(r.status, 429, "retry_after {retry_after} with {header:?}");
+            let asked = &r.json()["data"]["retry_after"];
+            assert!(
+                asked.as_f64().is_some_and(|s| s.is_finite() && s >= 0.0),
+                "{asked}"
+            );
+        }
+    }
 }

@@ -148,14 +148,9 @@ async fn the_report_counts_429s_per_key() {
             .all(|k| !k.key_fingerprint.contains(&key[3..])),
         "fingerprints, never keys"
     );
-    let served = send(
-        "GET",
-        &format!("{}/_emulator/rate-limits", emu.origin()),
-        None,
-        None,
-    )
-    .await
-    .json();
+    let served = control(&emu, "GET", "/_emulator/rate-limits", None)
+        .await
+        .json();
     assert_eq!(served["keys"][0]["status_429"], 2);
     assert_eq!(served["keys"][1]["requests"], 1);
 }

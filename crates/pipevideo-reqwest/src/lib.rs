@@ -36,8 +36,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! reqwest also honours the `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` environment variables
-//! unless the builder says `.no_proxy()`.
+//! # Proxies
+//!
+//! A plain `http://` request never goes through a proxy. [`ReqwestTransport::new`] and
+//! [`ReqwestTransport::client_builder`] take the proxy from the environment for `https://`
+//! requests only (`HTTPS_PROXY`, else `ALL_PROXY`, with `NO_PROXY`), a `CONNECT` tunnel in
+//! which the proxy never sees the key; `HTTP_PROXY` is not used, and `ALL_PROXY` does not apply
+//! to `http://`: a plain-http base (the loopback emulator) would otherwise send the
+//! `Authorization` header, the key, to the proxy in clear text. The proxy settings of the
+//! macOS and Windows system configuration are not read (reqwest's own default reads them).
+//! A proxy you add to the builder is yours: it is consulted after the environment's, and
+//! `Proxy::http` or `Proxy::all` sends plain-http requests through it. A client you build
+//! with `reqwest::Client::builder()` yourself keeps reqwest's defaults, which send plain-http
+//! requests to `HTTP_PROXY` or `ALL_PROXY`.
 //!
 //! # Redirects
 //!
@@ -99,6 +110,18 @@ const NO_TLS: MissingTls = MissingTls::new(
     "enable the `rustls` or `native-tls` feature of `pipevideo` (or of `pipevideo-reqwest`)",
 );
 
+/// The environment's proxy for `https://` requests only, as reqwest reads it (`HTTPS_PROXY`,
+/// else `ALL_PROXY`, upper or lower case, with `NO_PROXY`). Through it an `https://` request is a
+/// `CONNECT` tunnel, so the proxy never sees the key. A value reqwest cannot use is ignored, as
+/// reqwest ignores it.
+fn https_proxy_from_env() -> Option<reqwest::Proxy> {
+    let url = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))?;
+    let proxy = reqwest::Proxy::https(url.as_str()).ok()?;
+    Some(proxy.no_proxy(reqwest::NoProxy::from_env()))
+}
+
 /// A [`Transport`](pipevideo_core::transport::Transport) over a [`reqwest::Client`], on tokio:
 /// the HTTP half is reqwest, the clock half is [`TokioClock`].
 ///
@@ -123,11 +146,20 @@ impl ReqwestTransport {
             .map_err(BuildError)
     }
 
-    /// A `reqwest::ClientBuilder` with this crate's defaults: redirects are not followed.
-    /// Add proxies, certificates or connection settings, build, and pass the client to
-    /// [`From`].
+    /// A `reqwest::ClientBuilder` with this crate's defaults: redirects are not followed, and
+    /// a plain `http://` request never goes through a proxy (see the
+    /// [crate docs](crate#proxies)). Add proxies, certificates or connection settings, build,
+    /// and pass the client to [`From`].
     pub fn client_builder() -> reqwest::ClientBuilder {
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+        // `no_proxy` drops reqwest's own proxies from the environment and the system, which
+        // would send a plain-http request (the key in clear) to `HTTP_PROXY` or `ALL_PROXY`.
+        let builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
+        match https_proxy_from_env() {
+            Some(proxy) => builder.proxy(proxy),
+            None => builder,
+        }
     }
 
     /// The underlying client.

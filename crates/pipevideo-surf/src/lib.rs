@@ -46,19 +46,33 @@
 //!   chunked) reads as empty: async-h1 does not support that HTTP/1.0-style framing (the
 //!   connection is closed, never reused with the body's bytes on it). The Pipevideo API and
 //!   video CDNs send `Content-Length` or chunked bodies.
-//! - A response header value beyond ASCII makes http-types panic; the transport catches it and
-//!   reports [`Cause::InvalidResponse`]
-//!   (the panic message still reaches the panic hook, i.e. stderr).
 //! - A body cut off before its `Content-Length` is detected here, since async-h1 would end it
 //!   quietly.
 //!
-//! - **Do not turn on `TRACE` logging for `async_h1`.** async-h1 logs every request it encodes
-//!   at `TRACE` through the `log` crate, headers included, so `Authorization: Bearer <key>`
-//!   would reach your logs. This SDK cannot redact another crate's log records; filter the
-//!   target out (e.g. `RUST_LOG=async_h1=info` with env_logger, or a `log` filter on the
-//!   `async_h1` target). The secret sweep in the repository's `tests/tests/secrets.rs` checks
-//!   every other log line and the SDK's own tracing output for the key. The reqwest transport
-//!   has no such record.
+//! # Hostile responses, logs and proxies
+//!
+//! This crate's pool (see below) drives async-h1's encoder and decoder itself:
+//!
+//! - **No `log` record carries a request header.** async-h1's own client function logs every
+//!   request's `Debug` at `TRACE`, the `Authorization` header (the key) included; the pool does
+//!   not call it, and logs nothing of the request. The repository's secret sweep
+//!   (`tests/tests/secrets.rs`) captures every `log` record at `TRACE` and finds the key 0 times.
+//! - **A response head is checked before http-types sees it**: a header value beyond ASCII (on
+//!   which http-types panics) or a head over 8 KiB is [`Cause::InvalidResponse`], naming the
+//!   header. Nothing relies on `catch_unwind`, so a `panic = "abort"` build is as safe.
+//! - **Only a failed connect is "not sent"** ([`Cause::Connect`]): refused, unreachable, DNS or
+//!   TLS handshake while the pool opens a connection. An io error of any kind after that is
+//!   "maybe sent".
+//! - **No proxy**: the pool connects directly, whatever `HTTP_PROXY`, `HTTPS_PROXY` or
+//!   `ALL_PROXY` say, so a plain-http base (the loopback emulator) never sends the key to a
+//!   proxy.
+//!
+//! A `surf::Client` of your own passed to [`From`] keeps surf's own h1 client, which does none
+//! of this: it logs the key at `TRACE` (filter the `async_h1` target out), panics on a header
+//! value beyond ASCII (the task that sent the request panics), and reports a refused
+//! connection only through its pool's message. The `curl-client` backend goes through libcurl,
+//! which reads `http_proxy` and `ALL_PROXY` for plain-http requests: set `NO_PROXY` (e.g.
+//! `127.0.0.1,localhost`) when such a proxy is set and the base is plain http.
 //!
 //! # Connection reuse on the h1 backend
 //!
@@ -98,6 +112,7 @@
 //! a `3xx` comes back as a response (surf's `Redirect` middleware would carry the
 //! `Authorization` header to any host, so do not add it). For TLS settings or a connection
 //! timeout, pass a `surf::Config` to [`TryFrom`] (the h1 backend has no proxy support).
+//! A config's timeout too large for an `Instant` (e.g. `Duration::MAX`) means no timeout.
 //! The surf config's timeout (60 seconds by default) bounds connecting and the wait for the
 //! response headers; the per-attempt timeout of [`SendOptions`] bounds the whole attempt on top.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -106,12 +121,11 @@
 
 use std::future::Future;
 use std::io;
-use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::{Either, select};
-use futures_util::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_util::{AsyncReadExt, AsyncWriteExt};
 use pipevideo_core::transport::{
     CappedSink, Cause, ChunkSink, Clock, DownloadBody, DownloadOptions, HttpClient,
     PREALLOCATE_AT_MOST, SendOptions, TransportError, check_request_headers,
@@ -173,18 +187,9 @@ impl SurfTransport {
     ) -> Result<surf::Response, TransportError> {
         check_request_headers(request.headers())?;
         let request = to_surf(request)?;
-        // http-types panics on some malformed responses (a header value beyond ASCII, for
-        // one); a server's bytes must never take the caller's task down.
-        match AssertUnwindSafe(self.client.send(request))
-            .catch_unwind()
-            .await
-        {
-            Ok(result) => result.map_err(|e| map_error(&e)),
-            Err(_) => Err(TransportError::maybe_sent(
-                "the response could not be parsed (the HTTP library panicked on it)",
-            )
-            .with_cause(Cause::InvalidResponse)),
-        }
+        // No `catch_unwind`: this crate's pool checks a response head before http-types sees
+        // it (http-types panics on a header value beyond ASCII), see `pool::read_head`.
+        self.client.send(request).await.map_err(|e| map_error(&e))
     }
 }
 
@@ -536,11 +541,14 @@ fn to_http(response: &surf::Response) -> Result<http::Response<()>, TransportErr
 
 /// Classify a surf error by how far the exchange got.
 ///
-/// This crate's pool reports a failure to open a connection (refused, DNS, TLS handshake) as
-/// a `pool::ConnectError`. surf's own h1 client (a `surf::Client` passed to `From`) reports it
-/// only as the text of its connection pool's error: the type is gone by the time it reaches
-/// us. The conformance suite's refused-connection case and `tests/connection_reuse.rs` pin
-/// both down.
+/// Only a failure to open a connection means the request was not sent. This crate's pool
+/// reports that (refused, DNS, TLS handshake) as a `pool::ConnectError`, and nothing else is
+/// taken for it: an io error of kind "refused" or "unreachable" found anywhere else in the
+/// chain may come after the request was written (a host unreachable mid-exchange), so it is
+/// "maybe sent" like any other io error. surf's own h1 client (a `surf::Client` passed to
+/// `From`) reports a failed connect only as the text of its connection pool's error: the type
+/// is gone by the time it reaches us. The conformance suite's refused-connection case and
+/// `tests/connection_reuse.rs` pin both down.
 fn map_error(error: &surf::Error) -> TransportError {
     let message = error.to_string();
     if message.starts_with("An error occured while creating a new object")
@@ -565,14 +573,61 @@ fn map_error(error: &surf::Error) -> TransportError {
 
 fn map_io(io: &io::Error, message: String) -> TransportError {
     match io.kind() {
-        io::ErrorKind::ConnectionRefused
-        | io::ErrorKind::AddrNotAvailable
-        | io::ErrorKind::NetworkUnreachable
-        | io::ErrorKind::HostUnreachable => TransportError::connect(message),
         io::ErrorKind::TimedOut => TransportError::maybe_sent(message).with_cause(Cause::Timeout),
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
             TransportError::maybe_sent(message).with_cause(Cause::InvalidResponse)
         }
         _ => TransportError::maybe_sent(message).with_cause(Cause::Io),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use pipevideo_core::transport::FailureKind;
+
+    use super::*;
+
+    /// An error that wraps an io error one level down, as a TLS or codec layer would.
+    #[derive(Debug)]
+    struct Wrapped(io::Error);
+
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a layer above the socket")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    /// Only the pool's own connect error means "not sent": a refused or unreachable io error
+    /// anywhere else in the chain may come after the request was written.
+    #[test]
+    fn refused_or_unreachable_io_errors_outside_the_pools_connect_are_maybe_sent() {
+        for kind in [
+            io::ErrorKind::ConnectionRefused,
+            io::ErrorKind::AddrNotAvailable,
+            io::ErrorKind::NetworkUnreachable,
+            io::ErrorKind::HostUnreachable,
+        ] {
+            let direct = surf::Error::new(
+                ht::StatusCode::BadGateway,
+                io::Error::new(kind, "mid-exchange"),
+            );
+            let deeper = surf::Error::new(
+                ht::StatusCode::BadGateway,
+                Wrapped(io::Error::new(kind, "mid-exchange")),
+            );
+            for error in [direct, deeper] {
+                let mapped = map_error(&error);
+                assert_eq!(mapped.kind(), FailureKind::MaybeSent, "{kind:?}: {mapped}");
+                assert_eq!(mapped.cause(), Cause::Io, "{kind:?}: {mapped}");
+            }
+        }
     }
 }

@@ -202,7 +202,7 @@ impl H1Pool {
             conn: Some(conn),
             shared: Arc::clone(&self.shared),
         };
-        let mut res = async_h1::client::connect(lease, req).await?;
+        let mut res = exchange_on(lease, req).await?;
         // async-h1 gives the connection to the body only when the response is framed (chunked
         // or with a Content-Length); otherwise the connection is gone already. The test is
         // async-h1's own, to the letter (`client/decode.rs`).
@@ -233,7 +233,9 @@ impl HttpClient for H1Pool {
             return self.exchange(req).await;
         };
         let exchange = std::pin::pin!(self.exchange(req));
-        let timer = std::pin::pin!(async_io::Timer::at(Instant::now() + limit));
+        // `after`, not `at(now + limit)`: a limit past what an `Instant` holds (a config's
+        // `Duration::MAX`) is a timer that never fires, not an overflow panic.
+        let timer = std::pin::pin!(async_io::Timer::after(limit));
         match select(exchange, timer).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(Error::new(
@@ -262,6 +264,73 @@ impl fmt::Debug for H1Pool {
             .field("idle", &self.shared.idle().len())
             .field("config", &self.shared.config)
             .finish()
+    }
+}
+
+/// One exchange on a leased connection, through async-h1's public encoder and decoder.
+///
+/// `async_h1::client::connect` does the same but logs the request's `Debug` at `TRACE` through
+/// the `log` crate, headers included: the `Authorization` header, i.e. the API key, would reach
+/// any logger that records `TRACE`. Nothing here logs the request. The response head is checked
+/// by [`read_head`] before async-h1 parses it into `http-types`, which panics on a header value
+/// beyond ASCII.
+async fn exchange_on(mut lease: Lease, req: Request) -> Result<Response, Error> {
+    let mut encoder = async_h1::client::Encoder::new(req);
+    futures_util::io::copy(&mut encoder, &mut lease).await?;
+    let mut reader = futures_util::io::BufReader::new(lease);
+    let head = read_head(&mut reader).await?;
+    let replay = futures_util::io::AsyncReadExt::chain(futures_util::io::Cursor::new(head), reader);
+    async_h1::client::decode(replay).await
+}
+
+/// async-h1's limit on a response head (`MAX_HEAD_LENGTH`): it refuses a head of this length
+/// or more, and so does [`read_head`], as an invalid response.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// Reads the response head (status line and headers, up to the empty line) and refuses a
+/// header line with a byte beyond ASCII, naming the header: `http-types` panics on such a value
+/// (`HeaderValue` must be ASCII, and async-h1 appends the value with an `unwrap`), and a
+/// server's bytes must never take the caller's task down, nor rely on `catch_unwind` (which a
+/// `panic = "abort"` build does not have). The status line may carry any reason phrase:
+/// async-h1 ignores it.
+async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Vec<u8>> {
+    use futures_util::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut head = Vec::with_capacity(512);
+    let mut start = 0;
+    loop {
+        let n = (&mut *reader)
+            .take((MAX_HEAD - head.len()) as u64)
+            .read_until(b'\n', &mut head)
+            .await?;
+        if n == 0 {
+            // async-h1 says what went wrong ("connection closed", "empty response").
+            return Ok(head);
+        }
+        if head.len() >= MAX_HEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the response head is {MAX_HEAD} bytes or longer"),
+            ));
+        }
+        let line = &head[start..];
+        if start > 0 && !line.is_ascii() {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name);
+            let name: String = name
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(64)
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the response header `{name}` has a byte beyond ASCII"),
+            ));
+        }
+        if line == b"\r\n" || line == b"\n" {
+            return Ok(head);
+        }
+        start = head.len();
     }
 }
 

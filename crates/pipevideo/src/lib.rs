@@ -115,7 +115,7 @@ println!("{}", video.video_url().unwrap_or("(no URL)"));
 //! - `url` 2: [`BaseUrl::join`] returns a `url::Url`.
 //! - `futures-core` 0.3: [`ProgressStream`] is a `futures_core::Stream`.
 //! - `rand` 0.9: the state machines under [`core`](crate::core) that jitter take `&mut impl rand::Rng`
-//!   (as does [`IdempotencyKey::generate`]).
+//!   (as does [`IdempotencyKey::generate`]; the client itself draws its keys from the OS RNG).
 //! - `async-trait` 0.1: the transport traits under `core::transport` are `#[async_trait]`
 //!   traits; implement them with that attribute.
 //! - With `reqwest`: `reqwest` 0.13 (re-exported as `pipevideo::reqwest` for

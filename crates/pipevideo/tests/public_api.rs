@@ -371,6 +371,7 @@ const CHECKED: &[Checked] = &[
             "base64",
             "futures-channel",
             "futures-util",
+            "getrandom",
             "hmac",
             "httpdate",
             "percent-encoding",

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use pipevideo::CancelToken;
 use pipevideo::webhook::{DeliveryDeduper, Verifier, VerifyError, WebhookEvent, WebhookHeaders};
 use serde_json::json;
@@ -97,10 +97,14 @@ struct Endpoint {
     json: bool,
     done: mpsc::UnboundedSender<()>,
     count: Option<u64>,
+    /// How long a delivery's body may take to arrive (`--header-timeout` again).
+    body_timeout: Duration,
 }
 
 /// `webhook listen`: serves `POST <any path>` on `--bind:--port` until `--count` verified
-/// deliveries or Ctrl-C (which ends it with exit code 0: stopping is how it is used).
+/// deliveries or Ctrl-C (which ends it with exit code 0: stopping is how it is used). A
+/// connection must send its headers within `--header-timeout`, and at most
+/// `--max-connections` are served at once (slowloris).
 pub(crate) async fn listen(
     args: ListenArgs,
     json_mode: bool,
@@ -138,12 +142,26 @@ pub(crate) async fn listen(
         json: json_mode,
         done: done_tx,
         count: args.count,
+        body_timeout: args.header_timeout,
     });
     if args.count == Some(0) {
         return Ok(exit::OK);
     }
     let mut connections = tokio::task::JoinSet::new();
+    // One permit per connection served: at the cap, further connections wait in the backlog
+    // until the header timeout has closed the slow and idle ones (slowloris).
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
+    let header_timeout = args.header_timeout;
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            Some(()) = done_rx.recv() => break,
+            () = cancel.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
@@ -157,12 +175,16 @@ pub(crate) async fn listen(
                     // connection task ends.
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(false)
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
+                    drop(permit);
                 });
             }
             Some(()) = done_rx.recv() => break,
             () = cancel.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
@@ -188,9 +210,14 @@ async fn handle(endpoint: &Endpoint, request: Request<Incoming>) -> Response<Ful
         );
     }
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let collect = Limited::new(body, BODY_LIMIT).collect();
+    let body = match tokio::time::timeout(endpoint.body_timeout, collect).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
         Err(_) => {
+            eprintln!("rejected a delivery: its body did not arrive within --header-timeout");
+            return answer(StatusCode::REQUEST_TIMEOUT, "body too slow");
+        }
+        Ok(Err(_)) => {
             eprintln!("rejected a delivery: the body is larger than 1 MiB or was cut off");
             return answer(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut off");
         }

@@ -56,6 +56,8 @@ pub struct ClientBuilder<T> {
     seed: Option<u64>,
     store: Option<Arc<dyn PacingStore>>,
     shared_options: SharedPacingOptions,
+    #[cfg(feature = "testing")]
+    entropy_seed: Option<u64>,
 }
 
 impl<T: Transport> ClientBuilder<T> {
@@ -76,6 +78,8 @@ impl<T: Transport> ClientBuilder<T> {
             seed: None,
             store: None,
             shared_options: SharedPacingOptions::default(),
+            #[cfg(feature = "testing")]
+            entropy_seed: None,
         }
     }
 
@@ -179,11 +183,28 @@ impl<T: Transport> ClientBuilder<T> {
         self
     }
 
-    /// Seeds the client's RNG (jitter, idempotency keys, poll schedule) for reproducible runs.
-    /// Without a seed, one is derived from the transport's wall clock, the process id and a
-    /// counter, so that clients spread their jitter.
+    /// Seeds the client's RNG (jitter, poll schedule) for reproducible runs. Without a seed,
+    /// one is derived from the transport's wall clock, the process id and a counter, so that
+    /// clients spread their jitter.
+    ///
+    /// Idempotency keys and a save's temporary file names do not come from this RNG but from
+    /// the OS RNG, whatever the seed: two processes with the same seed must never send the
+    /// same key (a deduplicating server would hand one the other's generation), and a
+    /// temporary name must not be computable by another process.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// **Test kit only** (feature `testing`): draws idempotency keys and a save's temporary
+    /// file names from an RNG seeded with `seed` instead of the OS RNG, so that a test can
+    /// know them in advance (plant a file at the names a save will try, expect a key). Never
+    /// use it outside tests: keys and names become predictable and shared by every client of
+    /// that seed.
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+    pub fn predictable_keys_and_temp_names(mut self, seed: u64) -> Self {
+        self.entropy_seed = Some(seed);
         self
     }
 
@@ -201,6 +222,11 @@ impl<T: Transport> ClientBuilder<T> {
             .map(|_| SharedPacing::new(&key, self.pacing, self.shared_options));
         let encoder = RequestEncoder::new(base_url, key)?.with_attribution(self.attribution);
         let seed = self.seed.unwrap_or_else(|| default_seed(&self.transport));
+        let entropy = super::entropy::Entropy::os(default_seed(&self.transport));
+        #[cfg(feature = "testing")]
+        let entropy = self
+            .entropy_seed
+            .map_or(entropy, super::entropy::Entropy::seeded);
         Ok(Client {
             inner: Arc::new(Inner {
                 transport: self.transport,
@@ -219,6 +245,7 @@ impl<T: Transport> ClientBuilder<T> {
                     shared_pacing,
                     budget: self.budget,
                     rng: SmallRng::seed_from_u64(seed),
+                    entropy,
                     fleet: Fleet::new(),
                     waits: HashMap::new(),
                     poll_errors: HashMap::new(),

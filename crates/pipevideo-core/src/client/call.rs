@@ -67,7 +67,7 @@ impl<T: Transport> Client<T> {
         self.inner
             .settings
             .idempotency
-            .then(|| IdempotencyKey::generate(&mut lock(&self.inner.shared).rng))
+            .then(|| IdempotencyKey::generate(&mut lock(&self.inner.shared).entropy))
     }
 
     async fn create_inner(

@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_channel::mpsc;
 use futures_core::Stream;
@@ -23,8 +23,11 @@ pub struct WaitOptions {
     /// A token that cancels the wait from elsewhere.
     pub cancel: Option<CancelToken>,
     /// How long ago the generation was created, if known (a resumed wait); `None` for
-    /// "unknown", which polls at once.
+    /// "unknown", which polls at once and has no 404 grace (the first 404 ends the wait).
     pub age: Option<Duration>,
+    /// When the generation was created (its `created_at`), if known: the age is read from it
+    /// against the transport's wall clock when `age` is `None`.
+    pub created_at: Option<SystemTime>,
 }
 
 impl WaitOptions {
@@ -37,6 +40,26 @@ impl WaitOptions {
     #[must_use]
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Sets how long ago the generation was created: a resumed wait on a generation younger
+    /// than the wait policy's 404 grace tolerates a 404 until the grace is over (it may not
+    /// be readable yet); one of unknown age ends on the first 404.
+    #[must_use]
+    pub fn with_age(mut self, age: Duration) -> Self {
+        self.age = Some(age);
+        self
+    }
+
+    /// Sets when the generation was created (for example from
+    /// [`Generation::created_at`](crate::model::Generation::created_at) and
+    /// [`Timestamp::to_system_time`](crate::model::Timestamp::to_system_time)), for the same
+    /// purpose as
+    /// [`with_age`](Self::with_age); a time in the future counts as just created.
+    #[must_use]
+    pub fn with_created_at(mut self, created_at: SystemTime) -> Self {
+        self.created_at = Some(created_at);
         self
     }
 

@@ -38,6 +38,7 @@ mod builder;
 mod call;
 mod cancel;
 mod download;
+mod entropy;
 mod handle;
 mod pacing;
 #[cfg(feature = "fs")]
@@ -126,7 +127,10 @@ struct Shared {
     /// What to ask the shared store and how to read it (with a store only).
     shared_pacing: Option<SharedPacing>,
     budget: RetryBudget,
+    /// Jitter and the poll schedule: seeded by [`ClientBuilder::seed`] for reproducible runs.
     rng: SmallRng,
+    /// Idempotency keys and temporary names: the OS RNG whatever the seed (see `entropy`).
+    entropy: entropy::Entropy,
     fleet: Fleet<Generation>,
     waits: HashMap<GenerationRef, Waits>,
     /// The error of each generation's last failed poll, handed to its waits with an outcome

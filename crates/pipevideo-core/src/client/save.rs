@@ -249,7 +249,7 @@ impl<T: Transport> Client<T> {
         })
     }
 
-    /// The temporary file, under a name from the client's RNG, created with `create_new`.
+    /// The temporary file, under a name from the OS RNG, created with `create_new`.
     fn create_temp(
         &self,
         dir: &Path,
@@ -257,7 +257,7 @@ impl<T: Transport> Client<T> {
     ) -> io::Result<tempfile::NamedTempFile> {
         let mut last = io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name");
         for _ in 0..TEMP_NAME_TRIES {
-            let temp_name = temp_file_name(name, &mut lock(&self.inner.shared).rng);
+            let temp_name = temp_file_name(name, &mut lock(&self.inner.shared).entropy);
             let mut builder = tempfile::Builder::new();
             builder.prefix(&temp_name).rand_bytes(0);
             #[cfg(unix)]

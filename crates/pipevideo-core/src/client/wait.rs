@@ -28,7 +28,10 @@ impl<T: Transport> Client<T> {
     }
 
     /// Waits on a generation by its reference: resumes a wait that ended (deadline, crash,
-    /// Ctrl-C) or waits on one created elsewhere. Polls at once, then on the schedule.
+    /// Ctrl-C) or waits on one created elsewhere. Polls at once, then on the schedule. The
+    /// 404 grace of the wait policy applies only when the generation's age is known
+    /// ([`WaitOptions::with_age`], [`WaitOptions::with_created_at`]) and inside it; a
+    /// reference of unknown age ends on the first 404.
     pub async fn wait(&self, reference: &GenerationRef) -> Result<Generation, Error> {
         self.wait_with(reference, WaitOptions::default()).await
     }
@@ -39,7 +42,13 @@ impl<T: Transport> Client<T> {
         reference: &GenerationRef,
         options: WaitOptions,
     ) -> Result<Generation, Error> {
-        let start = WaitStart::Resumed { age: options.age };
+        let wall_now = self.inner.transport.wall_now();
+        let age = options.age.or_else(|| {
+            options
+                .created_at
+                .map(|at| wall_now.duration_since(at).unwrap_or_default())
+        });
+        let start = WaitStart::Resumed { age };
         self.wait_inner(reference.clone(), options, start).await
     }
 
@@ -160,7 +169,15 @@ impl<T: Transport> Client<T> {
                 shared.fleet.handle_timeout(now);
                 let Shared { fleet, pacer, .. } = &mut *shared;
                 let action = match fleet.poll_transmit(now, pacer) {
-                    Some(transmit) => Either::Left(transmit.reference),
+                    Some(transmit) => {
+                        let timeout = fleet.attempt_timeout(
+                            now,
+                            self.inner.settings.retry.attempt_timeout(),
+                            &transmit.reference,
+                            &reference,
+                        );
+                        Either::Left((transmit.reference, timeout))
+                    }
                     None => Either::Right(fleet.poll_timeout(pacer)),
                 };
                 dispatch(&mut shared);
@@ -172,12 +189,20 @@ impl<T: Transport> Client<T> {
                 (action, nudged)
             };
             match action {
-                Either::Left(target) => {
+                Either::Left((target, timeout)) => {
                     let mut in_flight = InFlight {
                         client: self,
                         reference: Some(target.clone()),
                     };
-                    let result = self.poll_once(&target).await;
+                    // The cancel is raced against the poll in flight: a Ctrl-C does not wait
+                    // for the answer. The abandoned poll is reported to the fleet by
+                    // `in_flight`'s drop, and the loop's top ends the wait.
+                    let poll = std::pin::pin!(self.poll_once(&target, timeout));
+                    let cancelled = std::pin::pin!(cancel.cancelled());
+                    let result = match future::select(cancelled, poll).await {
+                        Either::Left(_) => continue,
+                        Either::Right((result, _)) => result,
+                    };
                     in_flight.reference = None;
                     let now = transport.now();
                     let held_before = {
@@ -215,7 +240,13 @@ impl<T: Transport> Client<T> {
 
     /// One poll of one generation: a single attempt, judged by [`PollAnswer`]. The answer's
     /// error is kept for the waits, in case this poll decides how they end.
-    async fn poll_once(&self, reference: &GenerationRef) -> Result<Generation, PollFailure> {
+    /// `timeout` is the attempt's timeout, already cut to the waits' deadlines
+    /// ([`Fleet::attempt_timeout`](crate::poll::Fleet::attempt_timeout)).
+    async fn poll_once(
+        &self,
+        reference: &GenerationRef,
+        timeout: std::time::Duration,
+    ) -> Result<Generation, PollFailure> {
         let transport = &self.inner.transport;
         let encoder = self.encoder();
         let answer = match encoder.retrieve(reference) {
@@ -223,7 +254,6 @@ impl<T: Transport> Client<T> {
             Ok(request) => {
                 // A poll waits for a shared pacing slot at most one attempt's time (a slot
                 // further away reschedules it there), then has its whole attempt's time.
-                let timeout = self.inner.settings.retry.attempt_timeout();
                 let send_by = transport.now().checked_add(timeout);
                 match self.shared_slot(send_by).await {
                     Slot::Go => {

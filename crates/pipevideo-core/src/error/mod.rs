@@ -230,6 +230,7 @@ impl Error {
                 (
                     None,
                     GiveUpReason::ServerDelayBeyondCap { .. }
+                    | GiveUpReason::HeldBeyondCap { .. }
                     | GiveUpReason::DeadlineWouldPass {
                         cause: WaitCause::ServerAsked(_) | WaitCause::ClientPacing,
                         ..
@@ -312,6 +313,7 @@ impl Error {
                     cause: WaitCause::ServerAsked(_),
                     ..
                 } => return Some(asked),
+                GiveUpReason::HeldBeyondCap { left, .. } => return Some(left),
                 _ => {}
             },
             _ => {}

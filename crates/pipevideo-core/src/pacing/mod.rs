@@ -19,7 +19,10 @@
 //!
 //! 3. On top, a **hold**: after a 429 the server's `retry_after` applies to the whole client
 //!    (every request of the key would be refused), so [`Pacer::hold_until`] makes every request
-//!    of this client wait until then, not only the one that was refused.
+//!    of this client wait until then, not only the one that was refused. The hold is set by
+//!    every 429 that asked for a delay, also one beyond a call's cap (that call gives up, and
+//!    a call that would wait for the hold longer than its own cap fails at once, before
+//!    sending, with the time left: [`RetryState::check_hold`](crate::retry::RetryState::check_hold)).
 //!
 //! Past one process, [`shared`] puts the key's budget in a store every process asks (Redis,
 //! through `pipevideo-redis`); this pacer still runs beside it and is what a client falls back

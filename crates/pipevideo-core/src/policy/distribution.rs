@@ -72,7 +72,7 @@ impl LogNormal {
 
     /// The median duration.
     pub fn median(&self) -> Duration {
-        Duration::from_secs_f64(self.mu.exp())
+        super::saturating_secs(self.mu.exp())
     }
 
     /// The standard deviation of `ln(seconds)`.
@@ -82,7 +82,7 @@ impl LogNormal {
 
     /// The most likely duration (the mode of the density): `exp(mu - sigma²)`.
     pub fn mode(&self) -> Duration {
-        Duration::from_secs_f64((self.mu - self.sigma * self.sigma).exp())
+        super::saturating_secs((self.mu - self.sigma * self.sigma).exp())
     }
 
     /// The probability that a generation is done within `t`.
@@ -98,7 +98,7 @@ impl LogNormal {
         } else {
             p.clamp(1e-6, 1.0 - 1e-6)
         };
-        Duration::from_secs_f64((self.mu + self.sigma * normal_quantile(p)).exp())
+        super::saturating_secs((self.mu + self.sigma * normal_quantile(p)).exp())
     }
 
     pub(crate) fn mu(&self) -> f64 {

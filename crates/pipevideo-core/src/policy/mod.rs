@@ -21,6 +21,8 @@
 //! | Attempts per call | 4 (1 + 3 retries) | Enough to ride out a blip or a proxy restart; more mostly adds load during an outage. |
 //! | Backoff | base 500 ms, factor 2, cap 20 s, full jitter | Ceilings 0.5, 1, 2 s for the 3 retries; full jitter (uniform in `[0, ceiling]`) spreads many clients the most evenly. |
 //! | Cap on server-asked waits | 120 s | Two rate-limit windows: a longer `retry_after` is not a rate limit the client can wait out within a call. |
+//! | Create replay ([`CreateReplay`]) | with the idempotency key, as often as the attempts allow | The API says to retry 500s and the key lets a deduplicating server answer with the same generation; the docs do not promise deduplication, so `AtMostOnce` and `Never` bound what a server that ignores the key can cost. |
+//! | Client-wide hold after a 429 | the asked delay, at most [`MAX_HOLD`](crate::retry::MAX_HOLD) (1 day) | Set by every 429, also one beyond a call's cap; a call that would wait for it longer than its cap fails at once with the time left. |
 //! | Retry budget | 500 tokens; retry 5, retry after timeout 10; success refunds 1 | The AWS SDKs' retry quota: ~100 failed retries in a row stop retries client-wide. |
 //! | Pacing | 90 requests per 60 s, bursts of 10 | A 10 % margin under the key's 100/min for arrival jitter and other users of the key. |
 //! | Wait for a generation | 10 min ([`WaitPolicy::DEFAULT_DEADLINE`]) | Generations take about a minute; ten times that means something is wrong, and the error keeps the id for resuming. |
@@ -43,11 +45,25 @@ mod scale;
 mod schedule;
 mod wait;
 
+use std::time::Duration;
+
 pub use backoff::{Backoff, Jitter};
 pub use distribution::{DistributionError, LogNormal};
 pub use download::DownloadPolicy;
 pub use pacing::{MAX_WINDOW, PacingPolicy};
-pub use retry::RetryPolicy;
+pub use retry::{CreateReplay, RetryPolicy};
 pub use scale::{TimeScale, TimeScaleError};
 pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};
 pub use wait::{WaitPolicy, WaitPolicyError};
+
+/// Seconds as a duration, saturating: NaN and anything at or below zero is zero, anything
+/// beyond `Duration::MAX` (infinity included) is `Duration::MAX`. Every float that becomes a
+/// duration in the policies and the poller goes through here, so that an extreme
+/// configuration (a median of `Duration::MAX`, a far quantile) saturates instead of panicking.
+pub(crate) fn saturating_secs(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+    }
+}

@@ -28,6 +28,51 @@ pub struct RetryPolicy {
     attempt_timeout: Duration,
     backoff: Backoff,
     server_wait_cap: Duration,
+    create_replay: CreateReplay,
+}
+
+/// Whether a create that may have reached the server is sent again.
+///
+/// A create answered with a 5xx, cut off by a timeout or a reset after it was sent, or answered
+/// with a `2xx` that does not decode may have started a generation. Sending it again is a
+/// *replay*. Every attempt of a create carries the same `Idempotency-Key`, but **the Pipevideo
+/// docs do not say that the server deduplicates on it**: on a server that ignores the key, each
+/// replay may start (and bill) one more generation. The API's own rule is to retry 500s, so
+/// the default replays; the stricter settings bound what a server that ignores the key can
+/// cost. Retries that certainly did not create anything (a 429, a connection that was never
+/// made) are not replays and follow the retry policy under every setting. A create without an
+/// idempotency key is never replayed.
+///
+/// | Setting | Replays of one create | Generations on a server that ignores the key, at worst |
+/// |---|---|---|
+/// | [`WithKey`](Self::WithKey) (default) | as many as the attempt limit allows | the attempt limit (4 by default) |
+/// | [`AtMostOnce`](Self::AtMostOnce) | 1 | 2 |
+/// | [`Never`](Self::Never) | 0 | 1 |
+///
+/// A create that stops for this reason fails with
+/// [`GiveUpReason::ReplayLimit`](crate::retry::GiveUpReason::ReplayLimit), carrying its
+/// idempotency key so that the caller can reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum CreateReplay {
+    /// Replay with the same idempotency key as often as the retry policy allows (default).
+    #[default]
+    WithKey,
+    /// Replay at most once.
+    AtMostOnce,
+    /// Never replay: a create that may have reached the server ends the call.
+    Never,
+}
+
+impl CreateReplay {
+    /// The most replays of one create, `None` for "as the retry policy allows".
+    pub fn limit(self) -> Option<u32> {
+        match self {
+            Self::WithKey => None,
+            Self::AtMostOnce => Some(1),
+            Self::Never => Some(0),
+        }
+    }
 }
 
 impl RetryPolicy {
@@ -88,6 +133,21 @@ impl RetryPolicy {
         }
     }
 
+    /// The same policy with a different [`CreateReplay`]: whether a create that may have
+    /// reached the server is sent again (default [`CreateReplay::WithKey`]).
+    #[must_use]
+    pub fn with_create_replay(self, replay: CreateReplay) -> Self {
+        Self {
+            create_replay: replay,
+            ..self
+        }
+    }
+
+    /// Whether a create that may have reached the server is sent again.
+    pub fn create_replay(&self) -> CreateReplay {
+        self.create_replay
+    }
+
     /// Attempts per call, the first included (at least 1).
     pub fn attempt_limit(&self) -> u32 {
         self.attempt_limit
@@ -116,7 +176,7 @@ impl RetryPolicy {
 
 impl Default for RetryPolicy {
     /// 4 attempts, 90 s deadline, 30 s per attempt, the default [`Backoff`], 120 s cap on
-    /// server-asked waits.
+    /// server-asked waits, creates replayed with their key ([`CreateReplay::WithKey`]).
     fn default() -> Self {
         Self {
             attempt_limit: Self::DEFAULT_ATTEMPT_LIMIT,
@@ -124,6 +184,7 @@ impl Default for RetryPolicy {
             attempt_timeout: Self::DEFAULT_ATTEMPT_TIMEOUT,
             backoff: Backoff::default(),
             server_wait_cap: Self::DEFAULT_SERVER_WAIT_CAP,
+            create_replay: CreateReplay::WithKey,
         }
     }
 }

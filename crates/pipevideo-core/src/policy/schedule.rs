@@ -208,7 +208,10 @@ impl AdaptiveSchedule {
             1.0
         };
         if polls == 0 && elapsed < self.first_poll {
-            return self.first_poll.mul_f64(jitter).max(elapsed + MIN_INTERVAL);
+            return self
+                .first_poll
+                .mul_f64(jitter)
+                .max(elapsed.saturating_add(MIN_INTERVAL));
         }
         let peak = self.peak_interval.as_secs_f64();
         let max = self.max_interval().as_secs_f64();
@@ -233,7 +236,7 @@ impl AdaptiveSchedule {
             }
         }
         let step = (hi * jitter).max(MIN_INTERVAL.as_secs_f64());
-        elapsed + Duration::from_secs_f64(step)
+        elapsed.saturating_add(super::saturating_secs(step))
     }
 }
 
@@ -341,7 +344,7 @@ impl PollSchedule {
     pub fn next_poll(&self, elapsed: Duration, polls: u32, rng: &mut impl Rng) -> Duration {
         match &self.kind {
             Kind::Adaptive(a) => a.next(elapsed, polls, rng),
-            Kind::Fixed(d) => elapsed + *d,
+            Kind::Fixed(d) => elapsed.saturating_add(*d),
             Kind::Exponential {
                 initial,
                 factor,
@@ -349,7 +352,7 @@ impl PollSchedule {
             } => {
                 let exp = i32::try_from(polls).unwrap_or(i32::MAX).min(64);
                 let wait = initial.as_secs_f64() * factor.powi(exp);
-                elapsed + Duration::from_secs_f64(wait.min(cap.as_secs_f64()))
+                elapsed.saturating_add(super::saturating_secs(wait.min(cap.as_secs_f64())))
             }
         }
     }

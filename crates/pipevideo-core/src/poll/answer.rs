@@ -8,8 +8,9 @@ use http::StatusCode;
 use super::{OutcomeKind, PollFailure, Snapshot, WaitOutcome};
 use crate::call::Judged;
 use crate::model::Generation;
+use crate::policy::WaitPolicy;
 use crate::retry::Outcome;
-use crate::transport::{FailureKind, TransportError};
+use crate::transport::{Cause, FailureKind, TransportError};
 use crate::{Error, Flavor, Status, WaitError, WaitErrorKind, codec};
 
 /// A webhook event does not carry a whole [`Generation`] (its body, model, usage…), so
@@ -60,6 +61,17 @@ impl WaitStart {
         matches!(self, Self::Created { age } if age < FRESH_HANDLE_AGE)
     }
 
+    /// The wait policy for this start: a reference of unknown age gets no 404 grace (nothing
+    /// says it was created moments ago, so a 404 means it does not exist, and the wait ends on
+    /// the first one); a handle of this client, or a reference of known age, keeps the
+    /// policy's grace, counted from creation.
+    pub fn policy(self, policy: WaitPolicy) -> WaitPolicy {
+        match self {
+            Self::Resumed { age: None } => policy.with_not_found_grace(Duration::ZERO),
+            _ => policy,
+        }
+    }
+
     /// The generation's age as far as known (zero when unknown).
     pub fn age(self) -> Duration {
         match self {
@@ -67,6 +79,15 @@ impl WaitStart {
             Self::Resumed { age: None } => Duration::ZERO,
         }
     }
+}
+
+/// Whether a transport failure is a bad answer (over the body cap, not valid HTTP) rather than
+/// a request that cannot be sent.
+fn is_bad_answer(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Transport(e) if matches!(e.cause(), Cause::BodyTooLarge { .. } | Cause::InvalidResponse)
+    )
 }
 
 /// A poll's answer, judged for the fleet: the generation or the [`PollFailure`], and the
@@ -83,8 +104,8 @@ impl WaitStart {
 /// | 429 | [`PollFailure::Transient`], not before the server's delay |
 /// | 5xx | [`PollFailure::Transient`] |
 /// | any other status | [`PollFailure::Fatal`] |
-/// | transport failure, permanent (body over the cap, invalid request) | [`PollFailure::Fatal`] |
-/// | transport failure, other; a `2xx` that does not decode | [`PollFailure::Transient`] |
+/// | transport failure: the request cannot be sent (invalid request) | [`PollFailure::Fatal`] |
+/// | a body over the cap, an answer that is not HTTP, any other transport failure; a `2xx` that does not decode | [`PollFailure::Transient`] |
 ///
 /// ```
 /// use std::time::{Duration, Instant, SystemTime};
@@ -150,6 +171,15 @@ impl PollAnswer {
                 },
                 _ => PollFailure::Fatal { message },
             },
+            // An answer too big or not HTTP at all is the server's (or a proxy's) doing, as an
+            // undecodable 2xx is: one failed poll, polled again on the schedule; the wait's
+            // deadline stays the only deadline. (A one-off call gives up on it instead.)
+            Outcome::Failed(FailureKind::Permanent) if is_bad_answer(&error) => {
+                PollFailure::Transient {
+                    not_before: None,
+                    message,
+                }
+            }
             Outcome::Failed(FailureKind::Permanent) => PollFailure::Fatal { message },
             Outcome::Failed(_) => PollFailure::Transient {
                 not_before: None,
@@ -328,8 +358,14 @@ mod tests {
             .0
             .unwrap_err()
         };
+        // An over-size answer is one failed poll (issue 19, item 8); a request that cannot be
+        // sent stays fatal.
         assert!(matches!(
             at(TransportError::body_too_large(5)),
+            PollFailure::Transient { .. }
+        ));
+        assert!(matches!(
+            at(TransportError::invalid_request("bad header")),
             PollFailure::Fatal { .. }
         ));
         assert!(matches!(

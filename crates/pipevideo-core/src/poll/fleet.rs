@@ -156,7 +156,8 @@ impl<G: Snapshot> Fleet<G> {
 
     /// Starts a wait as [`WaitStart`] says: a handle created moments ago polls on the
     /// schedule from its creation, anything else (a resumed reference, an old handle) is due
-    /// for a poll at once.
+    /// for a poll at once; a reference of unknown age has no 404 grace
+    /// ([`WaitStart::policy`]).
     pub fn insert_wait(
         &mut self,
         reference: GenerationRef,
@@ -165,6 +166,7 @@ impl<G: Snapshot> Fleet<G> {
         start: WaitStart,
         rng: &mut impl Rng,
     ) -> Result<(), FleetError> {
+        let policy = start.policy(policy);
         if start.is_fresh() {
             self.insert(reference, policy, now, rng)
         } else {
@@ -223,6 +225,25 @@ impl<G: Snapshot> Fleet<G> {
         let transmit = self.jobs[i].send(now);
         self.drain_events(i);
         Some(transmit)
+    }
+
+    /// The timeout of a poll of `target` sent at `now` by the wait on `waiter` (often the
+    /// same generation): the per-attempt timeout cut to the time left before the earlier of
+    /// the two waits' deadlines, so that a poll in flight never carries a wait past its
+    /// deadline. A generation no longer in the fleet does not cut it.
+    #[must_use]
+    pub fn attempt_timeout(
+        &self,
+        now: Instant,
+        attempt_timeout: Duration,
+        target: &GenerationRef,
+        waiter: &GenerationRef,
+    ) -> Duration {
+        [target, waiter]
+            .into_iter()
+            .filter_map(|r| self.poller(r))
+            .map(|p| p.deadline().saturating_duration_since(now))
+            .fold(attempt_timeout, Duration::min)
     }
 
     /// When to call [`Fleet::handle_timeout`] next: the earliest of every deadline and of the

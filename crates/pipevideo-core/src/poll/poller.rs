@@ -306,7 +306,8 @@ impl<G: Snapshot> Poller<G> {
     ) -> Self {
         let mut p = Self::start(reference, policy, now, Duration::ZERO, rng);
         let first = p.policy.schedule.next_poll(Duration::ZERO, 0, &mut p.rng);
-        p.next_poll = p.clamp_to_deadline(now + first, now, now);
+        let first = now.checked_add(first).unwrap_or(p.deadline);
+        p.next_poll = p.clamp_to_deadline(first, now, now);
         p
     }
 
@@ -383,7 +384,8 @@ impl<G: Snapshot> Poller<G> {
 
     /// Time since the generation was created, as far as this poller knows.
     fn elapsed(&self, now: Instant) -> Duration {
-        self.age + now.saturating_duration_since(self.started)
+        self.age
+            .saturating_add(now.saturating_duration_since(self.started))
     }
 
     /// The retrieve request to send now, if one is due.
@@ -625,7 +627,11 @@ impl<G: Snapshot> Poller<G> {
             .policy
             .schedule
             .next_poll(elapsed_at_send, self.polls, &mut self.rng);
-        let at = self.started + wanted.saturating_sub(self.age);
+        // Past the deadline (or past what an `Instant` holds) is the same: the last look.
+        let at = self
+            .started
+            .checked_add(wanted.saturating_sub(self.age))
+            .unwrap_or(self.deadline);
         if let Bound::NotBefore(t) = bound {
             self.server_hold = Some(self.server_hold.map_or(t, |h| h.max(t)));
         }

@@ -128,6 +128,12 @@ impl fmt::Display for WaitCause {
     }
 }
 
+/// The longest client-wide hold a 429 sets: a `retry_after` beyond it (a server asking for
+/// years, or a number too large for an `Instant`) holds the client this long. One day: longer
+/// than any sane rate-limit window, short enough that a broken answer does not silence a
+/// long-running service for good.
+pub const MAX_HOLD: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Why a call stops retrying. `Copy`, and [`fmt::Display`] says what to do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -157,6 +163,23 @@ pub enum GiveUpReason {
     ServerDelayBeyondCap {
         /// What the server asked for (`Duration::MAX`: an absurdly large number).
         asked: Duration,
+        /// The policy's cap.
+        cap: Duration,
+    },
+    /// A create that may have reached the server (a 5xx, a timeout or reset after sending, an
+    /// undecodable `2xx`) was not sent again: the policy's
+    /// [`CreateReplay`](crate::policy::CreateReplay) allows no more replays than `replays`,
+    /// already made.
+    ReplayLimit {
+        /// Replays already made of this create.
+        replays: u32,
+    },
+    /// An earlier 429 holds the whole client for longer than this call's cap on server-asked
+    /// waits, so the call failed at once, before sending (or before its next attempt), rather
+    /// than sleep past the cap. `left` is the time until the server accepts requests again.
+    HeldBeyondCap {
+        /// Time left in the client-wide hold when the call gave up.
+        left: Duration,
         /// The policy's cap.
         cap: Duration,
     },
@@ -194,6 +217,19 @@ impl fmt::Display for GiveUpReason {
                 f,
                 "the server asked to wait {}, beyond the cap of {} on server-asked waits",
                 Secs(asked),
+                Secs(cap)
+            ),
+            Self::ReplayLimit { replays } => write!(
+                f,
+                "the create may have reached the server, and the create replay policy allows \
+                 no more than the {replays} replay(s) made, so it was not sent again (check for \
+                 the generation before creating again)"
+            ),
+            Self::HeldBeyondCap { left, cap } => write!(
+                f,
+                "an earlier 429 holds this client for another {}, beyond the cap of {} on \
+                 server-asked waits, so nothing was sent",
+                Secs(left),
                 Secs(cap)
             ),
             Self::BudgetExhausted { available, cost } => write!(
@@ -309,9 +345,11 @@ impl Decision {
         self.verdict
     }
 
-    /// When the server asked the whole client to wait (a 429 with a delay within the cap):
-    /// pass it to [`Pacer::hold_until`](crate::pacing::Pacer::hold_until) so that every call
-    /// of the client waits, even when this call gives up.
+    /// When the server asked the whole client to wait (every 429 with a delay, also one beyond
+    /// the cap, at most [`MAX_HOLD`] ahead): pass it to
+    /// [`Pacer::hold_until`](crate::pacing::Pacer::hold_until) so that every call of the client
+    /// waits, even when this call gives up. A call that would wait for it longer than its cap
+    /// fails at once ([`GiveUpReason::HeldBeyondCap`]).
     pub fn hold_until(&self) -> Option<Instant> {
         self.hold_until
     }
@@ -395,6 +433,8 @@ pub struct RetryState {
     attempts: u32,
     last_retry_cost: Option<u32>,
     last: Option<Outcome>,
+    /// Retries of a create after an outcome that may have created something.
+    replays: u32,
 }
 
 impl RetryState {
@@ -408,6 +448,7 @@ impl RetryState {
             attempts: 0,
             last_retry_cost: None,
             last: None,
+            replays: 0,
         }
     }
 
@@ -461,6 +502,22 @@ impl RetryState {
         }
     }
 
+    /// Checks that the client-wide hold (a 429's, from the pacer: `held_until`) does not keep
+    /// the next attempt waiting longer than the cap on server-asked waits: if it does, the
+    /// call gives up at once with the time left in the hold ([`GiveUpReason::HeldBeyondCap`])
+    /// rather than sleep past what the caller accepted.
+    pub fn check_hold(&self, held_until: Option<Instant>, now: Instant) -> Result<(), GiveUp> {
+        let cap = self.policy.server_wait_cap();
+        match held_until.map(|held| held.saturating_duration_since(now)) {
+            Some(left) if left > cap => Err(GiveUp {
+                attempts: self.attempts,
+                last: self.last,
+                reason: GiveUpReason::HeldBeyondCap { left, cap },
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Judges the outcome of the attempt that just ended at `now`. Takes retry tokens from the
     /// client's `budget` when it decides to retry (and refunds them on success); draws jitter
     /// from `rng`. Allocates nothing.
@@ -476,12 +533,28 @@ impl RetryState {
         self.last = Some(outcome);
         let mut hold_until = None;
         let verdict = self.judge(outcome, now, budget, rng, &mut hold_until);
+        if matches!(verdict, Verdict::Retry { .. }) && self.is_replay(outcome) {
+            self.replays = self.replays.saturating_add(1);
+        }
         Decision {
             attempt: self.attempts,
             outcome,
             verdict,
             hold_until,
         }
+    }
+
+    /// Whether sending again after `outcome` replays a create that may have reached the
+    /// server: a 5xx, or a transport failure after sending (an undecodable `2xx` arrives as
+    /// one). A 429 and a request that never left are not replays.
+    fn is_replay(&self, outcome: Outcome) -> bool {
+        self.kind == RequestKind::KeyedCreate
+            && match outcome {
+                Outcome::Response { status, .. } => status.is_server_error(),
+                Outcome::Failed(kind) => {
+                    !matches!(kind, FailureKind::NotSent | FailureKind::Permanent)
+                }
+            }
     }
 
     fn judge(
@@ -501,9 +574,11 @@ impl RetryState {
             }
             Outcome::Response { status, asked } => match status.as_u16() {
                 // Refused before processing: safe even for a create without a key.
+                // The hold is recorded whatever this call does next: the server refuses every
+                // request of the key until then, not only this call's.
                 429 => {
-                    if let Some(delay) = asked.delay().filter(|d| *d <= cap) {
-                        *hold_until = now.checked_add(delay);
+                    if let Some(delay) = asked.delay() {
+                        *hold_until = now.checked_add(delay.min(MAX_HOLD));
                     }
                     (asked, true, budget.retry_cost())
                 }
@@ -522,6 +597,14 @@ impl RetryState {
         };
         if !replayable {
             return Verdict::GiveUp(R::NotIdempotent);
+        }
+        if self.is_replay(outcome)
+            && let Some(limit) = self.policy.create_replay().limit()
+            && self.replays >= limit
+        {
+            return Verdict::GiveUp(R::ReplayLimit {
+                replays: self.replays,
+            });
         }
         if self.attempts >= self.policy.attempt_limit() {
             return Verdict::GiveUp(R::AttemptsExhausted {

@@ -23,7 +23,11 @@
 //!   after it is not slept: the call gives up at once with
 //!   [`GiveUpReason::DeadlineWouldPass`], saying what was asked and how much time was left. A
 //!   server-asked wait beyond the policy's cap gives up the same way
-//!   ([`GiveUpReason::ServerDelayBeyondCap`]). The client never sends earlier than asked.
+//!   ([`GiveUpReason::ServerDelayBeyondCap`]), and still holds the client: every 429 with a
+//!   delay sets the client-wide hold (at most [`MAX_HOLD`]), and a call that would start (or
+//!   retry) inside a hold longer than its cap fails at once, before sending, with the time
+//!   left ([`GiveUpReason::HeldBeyondCap`], [`Error::retry_after`](crate::Error::retry_after)).
+//!   The client never sends earlier than asked.
 //! - **Attempts** are limited per call ([`GiveUpReason::AttemptsExhausted`]).
 //! - **The retry budget** ([`RetryBudget`]) is shared by all calls of a client: under a
 //!   sustained outage calls stop retrying ([`GiveUpReason::BudgetExhausted`]).
@@ -31,7 +35,11 @@
 //!   reused across its retries); only then ([`RequestKind::KeyedCreate`]) is it retried after a
 //!   5xx or a lost response. The Pipevideo docs do not say that the server deduplicates on the
 //!   key: a retried create *may* start a second generation. The key is what the caller uses to
-//!   reconcile, and the client's error carries it.
+//!   reconcile, and the client's error carries it. How often such a create is *replayed* is the
+//!   policy's [`CreateReplay`](crate::policy::CreateReplay): with its key as often as the
+//!   attempt limit allows (the default, as the API's rule to retry 500s asks), at most once,
+//!   or never ([`GiveUpReason::ReplayLimit`]). A 429 or a request that never left is not a
+//!   replay under any setting.
 //!
 //! Every decision is a [`Decision`], a small `Copy` record (attempt, outcome, verdict, wait,
 //! reason) built without allocating.
@@ -54,6 +62,6 @@ mod retry_after;
 
 pub use budget::RetryBudget;
 pub use decision::{
-    Decision, GiveUp, GiveUpReason, Outcome, RequestKind, RetryState, Verdict, WaitCause,
+    Decision, GiveUp, GiveUpReason, MAX_HOLD, Outcome, RequestKind, RetryState, Verdict, WaitCause,
 };
 pub use retry_after::{DelaySource, ServerDelay};

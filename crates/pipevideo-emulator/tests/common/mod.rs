@@ -73,6 +73,20 @@ pub async fn try_send(
     })
 }
 
+/// A control-plane request (`/_emulator/...`) with the run's token.
+pub async fn control(emu: &Emulator, method: &str, path: &str, body: Option<&Value>) -> Resp {
+    let url = format!("{}{path}", emu.origin());
+    try_send(
+        method,
+        &url,
+        None,
+        &[("x-emulator-token", emu.control_token())],
+        body,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
 pub async fn send(method: &str, url: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
     try_send(method, url, key, &[], body)
         .await
