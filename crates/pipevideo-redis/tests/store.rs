@@ -108,7 +108,7 @@ async fn the_store_works_on_async_std_without_tokio() {
     let redis = RedisServer::start();
     let store = RedisStore::open(&redis.url()).unwrap();
     let mut shared = pacing(
-        PacingPolicy::new(2, Duration::from_secs(60)).with_burst(2),
+        PacingPolicy::new(3, Duration::from_secs(60)).with_burst(2),
         SharedPacingOptions::default(),
     );
     for expected_granted in [true, true, false] {
@@ -295,4 +295,48 @@ async fn a_flushed_script_cache_is_reloaded_on_noscript() {
             .all(|k| k.starts_with("pipevideo:pacing:{k:") && !k.contains(&KEY[3..])),
         "{keys:?}"
     );
+}
+
+/// A burst's slots leave the window together; they must not come back together one window
+/// later (there a few ms of arrival jitter would put them over the server's limit): while the
+/// budget is used up, slots are one interval apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_does_not_echo_one_window_later() {
+    let redis = RedisServer::start();
+    let (limit, window) = (10u32, Duration::from_millis(200));
+    let policy = PacingPolicy::new(limit, window).with_burst(5);
+    let store = Arc::new(RedisStore::open(&redis.url()).unwrap());
+    let shared = Arc::new(Mutex::new(pacing(policy, SharedPacingOptions::default())));
+    // Saturated: 6 tasks always waiting for a slot.
+    let slots = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (store, shared, slots) = (store.clone(), shared.clone(), slots.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..5 {
+                let slot = send_once(&store, &shared).await;
+                slots.lock().unwrap().push(slot);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut slots = slots.lock().unwrap().clone();
+    slots.sort_unstable();
+    let interval_us = policy.interval().as_micros() as i64;
+    // The first burst of 5 goes at once; from the 11th slot on (the budget used up), every
+    // slot is at least one interval after the one before.
+    assert!(
+        slots[4] - slots[0] < interval_us,
+        "the first burst: {slots:?}"
+    );
+    for pair in slots[10..].windows(2) {
+        assert!(
+            pair[1] - pair[0] >= interval_us,
+            "slots {} µs apart, interval {interval_us} µs: {slots:?}",
+            pair[1] - pair[0]
+        );
+    }
+    assert!(max_in_any_window(&slots, window.as_micros() as i64) <= limit as usize);
 }
