@@ -86,11 +86,12 @@ fn client(
 
 #[test]
 fn the_driver_sleeps_to_the_booked_slot_and_asks_again_when_busy() {
-    // Busy for 500 ms, then booked 100 ms ahead: the request goes at 600 ms.
+    // Busy for 500 ms (asked again one 600 ms interval early: at once), then booked 100 ms
+    // ahead: the request goes at 100 ms.
     let store = store(vec![Ok(vec![0, 500_000, 0, 0]), Ok(vec![1, 100_000, 0, 0])]);
     let (client, _clock, sent) = client(&store, SharedPacingOptions::default(), vec![]);
     block_on(client.usage()).unwrap();
-    assert_eq!(*sent.lock().unwrap(), vec![MS(600)]);
+    assert_eq!(*sent.lock().unwrap(), vec![MS(100)]);
     let asks = store.asks.lock().unwrap();
     assert_eq!(asks.len(), 2);
     assert_eq!(asks[0].limit(), 100);

@@ -335,7 +335,8 @@ pub enum StoreAsk {
 pub enum SlotDecision {
     /// A slot is booked at this instant (of the local clock): sleep until then and send.
     SendAt(Instant),
-    /// Nothing was booked: sleep until this instant and ask again.
+    /// Nothing was booked: sleep until this instant and ask again (one interval before the
+    /// first free slot, so that the store books that slot then).
     AskAgainAt(Instant),
     /// The next slot is past `send_by` (the call's or poll's budget): do not wait for it.
     TooLate {
@@ -526,9 +527,12 @@ impl SharedPacing {
             SlotReply::Busy { retry_in, hold } => {
                 self.stats.busy += 1;
                 let at = now + retry_in;
+                // Ask again one lookahead (an interval) early: the store then books the slot
+                // itself, rather than the next one after this client's wake-up latency.
+                let ask_at = now + retry_in.saturating_sub(self.policy.interval());
                 match send_by {
                     Some(by) if at > by => (SlotDecision::TooLate { first_slot: at }, hold),
-                    _ => (SlotDecision::AskAgainAt(at), hold),
+                    _ => (SlotDecision::AskAgainAt(ask_at), hold),
                 }
             }
         };
@@ -629,7 +633,7 @@ mod tests {
         );
         assert_eq!(
             s.handle_reply_with_hold(t0, Ok(vec![0, 2_000_000, 1_500_000, 0]), None),
-            (SlotDecision::AskAgainAt(t0 + MS(2000)), Some(t0 + MS(1500)))
+            (SlotDecision::AskAgainAt(t0 + MS(1400)), Some(t0 + MS(1500)))
         );
         assert_eq!(
             s.handle_reply(t0, Ok(vec![0, 2_000_000, 0, 0]), Some(t0 + MS(1000))),
