@@ -7,9 +7,9 @@
 //! - With per-process pacing only (the same policy, no store): the 429 count the key draws,
 //!   printed as the contrast.
 //!
-//! The emulator runs at 0.1 real seconds per emulated second: an emulated minute is 6 s (at
-//! 0.02 and 0.05 the arrival jitter of 8 processes on 2 loaded cores, 100-200 ms, exceeded the
-//! 5 % margin now and then: the store bounds sends, the server counts arrivals).
+//! The emulator runs at 0.1 real seconds per emulated second: an emulated minute is 6 s, so
+//! the 5 % margin of the policy is 5 slots of 63 ms of arrival jitter (8 processes, the
+//! emulator and Redis share 2 cores).
 //! Run with `--nocapture` to see the numbers.
 
 use std::process::{Command, Stdio};
