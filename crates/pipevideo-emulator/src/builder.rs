@@ -47,11 +47,8 @@ pub enum StartError {
 /// The control plane's per-run token: `emu_` and 32 hex digits from the operating system's RNG
 /// (never the seed: a seeded token would be the same for every run).
 fn control_token() -> Result<String, StartError> {
-    use rand::TryRngCore;
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| StartError::Runtime(std::io::Error::other(e.to_string())))?;
+    getrandom::fill(&mut bytes).map_err(|e| StartError::Runtime(std::io::Error::other(e.to_string())))?;
     Ok(format!(
         "emu_{}",
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
