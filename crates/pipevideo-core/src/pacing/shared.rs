@@ -195,13 +195,13 @@ impl SharedPacingOptions {
         self
     }
 
-    /// The choice made when the store is down.
-    pub fn on_down_choice(&self) -> OnStoreDown {
+    /// What the client does when the store is down ([`on_down`](Self::on_down)).
+    pub fn when_down(&self) -> OnStoreDown {
         self.on_down
     }
 
-    /// The pause after a failure.
-    pub fn retry_store_after_duration(&self) -> Duration {
+    /// The pause after a failure ([`retry_store_after`](Self::retry_store_after)).
+    pub fn store_retry_pause(&self) -> Duration {
         self.retry_store_after
     }
 }
