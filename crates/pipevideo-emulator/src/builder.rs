@@ -48,7 +48,8 @@ pub enum StartError {
 /// (never the seed: a seeded token would be the same for every run).
 fn control_token() -> Result<String, StartError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| StartError::Runtime(std::io::Error::other(e.to_string())))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StartError::Runtime(std::io::Error::other(e.to_string())))?;
     Ok(format!(
         "emu_{}",
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
