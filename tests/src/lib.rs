@@ -4,6 +4,8 @@
 //!   the chaos soak and the secret sweep.
 //! - [`server`]: a scripted loopback HTTP/1.1 server on raw `std::net` sockets, which can
 //!   misbehave on purpose (reset mid-body, stall before the headers, send without end).
+//! - [`redis_server`]: a real `redis-server` on a free loopback port, for the shared-pacing
+//!   proof (`tests/shared_pacing.rs`, with its worker `src/bin/pacing_worker.rs`).
 //! - [`conformance`]: the transport contract of
 //!   [`pipevideo_core::transport`], written once as generic async functions; the
 //!   [`transport_conformance!`] macro instantiates every case as a `#[test]` for one transport
@@ -13,6 +15,7 @@
 
 pub mod chaos;
 pub mod conformance;
+pub mod redis_server;
 pub mod server;
 
 /// Instantiate the whole transport conformance suite for one transport on one executor.

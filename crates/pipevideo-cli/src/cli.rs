@@ -89,6 +89,30 @@ pub(crate) struct Cli {
     )]
     pub(crate) ca_cert: Option<PathBuf>,
 
+    /// Share the API key's budget (100 requests per minute) with every other process that uses
+    /// the key, through Redis: `redis://[:PASSWORD@]HOST:PORT[/DB]`. Every send asks Redis for
+    /// a slot first, and a 429 holds every process. When Redis is down the command paces
+    /// locally and warns (see --shared-pacing-fail-closed). The URL's password is never printed.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "PIPEVIDEO_PACING_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub(crate) shared_pacing: Option<String>,
+
+    /// With --shared-pacing: when Redis cannot be reached, send nothing and fail (exit code 3)
+    /// instead of pacing locally.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        requires = "shared_pacing"
+    )]
+    pub(crate) shared_pacing_fail_closed: bool,
+
     /// Your application's name, sent as `X-Application-Name` (at most 256 characters).
     #[arg(
         long,

@@ -292,6 +292,15 @@ pub(crate) fn classify(error: &Error, stage: Stage, elapsed: Duration) -> Failur
             ),
         )
         .hint("Check your network, proxy and --base-url (or PIPEVIDEO_API_URL), then try again."),
+        ErrorKind::Pacing => Failure::new(
+            API,
+            "shared-pacing",
+            format!("Could not {}: {error}.", stage.doing()),
+        )
+        .hint(
+            "Nothing was sent. Start Redis at the --shared-pacing URL (or PIPEVIDEO_PACING_URL), \
+             or drop --shared-pacing-fail-closed to pace locally while it is down.",
+        ),
         _ => Failure::new(
             API,
             "unexpected",

@@ -98,6 +98,15 @@ fn report(ui: &Ui, failure: &Failure) {
 
 fn init_tracing(verbose: u8) {
     if verbose == 0 && std::env::var_os("RUST_LOG").is_none() {
+        // Quiet, but a shared pacing store that went down is worth a line on stderr.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "pipevideo_core::pacing=warn",
+            ))
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .without_time()
+            .init();
         return;
     }
     let level = match verbose {

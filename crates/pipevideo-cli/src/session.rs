@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pipevideo::core::client::Client;
+use pipevideo::core::pacing::shared::{OnStoreDown, SharedPacingOptions};
 use pipevideo::core::transport::Stack;
+use pipevideo::redis::RedisStore;
 use pipevideo::{ApiKey, Attribution, BaseUrl, ReqwestTransport, TimeScale, TokioClock};
 use pipevideo_emulator::{Emulator, RandomFaults};
 
@@ -153,12 +155,36 @@ pub(crate) async fn open(
         scale.retry_policy()
     };
 
-    let client = Client::builder(transport)
+    let mut builder = Client::builder(transport)
         .api_key(key)
         .base_url(base_url)
         .attribution(attribution)
         .time_scale(scale)
-        .retry_policy(retry)
+        .retry_policy(retry);
+    if let Some(url) = &cli.shared_pacing {
+        // The store's errors never hold the URL, which may hold a password.
+        let store = RedisStore::open(url).map_err(|e| {
+            Failure::new(exit::USAGE, "usage", format!("--shared-pacing: {e}."))
+                .hint("Give a URL such as redis://127.0.0.1:6379/ (or set PIPEVIDEO_PACING_URL).")
+        })?;
+        let on_down = if cli.shared_pacing_fail_closed {
+            OnStoreDown::FailClosed
+        } else {
+            OnStoreDown::FailOpen
+        };
+        ui.note(&format!(
+            "Sharing the key's pacing through {} ({} when it is down).",
+            store.redacted_url(),
+            match on_down {
+                OnStoreDown::FailClosed => "failing",
+                _ => "pacing locally",
+            }
+        ));
+        builder = builder
+            .shared_pacing(store)
+            .shared_pacing_options(SharedPacingOptions::default().on_down(on_down));
+    }
+    let client = builder
         .build()
         .map_err(|e| crate::exit::classify(&e, crate::exit::Stage::Usage, Duration::ZERO))?;
     Ok(Session {

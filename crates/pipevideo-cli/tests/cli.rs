@@ -971,6 +971,53 @@ fn a_429_within_reach_is_waited_out() {
     );
 }
 
+/// `--shared-pacing` with a password in the URL: the password appears in no output (the note,
+/// the fail-open warning, a fail-closed error, `--help` with the variable set), and the store's
+/// being down is fail-open by default and a clear exit 3 with `--shared-pacing-fail-closed`.
+/// (Nothing listens on port 1, so this needs no Redis; the real store is tested in
+/// pipevideo-redis and the tests crate.)
+#[test]
+fn shared_pacing_never_shows_the_redis_password_and_fails_as_asked() {
+    let secret = "hunter2-redis-password";
+    let url = format!("redis://:{secret}@127.0.0.1:1/");
+    let open = run(
+        pipevideo().args(["--emulator", "--shared-pacing", &url, "usage"]),
+        &[secret],
+    );
+    assert_eq!(open.code, 0, "fail-open: {}", open.stderr);
+    assert!(
+        open.stderr.contains("redis://:***@127.0.0.1:1/"),
+        "{}",
+        open.stderr
+    );
+    assert!(open.stderr.contains("pacing locally"), "{}", open.stderr);
+    let closed = run(
+        pipevideo().env("PIPEVIDEO_PACING_URL", &url).args([
+            "--emulator",
+            "--shared-pacing-fail-closed",
+            "usage",
+        ]),
+        &[secret],
+    );
+    assert_eq!(closed.code, 3, "{}", closed.stderr);
+    assert!(closed.stderr.contains("fail-closed"), "{}", closed.stderr);
+    let help = run(
+        pipevideo().env("PIPEVIDEO_PACING_URL", &url).arg("--help"),
+        &[secret],
+    );
+    assert!(help.stdout.contains("--shared-pacing"));
+    let bad = run(
+        pipevideo().args([
+            "--emulator",
+            "--shared-pacing",
+            &format!("redis//:{secret}@x"),
+            "usage",
+        ]),
+        &[secret],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
+
 /// With every proxy variable set, a plain-http base (the emulator on loopback) is still
 /// reached directly, for the API calls and the video download alike: the key never goes to a
 /// proxy in clear text.

@@ -75,6 +75,10 @@ pub struct Transmit {
     pub attempt: u32,
     /// Its timeout: the policy's per-attempt timeout cut to the call's deadline.
     pub timeout: Duration,
+    /// The call's deadline, if it has one: a send not started by then is not sent. A driver
+    /// that waits for a shared pacing slot waits until then at most, as the call waits for
+    /// the local pacer, and then sends with [`Call::attempt_timeout`] at that moment.
+    pub deadline: Option<Instant>,
 }
 
 /// One attempt's result, judged: the [`Outcome`] the retry engine needs, and the value or the
@@ -286,6 +290,7 @@ impl<R> Call<R> {
             return Some(Transmit {
                 attempt: self.state.attempts().saturating_add(1),
                 timeout: self.state.attempt_timeout(now),
+                deadline: self.state.deadline(),
             });
         }
         match self.state.check_send_at(send_at, now) {
@@ -296,6 +301,12 @@ impl<R> Call<R> {
             }
         }
         None
+    }
+
+    /// The timeout of an attempt that starts at `now` (after waiting for a shared pacing slot):
+    /// the policy's per-attempt timeout cut to the call's deadline.
+    pub fn attempt_timeout(&self, now: Instant) -> Duration {
+        self.state.attempt_timeout(now)
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) and ask again; `None` while an
@@ -474,7 +485,8 @@ mod tests {
             tx,
             Transmit {
                 attempt: 1,
-                timeout: 30 * S
+                timeout: 30 * S,
+                deadline: Some(t0 + 90 * S),
             }
         );
         assert_eq!(

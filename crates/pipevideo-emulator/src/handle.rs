@@ -143,6 +143,11 @@ impl Emulator {
             .cloned()
             .collect()
     }
+    /// Per key, the requests logged so far and the 429s sent to them (the per-key rate
+    /// limiter's, and all 429s including injected faults): who drew the limit, and how often.
+    pub fn rate_limits(&self) -> crate::RateLimitReport {
+        crate::RateLimitReport::from_log(lock(&self.shared.log).iter())
+    }
     /// How many requests the log dropped, oldest first, to stay within its capacity.
     pub fn dropped_requests(&self) -> u64 {
         lock(&self.shared.log).dropped()

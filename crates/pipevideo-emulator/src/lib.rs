@@ -142,6 +142,7 @@
 //! | `PUT /_emulator/faults/random` | set (or with `null` clear) the [`RandomFaults`] |
 //! | `GET`/`DELETE /_emulator/faults` | show / clear everything |
 //! | `GET /_emulator/log?since=N`, `DELETE /_emulator/log` | the request log ([`LogEntry`] as JSON; the header `x-emulator-log-dropped` counts the entries the cap dropped) |
+//! | `GET /_emulator/rate-limits` | per key fingerprint: requests, the rate limiter's 429s, all 429s ([`RateLimitReport`]) |
 //! | `GET /_emulator/webhooks` | webhook attempts ([`WebhookAttempt`]) |
 //! | `GET /_emulator/health` | `{ "ok": true, "base_url": ... }` |
 //!
@@ -219,7 +220,7 @@ pub use config::{
 };
 pub use fault::{Fault, FaultConfig, FaultRule, FaultTiming, RandomFaults, RetryAfterHeader};
 pub use handle::{BackgroundEmulator, Emulator, GenerationInfo};
-pub use log::{AppliedFault, LogEntry, WebhookAttempt};
+pub use log::{AppliedFault, KeyRateLimits, LogEntry, RateLimitReport, WebhookAttempt};
 pub use mp4::sample_mp4;
 
 /// The port `cargo run -p pipevideo-emulator` listens on by default (the product's own local port).

@@ -61,6 +61,61 @@ impl LogEntry {
     }
 }
 
+/// Per API key (by fingerprint), how many requests arrived and how many were answered 429:
+/// [`Emulator::rate_limits`](crate::Emulator::rate_limits) and
+/// [`RateLimitReport::from_log`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct KeyRateLimits {
+    /// The key's fingerprint ([`crate::fingerprint`]); the key itself is never recorded.
+    pub key_fingerprint: String,
+    /// Requests that carried the key.
+    pub requests: u64,
+    /// Of those, the ones the per-key rate limiter refused with 429.
+    pub rate_limited: u64,
+    /// Of those, every 429 sent, the limiter's and injected faults' alike.
+    pub status_429: u64,
+}
+
+/// The 429s the emulator sent, per key, in the order keys first appeared.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RateLimitReport {
+    /// One row per key fingerprint.
+    pub keys: Vec<KeyRateLimits>,
+}
+
+impl RateLimitReport {
+    /// Counts the entries of `log` per key.
+    pub fn from_log<'a>(log: impl IntoIterator<Item = &'a LogEntry>) -> Self {
+        let mut keys: Vec<KeyRateLimits> = Vec::new();
+        for entry in log {
+            let Some(fp) = &entry.key_fingerprint else {
+                continue;
+            };
+            let row = match keys.iter().position(|k| &k.key_fingerprint == fp) {
+                Some(i) => &mut keys[i],
+                None => {
+                    keys.push(KeyRateLimits {
+                        key_fingerprint: fp.clone(),
+                        ..KeyRateLimits::default()
+                    });
+                    keys.last_mut().expect("just pushed")
+                }
+            };
+            row.requests += 1;
+            row.rate_limited += u64::from(entry.rate_limited);
+            row.status_429 += u64::from(entry.status == 429);
+        }
+        Self { keys }
+    }
+
+    /// The row of the key with this fingerprint.
+    pub fn key(&self, fingerprint: &str) -> Option<&KeyRateLimits> {
+        self.keys.iter().find(|k| k.key_fingerprint == fingerprint)
+    }
+}
+
 /// One attempt to deliver a webhook.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -588,6 +588,10 @@ fn control(shared: &Shared, method: &str, path: &str, query: &str, body: &[u8]) 
                 .push(("x-emulator-log-dropped", log.dropped().to_string()));
             reply
         }
+        ("GET", "/_emulator/rate-limits") => {
+            let report = crate::RateLimitReport::from_log(lock(&shared.log).iter());
+            ok(&to_json(serde_json::to_value(report)))
+        }
         ("DELETE", "/_emulator/log") => {
             lock(&shared.log).clear();
             ok(&json!({ "ok": true }))

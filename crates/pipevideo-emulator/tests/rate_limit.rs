@@ -109,3 +109,48 @@ async fn a_client_paced_on_the_scaled_minute_never_sees_429() {
     }
     assert!(saw_429);
 }
+
+/// The request log's report: per key (by fingerprint), the requests and the 429s sent to it,
+/// the rate limiter's apart from injected ones; also served as JSON on the control endpoint.
+#[tokio::test]
+async fn the_report_counts_429s_per_key() {
+    let emu = fast()
+        .time_scale(0.02)
+        .rate_limit(RateLimit::per_minute(2))
+        .start()
+        .await
+        .unwrap();
+    let (key, other) = (emu.demo_key().to_owned(), emu.other_org_key().to_owned());
+    let statuses: Vec<u16> = {
+        let mut s = Vec::new();
+        for _ in 0..4 {
+            s.push(get(&emu, "/usage", Some(&key)).await.status);
+        }
+        s
+    };
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    assert_eq!(get(&emu, "/usage", Some(&other)).await.status, 200);
+    let report = emu.rate_limits();
+    let mine = report.key(&pipevideo_emulator::fingerprint(&key)).unwrap();
+    assert_eq!(
+        (mine.requests, mine.rate_limited, mine.status_429),
+        (4, 2, 2)
+    );
+    let theirs = report
+        .key(&pipevideo_emulator::fingerprint(&other))
+        .unwrap();
+    assert_eq!((theirs.requests, theirs.status_429), (1, 0));
+    assert_eq!(report.keys.len(), 2);
+    assert!(
+        report
+            .keys
+            .iter()
+            .all(|k| !k.key_fingerprint.contains(&key[3..])),
+        "fingerprints, never keys"
+    );
+    let served = control(&emu, "GET", "/_emulator/rate-limits", None)
+        .await
+        .json();
+    assert_eq!(served["keys"][0]["status_429"], 2);
+    assert_eq!(served["keys"][1]["requests"], 1);
+}

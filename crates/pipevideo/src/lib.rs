@@ -178,6 +178,30 @@ pub use pipevideo_reqwest::reqwest;
 #[cfg(feature = "reqwest")]
 pub type Client = pipevideo_core::client::Client<ReqwestTransport>;
 
+/// Shared pacing through Redis: one key's budget for every process and machine that uses it
+/// (the `pipevideo-redis` crate). Hand a [`RedisStore`](redis::RedisStore) to
+/// [`ClientBuilder::shared_pacing`]; the options (fail-open or fail-closed) are
+/// [`core::pacing::shared::SharedPacingOptions`].
+///
+/// ```no_run
+/// # fn demo<T: pipevideo::core::transport::Transport>(transport: T)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use pipevideo::core::client::Client;
+/// use pipevideo::core::pacing::shared::{OnStoreDown, SharedPacingOptions};
+/// use pipevideo::redis::RedisStore;
+/// use pipevideo::ApiKey;
+///
+/// // `transport`: `ReqwestTransport::new()?` on tokio, `SurfTransport::new()` on async-std.
+/// let client = Client::builder(transport)
+///     .api_key(ApiKey::new("pv_0123456789abcdef")?)
+///     .shared_pacing(RedisStore::open("redis://127.0.0.1:6379/")?)
+///     .shared_pacing_options(SharedPacingOptions::default().on_down(OnStoreDown::FailOpen))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "redis")]
+pub use pipevideo_redis as redis;
+
 #[cfg(any(feature = "surf", feature = "surf-curl"))]
 pub use pipevideo_surf::{
     AsyncIoClock, AsyncWriteSink, ConfigError as SurfConfigError, SurfTransport,

@@ -350,6 +350,7 @@ const CHECKED: &[Checked] = &[
         public: &[
             "http",
             "pipevideo-core",
+            "pipevideo-redis",
             "pipevideo-reqwest",
             "pipevideo-surf",
         ],
@@ -394,6 +395,11 @@ const CHECKED: &[Checked] = &[
         ],
     },
     Checked {
+        dir: "pipevideo-redis",
+        public: &["pipevideo-core"],
+        private: &["async-trait", "redis", "url"],
+    },
+    Checked {
         dir: "pipevideo-surf",
         public: &["futures-util", "pipevideo-core", "surf"],
         private: &[
@@ -425,6 +431,7 @@ const DOCUMENTED: &[(&str, &[&str])] = &[
         &[
             "pipevideo",
             "pipevideo-core",
+            "pipevideo-redis",
             "pipevideo-reqwest",
             "pipevideo-surf",
         ],

@@ -12,6 +12,7 @@ use rand::rngs::SmallRng;
 use super::{API_KEY_ENV, API_URL_ENV, Client, Inner, Settings, Shared};
 use crate::codec::RequestEncoder;
 use crate::pacing::Pacer;
+use crate::pacing::shared::{PacingStore, SharedPacing, SharedPacingOptions};
 use crate::policy::DownloadPolicy;
 use crate::policy::{PacingPolicy, RetryPolicy, TimeScale, WaitPolicy};
 use crate::poll::Fleet;
@@ -53,6 +54,8 @@ pub struct ClientBuilder<T> {
     idempotency: bool,
     download: DownloadPolicy,
     seed: Option<u64>,
+    store: Option<Arc<dyn PacingStore>>,
+    shared_options: SharedPacingOptions,
     #[cfg(feature = "testing")]
     entropy_seed: Option<u64>,
 }
@@ -73,6 +76,8 @@ impl<T: Transport> ClientBuilder<T> {
             idempotency: true,
             download: DownloadPolicy::default(),
             seed: None,
+            store: None,
+            shared_options: SharedPacingOptions::default(),
             #[cfg(feature = "testing")]
             entropy_seed: None,
         }
@@ -128,6 +133,26 @@ impl<T: Transport> ClientBuilder<T> {
     /// The client-side request pacing (default: 90 requests per 60 s, bursts of 10).
     pub fn pacing(mut self, pacing: PacingPolicy) -> Self {
         self.pacing = pacing;
+        self
+    }
+
+    /// Shares the key's budget with every other process that uses the same key and store:
+    /// before each send the client asks `store` for a slot (the [pacing](Self::pacing)
+    /// policy's limit then holds for all of them together), and a 429's hold is published to
+    /// it for all. The local pacer keeps running beside it. See
+    /// [`pacing::shared`](crate::pacing::shared); `pipevideo-redis` provides a Redis store.
+    ///
+    /// When the store is down the client fails open by default (local pacing, a warning, a
+    /// counter in [`Client::shared_pacing_stats`]); [`shared_pacing_options`](Self::shared_pacing_options)
+    /// chooses fail-closed instead.
+    pub fn shared_pacing(mut self, store: impl PacingStore + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// What shared pacing does when its store is down, and how soon it asks again.
+    pub fn shared_pacing_options(mut self, options: SharedPacingOptions) -> Self {
+        self.shared_options = options;
         self
     }
 
@@ -191,6 +216,10 @@ impl<T: Transport> ClientBuilder<T> {
         if base_url.is_https() {
             self.transport.tls_support().map_err(InputError::Tls)?;
         }
+        let shared_pacing = self
+            .store
+            .as_ref()
+            .map(|_| SharedPacing::new(&key, self.pacing, self.shared_options));
         let encoder = RequestEncoder::new(base_url, key)?.with_attribution(self.attribution);
         let seed = self.seed.unwrap_or_else(|| default_seed(&self.transport));
         let entropy = super::entropy::Entropy::os(default_seed(&self.transport));
@@ -209,8 +238,11 @@ impl<T: Transport> ClientBuilder<T> {
                     idempotency: self.idempotency,
                     download: self.download,
                 },
+                store: self.store,
+                slot_queue: futures_util::lock::Mutex::new(()),
                 shared: Mutex::new(Shared {
                     pacer: Pacer::new(self.pacing),
+                    shared_pacing,
                     budget: self.budget,
                     rng: SmallRng::seed_from_u64(seed),
                     entropy,

@@ -5,6 +5,7 @@
 use http::{Request, Response};
 use tracing::Instrument;
 
+use super::pacing::Slot;
 use super::{Client, GenerationHandle, Shared, lock};
 use crate::call::Call;
 use crate::call::CallContext;
@@ -12,6 +13,7 @@ use crate::codec::{self, RequestEncoder};
 use crate::model::{
     CreateGeneration, CreateResponse, EngineCatalog, Generation, ModelDetail, ModelList, Usage,
 };
+use crate::pacing::shared::SlotDecision;
 use crate::retry::RequestKind;
 use crate::transport::{SendOptions, Transport};
 use crate::{CreateError, Error, Flavor, GenerationRef, IdempotencyKey};
@@ -215,17 +217,32 @@ impl<T: Transport> Client<T> {
             };
             let encoder = self.encoder();
             let request = build(&encoder)?;
-            let options = SendOptions::new()
-                .with_timeout(transmit.timeout)
-                .with_body_limit(settings.body_limit);
-            let result = transport.send(request, options).await;
+            // The key's slot across processes (with a shared store): waited for until the
+            // call's deadline at most, like the local pacer's; the attempt's time starts after.
+            let result = match self.shared_slot(transmit.deadline).await {
+                Slot::Go => {
+                    let timeout = match self.inner.store {
+                        Some(_) => call.attempt_timeout(transport.now()),
+                        None => transmit.timeout,
+                    };
+                    let options = SendOptions::new()
+                        .with_timeout(timeout)
+                        .with_body_limit(settings.body_limit);
+                    transport.send(request, options).await
+                }
+                Slot::TooLate(first_slot) => {
+                    Err(SlotDecision::too_late_error(first_slot, transport.now()))
+                }
+                Slot::Refused(error) => return Err(Error::Pacing(error)),
+            };
             let (now, wall_now) = (transport.now(), transport.wall_now());
             let secret = encoder.secret();
-            {
+            let held_before = {
                 let mut shared = lock(&self.inner.shared);
                 let Shared {
                     pacer, budget, rng, ..
                 } = &mut *shared;
+                let held_before = pacer.held_until();
                 let mut ctx = CallContext::new(pacer, budget, rng, wall_now).with_secret(secret);
                 match result {
                     Ok(response) => {
@@ -233,7 +250,9 @@ impl<T: Transport> Client<T> {
                     }
                     Err(error) => call.handle_transport_error(now, error, &mut ctx),
                 }
-            }
+                held_before
+            };
+            self.publish_hold(now, held_before).await;
             if let Some(decision) = call.last_decision() {
                 tracing::debug!(attempt = decision.attempt(), decision = %decision, "attempt");
             }

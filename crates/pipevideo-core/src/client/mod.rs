@@ -5,7 +5,9 @@
 //!
 //! 1. The client's [`Pacer`] says when the request may go (the key's request limit, and any
 //!    hold a 429 put on the whole client); a send that could not start before the call's
-//!    deadline is not waited for.
+//!    deadline is not waited for. With a shared [`PacingStore`], the store is then asked for
+//!    the key's slot across every process ([`SharedPacing`] decides what to ask and what the
+//!    answer means), and a 429's hold is published to it.
 //! 2. The request is encoded by the [`RequestEncoder`] and sent
 //!    with a per-attempt timeout cut to the deadline.
 //! 3. The outcome goes to the call's [`Call`](crate::call::Call) state machine, which answers
@@ -38,6 +40,7 @@ mod cancel;
 mod download;
 mod entropy;
 mod handle;
+mod pacing;
 #[cfg(feature = "fs")]
 mod save;
 mod wait;
@@ -58,6 +61,7 @@ pub use save::{SaveOptions, SavedVideo, VideoSource};
 use crate::codec::RequestEncoder;
 use crate::model::Generation;
 use crate::pacing::Pacer;
+use crate::pacing::shared::{PacingStore, SharedPacing};
 use crate::policy::{DownloadPolicy, RetryPolicy, WaitPolicy};
 use crate::poll::{Event, Fleet};
 use crate::retry::RetryBudget;
@@ -100,6 +104,12 @@ struct Inner<T> {
     /// Swapped whole on key rotation; each call takes a cheap `Arc` clone.
     encoder: RwLock<Arc<RequestEncoder>>,
     settings: Settings,
+    /// The shared pacing store, when the key's budget is shared across processes.
+    store: Option<Arc<dyn PacingStore>>,
+    /// One ask of the store at a time per client: the calls and polls of this client waiting
+    /// for a slot queue here, so that a busy key costs one round trip per client per slot,
+    /// not one per waiting task.
+    slot_queue: futures_util::lock::Mutex<()>,
     shared: Mutex<Shared>,
 }
 
@@ -114,6 +124,8 @@ struct Settings {
 
 struct Shared {
     pacer: Pacer,
+    /// What to ask the shared store and how to read it (with a store only).
+    shared_pacing: Option<SharedPacing>,
     budget: RetryBudget,
     /// Jitter and the poll schedule: seeded by [`ClientBuilder::seed`] for reproducible runs.
     rng: SmallRng,
@@ -165,6 +177,9 @@ impl<T: Transport> Client<T> {
             .encoder
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        if let Some(pacing) = lock(&self.inner.shared).shared_pacing.as_mut() {
+            pacing.set_key(&key);
+        }
         let fresh = RequestEncoder::new(encoder.base_url().clone(), key)?
             .with_attribution(encoder.attribution().clone());
         *encoder = Arc::new(fresh);

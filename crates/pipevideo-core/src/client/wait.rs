@@ -6,6 +6,7 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either};
 use tracing::Instrument;
 
+use super::pacing::Slot;
 use super::{CancelToken, Client, ProgressStream, Shared, WaitOptions, lock};
 use crate::model::Generation;
 use crate::poll::{PollAnswer, PollFailure, WaitStart};
@@ -204,13 +205,18 @@ impl<T: Transport> Client<T> {
                     };
                     in_flight.reference = None;
                     let now = transport.now();
-                    let mut shared = lock(&self.inner.shared);
-                    // The generation may have left the fleet while the poll was in flight
-                    // (deadline, cancel): then the answer is no longer needed.
-                    let Shared { fleet, pacer, .. } = &mut *shared;
-                    let _ = fleet.handle_response(now, pacer, &target, result);
-                    dispatch(&mut shared);
-                    wake_sleepers(&mut shared);
+                    let held_before = {
+                        let mut shared = lock(&self.inner.shared);
+                        // The generation may have left the fleet while the poll was in flight
+                        // (deadline, cancel): then the answer is no longer needed.
+                        let Shared { fleet, pacer, .. } = &mut *shared;
+                        let held_before = pacer.held_until();
+                        let _ = fleet.handle_response(now, pacer, &target, result);
+                        dispatch(&mut shared);
+                        wake_sleepers(&mut shared);
+                        held_before
+                    };
+                    self.publish_hold(now, held_before).await;
                 }
                 Either::Right(wake) => {
                     let Some(wake) = wake else {
@@ -246,19 +252,28 @@ impl<T: Transport> Client<T> {
         let answer = match encoder.retrieve(reference) {
             Err(error) => PollAnswer::unsendable(error),
             Ok(request) => {
-                let options = SendOptions::new()
-                    .with_timeout(timeout)
-                    .with_body_limit(self.inner.settings.body_limit);
-                let span = tracing::debug_span!("pipevideo.poll", generation = %reference);
-                let result = transport.send(request, options).instrument(span).await;
-                let (now, wall_now) = (transport.now(), transport.wall_now());
-                PollAnswer::judge(
-                    now,
-                    wall_now,
-                    reference.flavor(),
-                    result,
-                    Some(encoder.secret()),
-                )
+                // A poll waits for a shared pacing slot at most one attempt's time (a slot
+                // further away reschedules it there), then has its whole attempt's time.
+                let send_by = transport.now().checked_add(timeout);
+                match self.shared_slot(send_by).await {
+                    Slot::Go => {
+                        let options = SendOptions::new()
+                            .with_timeout(timeout)
+                            .with_body_limit(self.inner.settings.body_limit);
+                        let span = tracing::debug_span!("pipevideo.poll", generation = %reference);
+                        let result = transport.send(request, options).instrument(span).await;
+                        let (now, wall_now) = (transport.now(), transport.wall_now());
+                        PollAnswer::judge(
+                            now,
+                            wall_now,
+                            reference.flavor(),
+                            result,
+                            Some(encoder.secret()),
+                        )
+                    }
+                    Slot::TooLate(first_slot) => PollAnswer::unpaced(first_slot, transport.now()),
+                    Slot::Refused(error) => PollAnswer::refused(error),
+                }
             }
         };
         let (result, error) = answer.into_parts();

@@ -115,6 +115,10 @@ pub enum Error {
     /// Downloading a video failed.
     #[error(transparent)]
     Download(Box<DownloadError>),
+    /// The shared pacing store could not be reached and the client is fail-closed: nothing
+    /// was sent ([`OnStoreDown::FailClosed`](crate::pacing::shared::OnStoreDown::FailClosed)).
+    #[error(transparent)]
+    Pacing(#[from] crate::pacing::shared::SharedPacingError),
 }
 
 /// What kind of failure an [`Error`] is, looked up through every wrapper: the one thing to
@@ -136,6 +140,7 @@ pub enum Error {
 /// | `Cancelled` | a wait or a save cancelled through its token (or a wait through `cancel`) | no |
 /// | `Download` | the video could not be downloaded or written: a bound hit (header or idle timeout, deadline, size cap: [`DownloadError::bound`]), the host's status, a cut it could not resume, the local file | no |
 /// | `Unexpected` | a status the API does not document (403, 409, a 3xx, …), or a wait that could not start | no |
+/// | `Pacing` | the shared pacing store was down and the client is fail-closed: nothing was sent | yes |
 ///
 /// New kinds may be added (the enum is `#[non_exhaustive]`): keep a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,6 +174,8 @@ pub enum ErrorKind {
     Download,
     /// A status the API does not document.
     Unexpected,
+    /// The shared pacing store was down and the client fails closed: nothing was sent.
+    Pacing,
 }
 
 impl ErrorKind {
@@ -189,6 +196,7 @@ impl ErrorKind {
             Self::Cancelled => "cancelled",
             Self::Download => "download failed",
             Self::Unexpected => "unexpected answer",
+            Self::Pacing => "shared pacing store unavailable",
         }
     }
 
@@ -197,7 +205,7 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            Self::RateLimited | Self::Server | Self::Timeout | Self::Connection
+            Self::RateLimited | Self::Server | Self::Timeout | Self::Connection | Self::Pacing
         )
     }
 }
@@ -247,6 +255,7 @@ impl Error {
             },
             Self::Download(e) if e.is_cancelled() => ErrorKind::Cancelled,
             Self::Download(_) => ErrorKind::Download,
+            Self::Pacing(_) => ErrorKind::Pacing,
         }
     }
 

@@ -202,6 +202,30 @@ impl PollAnswer {
         }
     }
 
+    /// A poll that got no shared pacing slot within its budget: not sent, polled again once
+    /// the store's first slot (`first_slot`) has come.
+    pub fn unpaced(first_slot: std::time::Instant, now: std::time::Instant) -> Self {
+        let error = crate::pacing::shared::SlotDecision::too_late_error(first_slot, now);
+        Self {
+            result: Err(PollFailure::Transient {
+                not_before: Some(first_slot),
+                message: error.to_string(),
+            }),
+            error: Some(Error::Transport(error)),
+        }
+    }
+
+    /// A poll refused because the shared pacing store is down and the client fails closed:
+    /// ends the wait with [`ErrorKind::Pacing`](crate::ErrorKind::Pacing) as its cause.
+    pub fn refused(error: crate::pacing::shared::SharedPacingError) -> Self {
+        Self {
+            result: Err(PollFailure::Fatal {
+                message: error.to_string(),
+            }),
+            error: Some(Error::Pacing(error)),
+        }
+    }
+
     /// The generation, or the failure.
     pub fn result(&self) -> &Result<Generation, PollFailure> {
         &self.result

@@ -24,6 +24,10 @@
 //!    a call that would wait for the hold longer than its own cap fails at once, before
 //!    sending, with the time left: [`RetryState::check_hold`](crate::retry::RetryState::check_hold)).
 //!
+//! Past one process, [`shared`] puts the key's budget in a store every process asks (Redis,
+//! through `pipevideo-redis`); this pacer still runs beside it and is what a client falls back
+//! to when the store is down.
+//!
 //! # Defaults
 //!
 //! [`PacingPolicy::default`] is **90 requests per 60 s, bursts of up to 10**: a 10 % margin
@@ -49,6 +53,8 @@
 //! // The fourth request waits until the first leaves the 60 s window.
 //! assert_eq!(pacer.next_send_at(t0), t0 + Duration::from_secs(60));
 //! ```
+
+pub mod shared;
 
 use std::collections::VecDeque;
 use std::time::Instant;
