@@ -164,9 +164,12 @@ fn plain_http_never_goes_through_a_proxy_from_the_environment() {
             .all(|line| !line.contains("/v1/usage") || line.starts_with("CONNECT")),
         "a plain-http request went to the proxy: {seen:?}"
     );
-    assert_eq!(
-        seen,
-        ["CONNECT api.example.invalid:443 HTTP/1.1"],
-        "only the https request, tunnelled"
-    );
+    // Without a TLS feature reqwest refuses an https URL before it looks for a proxy, so the
+    // proxy sees nothing at all (the standalone matrix builds this crate without TLS).
+    let expected: &[&str] = if cfg!(any(feature = "rustls", feature = "native-tls")) {
+        &["CONNECT api.example.invalid:443 HTTP/1.1"]
+    } else {
+        &[]
+    };
+    assert_eq!(seen, expected, "only the https request, tunnelled");
 }
