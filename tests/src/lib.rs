@@ -15,6 +15,9 @@
 
 pub mod chaos;
 pub mod conformance;
+// One launcher for both suites: the Redis store's own tests keep it beside them (the crate is
+// published and tested alone), and the end-to-end suites take the same file.
+#[path = "../../crates/pipevideo-redis/tests/common/mod.rs"]
 pub mod redis_server;
 pub mod server;
 

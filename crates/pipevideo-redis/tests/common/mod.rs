@@ -1,4 +1,5 @@
-//! A real `redis-server` for the tests: started on a free loopback port, stopped on drop.
+//! A real `redis-server` for the tests (this crate's and the end-to-end suites', which include this
+//! file): started on a free loopback port, stopped on drop.
 
 #![allow(dead_code, unreachable_pub)]
 
