@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::poller::Urgency;
 use super::{Event, PollFailure, Poller, Snapshot, Transmit, WaitOutcome, WaitStart};
 use crate::pacing::Pacer;
 use crate::policy::WaitPolicy;
@@ -210,7 +211,7 @@ impl<G: Snapshot> Fleet<G> {
         if pacer.next_send_at(now) > now {
             return None;
         }
-        let mut best: Option<(usize, f64)> = None;
+        let mut best: Option<(usize, Urgency)> = None;
         for (i, job) in self.jobs.iter().enumerate() {
             if !job.is_due(now) {
                 continue;
