@@ -55,6 +55,16 @@ pub struct FleetEvent {
 /// of one behaves exactly as a lone [`Poller`]; when it is scarce (hundreds of generations on
 /// 100 requests per minute) the polls go where they find the most finished generations.
 ///
+/// A fetch a terminal webhook asked for ([`Poller::handle_webhook`]) outranks every schedule
+/// poll, and fetches go in the order their events arrived: N completions announced together
+/// all return in the least time the budget allows, the first announced first.
+///
+/// How close this comes to what no client can beat (a clairvoyant oracle, and two bounds for
+/// any client that learns of completions only by polling, derived in ARCHITECTURE.md, "How
+/// close to the bound"): 50 generations on 90 requests per minute are found at p95 within
+/// 1.24× the online bound; 500 within 1.26× the online bound and 1.34× the oracle, a gap that is
+/// the order in which unpolled generations finished, which no poller can know.
+///
 /// After a 429, the whole fleet holds until the server's `retry_after`: the limit is per key.
 ///
 /// # The run loop
