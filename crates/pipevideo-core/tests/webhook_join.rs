@@ -18,7 +18,7 @@ use http::{Request, Response};
 use pipevideo_core::WaitErrorKind;
 use pipevideo_core::client::Client;
 use pipevideo_core::model::CreateResponse;
-use pipevideo_core::policy::WaitPolicy;
+use pipevideo_core::policy::{TerminalWebhook, WaitPolicy};
 use pipevideo_core::poll::{Fleet, FleetError, OutcomeKind, PollFailure, Poller};
 use pipevideo_core::transport::testing::{FnTransport, VirtualClock};
 use pipevideo_core::transport::{
@@ -567,4 +567,168 @@ fn the_hybrid_mode_polls_rarely_and_still_ends_by_the_deadline() {
         server.gets().len(),
         gets.len()
     );
+}
+
+#[test]
+fn fleet_fetches_after_webhooks_go_first_come_first_served_ahead_of_every_poll() {
+    let start = Instant::now();
+    let mut rng = SmallRng::seed_from_u64(5);
+    // One request per minute, already spent: nothing goes until the window turns.
+    let mut pacer = Pacer::new(PacingPolicy::new(1, Duration::from_secs(60)));
+    pacer.record_send(start);
+    let mut fleet = Fleet::<Full>::new();
+    let ids = ["gen_a", "gen_b", "gen_c", "gen_d", "gen_e"];
+    for id in ids {
+        fleet
+            .insert(reference(id), WaitPolicy::default(), start, &mut rng)
+            .unwrap();
+    }
+    // Announced in the order d, b, e; a and c stay due on their schedules meanwhile.
+    for (k, id) in ["gen_d", "gen_b", "gen_e"].into_iter().enumerate() {
+        let at = start + Duration::from_secs(40 + k as u64);
+        fleet
+            .handle_webhook(at, &event(&format!("msg_{k}"), id, "completed"))
+            .unwrap();
+    }
+    let mut order = Vec::new();
+    let mut now = start + Duration::from_secs(50);
+    while order.len() < 3 {
+        fleet.handle_timeout(now);
+        if let Some(t) = fleet.poll_transmit(now, &mut pacer) {
+            order.push(t.reference.id().to_string());
+            fleet
+                .handle_response(now, &mut pacer, &t.reference, Ok(Full(Status::Completed)))
+                .unwrap();
+        }
+        now += Duration::from_secs(1);
+    }
+    assert_eq!(
+        order,
+        ["gen_d", "gen_b", "gen_e"],
+        "the first announced first"
+    );
+    let done: Vec<_> = std::iter::from_fn(|| fleet.poll_outcome())
+        .map(|o| (o.reference.id().to_string(), o.polls))
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("gen_d".into(), 1),
+            ("gen_b".into(), 1),
+            ("gen_e".into(), 1)
+        ],
+        "one fetch each, no schedule poll went out before them"
+    );
+}
+
+/// Like the client's `Generation`: the event alone stands for it only when the wait accepts a
+/// partial snapshot ([`TerminalWebhook::UseEvent`]).
+#[derive(Debug, Clone, PartialEq)]
+struct Partial(Status);
+
+impl pipevideo_core::poll::Snapshot for Partial {
+    fn status(&self) -> Status {
+        self.0.clone()
+    }
+
+    fn from_webhook_alone(_: &GenerationRef, event: &WebhookEvent) -> Option<Self> {
+        Some(Self(event.status().clone()))
+    }
+}
+
+#[test]
+fn use_event_ends_a_wait_the_event_cannot_stand_for_without_a_fetch() {
+    let start = Instant::now();
+    let mut rng = SmallRng::seed_from_u64(6);
+    let at = start + Duration::from_secs(40);
+    // By default the event makes one fetch due.
+    let policy = WaitPolicy::default().with_webhooks(true);
+    let mut fetching = Poller::<Partial>::new(reference("gen_a"), policy.clone(), start, &mut rng);
+    assert!(fetching.handle_webhook(at, &event("msg_1", "gen_a", "completed")));
+    assert!(fetching.awaits_webhook_fetch());
+    assert_eq!(fetching.poll_outcome(), None);
+    // With UseEvent it ends the wait, no request.
+    let policy = policy.with_terminal_webhook(TerminalWebhook::UseEvent);
+    let mut poller = Poller::<Partial>::new(reference("gen_a"), policy.clone(), start, &mut rng);
+    assert!(poller.handle_webhook(at, &event("msg_1", "gen_a", "completed")));
+    assert!(!poller.awaits_webhook_fetch());
+    let outcome = poller.poll_outcome().expect("ended by the event");
+    assert_eq!(
+        outcome.kind,
+        OutcomeKind::Completed(Partial(Status::Completed))
+    );
+    assert_eq!(outcome.polls, 0);
+    // A snapshot that cannot be built from an event at all is still fetched.
+    let mut full = Poller::<Full>::new(reference("gen_a"), policy, start, &mut rng);
+    assert!(full.handle_webhook(at, &event("msg_1", "gen_a", "completed")));
+    assert!(full.awaits_webhook_fetch());
+}
+
+#[test]
+fn client_wait_with_use_event_returns_the_event_without_a_request() {
+    let policy = WaitPolicy::default()
+        .with_webhooks(true)
+        .with_terminal_webhook(TerminalWebhook::UseEvent);
+    let (client, server, clock) = setup(policy);
+    let c = client.clone();
+    let s = server.clone();
+    let (result, ended) = run(&client, &clock, move |t| {
+        if t == Duration::from_secs(50) {
+            s.set("completed");
+            assert!(c.handle_webhook(&event("msg_1", "gen_0001", "completed")));
+        }
+    });
+    let video = result.unwrap();
+    assert_eq!(video.status(), &Status::Completed);
+    assert!(video.is_from_webhook());
+    assert_eq!(
+        video.video_url(),
+        Some("https://cdn.example/gen_0001.mp4?sig=x"),
+        "the event's URL"
+    );
+    assert_eq!(video.reference().to_string(), "responses:gen_0001");
+    let pipevideo_core::model::GenerationBody::Responses(body) = video.body() else {
+        panic!("a responses body");
+    };
+    assert!(
+        body.usage.is_none() && body.model.is_none(),
+        "only a fetch has them"
+    );
+    assert_eq!(ended, Duration::from_secs(50));
+    assert!(
+        server.gets().is_empty(),
+        "no request after the create: {:?}",
+        server.gets()
+    );
+}
+
+#[test]
+fn client_wait_with_use_event_ends_a_failed_generation_with_the_typed_failure() {
+    let policy = WaitPolicy::default()
+        .with_webhooks(true)
+        .with_terminal_webhook(TerminalWebhook::UseEvent);
+    let (client, server, clock) = setup(policy);
+    let c = client.clone();
+    let (result, ended) = run(&client, &clock, move |t| {
+        if t == Duration::from_secs(20) {
+            assert!(c.handle_webhook(&event("msg_1", "gen_0001", "failed")));
+        }
+    });
+    let Err(Error::Wait(wait)) = result else {
+        panic!("expected a wait error, got {result:?}");
+    };
+    let WaitErrorKind::Failed(generation) = wait.kind() else {
+        panic!("expected Failed, got {:?}", wait.kind());
+    };
+    assert!(generation.is_from_webhook());
+    assert_eq!(
+        wait.failure().map(|f| f.message.as_str()),
+        Some("Insufficient credits")
+    );
+    assert_eq!(
+        wait.failure().map(|f| f.cause),
+        Some(pipevideo_core::model::FailureCause::InsufficientCredits)
+    );
+    assert_eq!(ended, Duration::from_secs(20));
+    assert!(server.gets().is_empty());
 }

@@ -18,8 +18,9 @@ use rand::Rng;
 
 use pipevideo_core::policy::LogNormal;
 use pipevideo_core::policy::PollSchedule;
-use pipevideo_core::policy::WaitPolicy;
-use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, Poller};
+use pipevideo_core::policy::{TerminalWebhook, WaitPolicy};
+use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, Poller, Snapshot};
+use pipevideo_core::webhook::{Verifier, WebhookEvent, WebhookSecret, sign};
 use pipevideo_core::{Flavor, GenerationId, GenerationRef, Status};
 use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
 
@@ -119,6 +120,19 @@ impl Report {
             delay_max: delays.last().copied().unwrap_or(f64::NAN),
             rejected,
             given_up: generations - delays.len(),
+        }
+    }
+}
+
+impl Report {
+    /// A bound's delay distribution (a grid of points, not runs) for `generations`
+    /// generations, each polled once.
+    fn bound(generations: usize, delays: Vec<f64>) -> Self {
+        let n = delays.len();
+        Self {
+            generations,
+            given_up: 0,
+            ..Self::new(n, n as u64, delays, 0)
         }
     }
 }
@@ -296,6 +310,12 @@ impl Simulation {
             }
             let mut now = t0;
             loop {
+                while let Some(t) = fleet.poll_transmit(now, &mut pacer) {
+                    let i = sim_index(&t.reference);
+                    let result = respond(&mut server, now, done_at[i], &mut rejected);
+                    let _ = fleet.handle_response(now, &mut pacer, &t.reference, result);
+                }
+                // Outcomes are taken at the instant they happened, before time moves on.
                 while let Some(outcome) = fleet.poll_outcome() {
                     polls += u64::from(outcome.polls);
                     if let OutcomeKind::Completed(_) = outcome.kind {
@@ -305,11 +325,6 @@ impl Simulation {
                 }
                 if fleet.is_empty() {
                     break;
-                }
-                while let Some(t) = fleet.poll_transmit(now, &mut pacer) {
-                    let i = sim_index(&t.reference);
-                    let result = respond(&mut server, now, done_at[i], &mut rejected);
-                    let _ = fleet.handle_response(now, &mut pacer, &t.reference, result);
                 }
                 if let Some(t) = fleet.poll_timeout(&pacer) {
                     now = now.max(t);
@@ -352,6 +367,193 @@ impl Simulation {
         }
         let n = size * rounds;
         Report::new(n, n as u64, delays, 0)
+    }
+}
+
+/// A snapshot that, like the client's `Generation`, a webhook event cannot stand for unless the
+/// wait accepts one built from the event alone ([`TerminalWebhook::UseEvent`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Full(Status);
+
+impl Snapshot for Full {
+    fn status(&self) -> Status {
+        self.0.clone()
+    }
+
+    fn from_webhook_alone(_: &GenerationRef, event: &WebhookEvent) -> Option<Self> {
+        Some(Self(event.status().clone()))
+    }
+}
+
+impl Simulation {
+    /// `rounds` batches of `size` generations created at the same instant on one key whose
+    /// completions spread evenly over one minute (from 60 s to 120 s after creation), each
+    /// announced by a verified webhook the instant it completes, waited on by one
+    /// [`Fleet`] with [`WaitPolicy::with_webhooks`] and `terminal` through `pacing`.
+    ///
+    /// The delay is from completion to the instant the wait returns.
+    pub(crate) fn fleet_webhooks(
+        &self,
+        pacing: PacingPolicy,
+        terminal: TerminalWebhook,
+        size: usize,
+        rounds: usize,
+        rng: &mut impl Rng,
+    ) -> Report {
+        let policy = WaitPolicy::default()
+            .with_webhooks(true)
+            .with_terminal_webhook(terminal);
+        let secret =
+            WebhookSecret::new("whsec_c2ltdWxhdGlvbg==").unwrap_or_else(|_| unreachable!());
+        let verifier = Verifier::new(secret.clone());
+        let (mut polls, mut rejected) = (0_u64, 0_u64);
+        let mut delays = Vec::with_capacity(size * rounds);
+        for round in 0..rounds {
+            let t0 = self.start + Duration::from_secs(24 * 3600 * round as u64);
+            let mut server = ServerLimit::pipevideo();
+            let mut pacer = Pacer::new(pacing);
+            let mut fleet = Fleet::<Full>::new();
+            let mut done_at = Vec::with_capacity(size);
+            for i in 0..size {
+                let spread = 60.0 * (i as f64 + rng.random::<f64>()) / size as f64;
+                done_at.push(t0 + Duration::from_secs_f64(60.0 + spread));
+                let _ = fleet.insert(sim_ref(i), policy.clone(), t0, rng);
+            }
+            // Deliveries in completion order (the spread is already sorted).
+            let mut deliveries = (0..size).collect::<VecDeque<_>>();
+            let mut now = t0;
+            loop {
+                while let Some(&i) = deliveries.front().filter(|&&i| done_at[i] <= now) {
+                    deliveries.pop_front();
+                    let event = completed_event(&secret, &verifier, i);
+                    let _ = fleet.handle_webhook(now, &event);
+                }
+                while let Some(t) = fleet.poll_transmit(now, &mut pacer) {
+                    let i = sim_index(&t.reference);
+                    let result = respond(&mut server, now, done_at[i], &mut rejected).map(Full);
+                    let _ = fleet.handle_response(now, &mut pacer, &t.reference, result);
+                }
+                while let Some(outcome) = fleet.poll_outcome() {
+                    polls += u64::from(outcome.polls);
+                    if let OutcomeKind::Completed(_) = outcome.kind {
+                        let i = sim_index(&outcome.reference);
+                        delays.push((now - done_at[i]).as_secs_f64());
+                    }
+                }
+                if fleet.is_empty() {
+                    break;
+                }
+                let next_delivery = deliveries.front().map(|&i| done_at[i]);
+                let wake = match (fleet.poll_timeout(&pacer), next_delivery) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if let Some(t) = wake {
+                    now = now.max(t);
+                }
+                fleet.handle_timeout(now);
+            }
+        }
+        Report::new(size * rounds, polls, delays, rejected)
+    }
+
+    /// The least time the budget allows for [`Simulation::fleet_webhooks`] when every
+    /// finished generation needs one fetch: the fetches alone, first announced first, each at
+    /// the first instant the same pacer allows after its event (no schedule poll spends a
+    /// slot). First-come first-served minimises the latest return of every prefix of events.
+    pub(crate) fn fetch_bound(
+        &self,
+        pacing: PacingPolicy,
+        size: usize,
+        rounds: usize,
+        rng: &mut impl Rng,
+    ) -> Report {
+        let mut delays = Vec::with_capacity(size * rounds);
+        for round in 0..rounds {
+            let t0 = self.start + Duration::from_secs(24 * 3600 * round as u64);
+            let mut pacer = Pacer::new(pacing);
+            let mut last = t0;
+            for i in 0..size {
+                let spread = 60.0 * (i as f64 + rng.random::<f64>()) / size as f64;
+                let done = t0 + Duration::from_secs_f64(60.0 + spread);
+                let at = pacer.next_send_at(done.max(last));
+                pacer.record_send(at);
+                last = at;
+                delays.push((at - done).as_secs_f64());
+            }
+        }
+        let n = size * rounds;
+        Report::new(n, n as u64, delays, 0)
+    }
+}
+
+/// A verified `completed` event for generation `i`, as the receiving endpoint would hold it.
+fn completed_event(secret: &WebhookSecret, verifier: &Verifier, i: usize) -> WebhookEvent {
+    let body = format!(
+        r#"{{"eventType":"video.generation.completed","generationId":"gen_sim{i}","status":"completed","outputUrl":"https://cdn.example/{i}.mp4"}}"#
+    );
+    let sent = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let signed = sign(secret, &format!("msg_{i}"), sent, body.as_bytes());
+    verifier
+        .verify_headers(signed.as_headers(), body.as_bytes(), sent)
+        .unwrap_or_else(|_| unreachable!())
+}
+
+/// How many points the online bounds evaluate their distributions on.
+const BOUND_GRID: usize = 4000;
+
+impl Simulation {
+    /// The **fluid bound** of an online fleet of `size` generations created together whose
+    /// polls share `rate` requests per second (ARCHITECTURE.md, "How close to the bound",
+    /// bound 2): at `t` at least `size · S(t)` generations are unfinished and share the rate,
+    /// so one that finishes at `t` waits at best a uniform share of the gap `size · S(t) / rate`.
+    /// Returned as the delay distribution, evaluated on a grid of quantiles (not sampled).
+    pub(crate) fn fluid_bound(&self, size: usize, rate: f64) -> Report {
+        let prior = self.workload.durations;
+        let mut delays = Vec::with_capacity(BOUND_GRID * 8);
+        for k in 0..BOUND_GRID {
+            let u = (k as f64 + 0.5) / BOUND_GRID as f64;
+            let t = prior.quantile(u);
+            let gap = size as f64 * (1.0 - prior.cdf(t)) / rate;
+            for j in 0..8 {
+                delays.push(gap * (j as f64 + 0.5) / 8.0);
+            }
+        }
+        Report::bound(size, delays)
+    }
+
+    /// The **detection bound** of an online fleet of `size` generations created together under
+    /// a sliding limit of `limit` requests per `window` (ARCHITECTURE.md, bound 3): a poll at
+    /// `t` finds a finished generation with probability at most `F(t)`, so by `t` at most
+    /// `min(size · F(t), limit · Σₘ F(t − m · window))` are detected in expectation; detections
+    /// paired with completions first-come first-served (the best case) give the delays.
+    pub(crate) fn detection_bound(&self, size: usize, limit: usize, window: Duration) -> Report {
+        let prior = self.workload.durations;
+        let f = |t: f64| {
+            if t <= 0.0 {
+                0.0
+            } else {
+                prior.cdf(Duration::from_secs_f64(t))
+            }
+        };
+        let w = window.as_secs_f64();
+        let envelope = |t: f64| {
+            let windows: f64 = (0..64).map(|m| f(t - f64::from(m) * w)).sum();
+            (size as f64 * f(t)).min(limit as f64 * windows)
+        };
+        let step = 0.01;
+        let mut t = 0.0;
+        let mut delays = Vec::with_capacity(size);
+        for k in 0..size {
+            // The k-th completion (first-come first-served) and the first instant the envelope
+            // has room for its detection.
+            let completed = prior.quantile((k as f64 + 0.5) / size as f64).as_secs_f64();
+            while envelope(t) < k as f64 + 0.5 {
+                t += step;
+            }
+            delays.push((t - completed).max(0.0));
+        }
+        Report::bound(size, delays)
     }
 }
 

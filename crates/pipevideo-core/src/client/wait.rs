@@ -58,9 +58,13 @@ impl<T: Transport> Client<T> {
     /// events for other generations are ignored.
     ///
     /// **One fetch.** A webhook does not carry the whole [`Generation`], so the wait then
-    /// retrieves it once (a single `GET`, through the shared pacing, ahead of any other poll)
-    /// and returns that, with a fresh signed video URL; a failed generation ends the wait with
-    /// [`WaitErrorKind::Failed`](crate::WaitErrorKind::Failed) as a failed poll does. Other statuses only update the last
+    /// retrieves it once (a single `GET`, through the shared pacing, ahead of any other poll,
+    /// first announced first) and returns that, with a fresh signed video URL; a failed
+    /// generation ends the wait with [`WaitErrorKind::Failed`](crate::WaitErrorKind::Failed) as
+    /// a failed poll does. **Or none:** with
+    /// [`TerminalWebhook::UseEvent`](crate::policy::TerminalWebhook::UseEvent) on the wait
+    /// policy the wait returns [`Generation::from_webhook_event`] at once (no `usage`, model or
+    /// timestamps until you [`retrieve`](Client::retrieve) it). Other statuses only update the last
     /// status seen. Pair it with [`WaitPolicy::with_webhooks`](crate::policy::WaitPolicy::with_webhooks) on the client's wait policy so
     /// that polling only runs as a rare safety net.
     ///

@@ -5,6 +5,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::{LegacyGeneration, ResponseObject, Timestamp};
+use crate::webhook::WebhookEvent;
 use crate::{Flavor, GenerationId, GenerationRef, IdError, Status};
 
 /// Keys under which a video URL has been seen: `video_url` (responses API, data-handling
@@ -43,6 +44,7 @@ pub struct Generation {
     video_url: Option<String>,
     failure: Option<GenerationFailure>,
     body: GenerationBody,
+    from_webhook: bool,
 }
 
 /// The flavour-specific body behind a [`Generation`].
@@ -117,6 +119,7 @@ impl Generation {
             video_url,
             failure,
             body: GenerationBody::Responses(body),
+            from_webhook: false,
         })
     }
 
@@ -141,7 +144,101 @@ impl Generation {
             video_url,
             failure,
             body: GenerationBody::Legacy(body),
+            from_webhook: false,
         })
+    }
+
+    /// The generation a verified webhook event describes, built from the event alone: its
+    /// status, its video URL and, for a failure, its error message (classified as a fetched
+    /// failure is). The body holds only those (in the flavour's own spelling: `video_url` or
+    /// `error` for the responses API, `output_url` or `error_message` for the legacy one); the
+    /// model, engine, timestamps, output items and `usage` are absent, and
+    /// [`Generation::is_from_webhook`] says so. A wait returns this instead of fetching when
+    /// its policy says [`TerminalWebhook::UseEvent`](crate::policy::TerminalWebhook::UseEvent);
+    /// [`Client::retrieve`](crate::client::Client::retrieve) gives the whole generation later.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use pipevideo_core::{Flavor, Status, model::Generation};
+    /// use pipevideo_core::webhook::{Verifier, WebhookSecret, sign};
+    ///
+    /// let secret = WebhookSecret::new("whsec_c2VjcmV0")?;
+    /// let body = br#"{"eventType":"video.generation.completed","generationId":"gen_1","status":"completed","outputUrl":"https://cdn.example/v.mp4"}"#;
+    /// let sent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_827_200);
+    /// let signed = sign(&secret, "msg_1", sent, body);
+    /// let event = Verifier::new(secret).verify_headers(signed.as_headers(), body, sent)?;
+    ///
+    /// let g = Generation::from_webhook_event(&event.generation_ref(Flavor::Responses), &event);
+    /// assert_eq!(g.status(), &Status::Completed);
+    /// assert_eq!(g.video_url(), Some("https://cdn.example/v.mp4"));
+    /// assert!(g.is_from_webhook());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_webhook_event(reference: &GenerationRef, event: &WebhookEvent) -> Self {
+        let status = event.status().clone();
+        let url = event.output_url().map(str::to_owned);
+        let message = event.error_message().map(str::to_owned);
+        let id = reference.id().as_str().to_owned();
+        let (video_url, failure, body) = match reference.flavor() {
+            Flavor::Responses => {
+                let mut extra = Map::new();
+                if let Some(url) = &url {
+                    extra.insert("video_url".into(), Value::String(url.clone()));
+                }
+                let error = message.as_ref().map(|m| {
+                    let mut o = Map::new();
+                    o.insert("message".into(), Value::String(m.clone()));
+                    Value::Object(o)
+                });
+                let failure =
+                    (status == Status::Failed).then(|| failure_from(error.as_ref(), &extra, None));
+                let body = ResponseObject {
+                    id,
+                    object: None,
+                    status,
+                    model: None,
+                    engine: None,
+                    provider: None,
+                    created_at: None,
+                    completed_at: None,
+                    output: Vec::new(),
+                    usage: None,
+                    error,
+                    extra,
+                };
+                (url, failure, GenerationBody::Responses(body))
+            }
+            Flavor::Legacy => {
+                let failure = (status == Status::Failed)
+                    .then(|| failure_from(None, &Map::new(), message.as_deref()));
+                let body = LegacyGeneration {
+                    id,
+                    status,
+                    output_url: url.clone(),
+                    cost_cents: None,
+                    latency_ms: None,
+                    error_message: message,
+                    created_at: None,
+                    completed_at: None,
+                    extra: Map::new(),
+                };
+                (url, failure, GenerationBody::Legacy(body))
+            }
+        };
+        Self {
+            reference: reference.clone(),
+            video_url: video_url.filter(|u| !u.is_empty()),
+            failure,
+            body,
+            from_webhook: true,
+        }
+    }
+
+    /// Whether this generation was built from a webhook event rather than fetched
+    /// ([`Generation::from_webhook_event`]): then only its status, video URL and failure are
+    /// known; the body lacks the model, engine, timestamps and `usage`.
+    pub fn is_from_webhook(&self) -> bool {
+        self.from_webhook
     }
 
     /// The flavour and id, printable and parseable to resume a wait later.

@@ -54,7 +54,7 @@ pub use pacing::{MAX_WINDOW, PacingPolicy};
 pub use retry::{CreateReplay, RetryPolicy};
 pub use scale::{TimeScale, TimeScaleError};
 pub use schedule::{AdaptiveSchedule, MAX_INTERVAL, PollSchedule, ScheduleError};
-pub use wait::{WaitPolicy, WaitPolicyError};
+pub use wait::{TerminalWebhook, WaitPolicy, WaitPolicyError};
 
 /// Seconds as a duration, saturating: NaN and anything at or below zero is zero, anything
 /// beyond `Duration::MAX` (infinity included) is `Duration::MAX`. Every float that becomes a

@@ -51,6 +51,46 @@ pub struct WaitPolicy {
     pub(crate) schedule: PollSchedule,
     pub(crate) not_found_grace: Duration,
     pub(crate) webhooks: bool,
+    pub(crate) terminal_webhook: TerminalWebhook,
+}
+
+/// What a wait does with a verified terminal webhook event (`completed` or `failed`) when the
+/// snapshot it returns cannot be built from the event alone (the client's full
+/// [`Generation`](crate::model::Generation)).
+///
+/// A terminal event carries the generation's id, status, video URL and, for a failure, the
+/// error message; it does not carry the body a `GET` returns (model, engine, timestamps,
+/// output items, `usage` with its token counts and cost).
+///
+/// | | [`Fetch`](Self::Fetch) (default) | [`UseEvent`](Self::UseEvent) |
+/// |---|---|---|
+/// | requests per finished generation | one `GET` | none |
+/// | the returned generation | the whole body, `usage` included, a fresh signed URL | status, video URL, failure message; [`Generation::is_from_webhook`](crate::model::Generation::is_from_webhook) is `true`; no `usage`, model, engine or timestamps until you fetch it ([`Client::retrieve`](crate::client::Client::retrieve)) |
+/// | 500 completions in one minute, 90 requests per minute | the last wait returns about 5.5 min later (each fetch waits its turn in the key's budget; the fetches go first-come first-served, ahead of every schedule poll) | every wait returns when its event arrives |
+///
+/// Choose [`UseEvent`](Self::UseEvent) when many generations finish together and you need the
+/// video before the bill: the request budget then goes to creates. The event was verified
+/// (signature and timestamp), so its status and URL are the server's word; the URL is the one
+/// signed when the event was sent, so download it promptly or fetch a fresh one.
+///
+/// ```
+/// use pipevideo_core::policy::{TerminalWebhook, WaitPolicy};
+///
+/// let policy = WaitPolicy::default()
+///     .with_webhooks(true)
+///     .with_terminal_webhook(TerminalWebhook::UseEvent);
+/// assert_eq!(policy.terminal_webhook(), TerminalWebhook::UseEvent);
+/// assert_eq!(WaitPolicy::default().terminal_webhook(), TerminalWebhook::Fetch);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum TerminalWebhook {
+    /// Fetch the finished generation once (one `GET`, ahead of every schedule poll) and return
+    /// that. The default.
+    #[default]
+    Fetch,
+    /// Return the generation the event describes, with no request.
+    UseEvent,
 }
 
 impl Default for WaitPolicy {
@@ -60,6 +100,7 @@ impl Default for WaitPolicy {
             schedule: PollSchedule::default(),
             not_found_grace: Self::DEFAULT_NOT_FOUND_GRACE,
             webhooks: false,
+            terminal_webhook: TerminalWebhook::Fetch,
         }
     }
 }
@@ -91,6 +132,19 @@ impl WaitPolicy {
     /// enough that a generation of typical length (median 55 s) is not polled before its
     /// webhook arrives, short enough that a lost delivery costs at most a minute.
     pub const WEBHOOK_SAFETY_NET: Duration = Duration::from_secs(60);
+
+    /// What a terminal webhook event does to a wait whose snapshot the event cannot stand for:
+    /// one fetch (the default) or nothing more ([`TerminalWebhook`] has the trade-off).
+    #[must_use]
+    pub fn with_terminal_webhook(mut self, terminal: TerminalWebhook) -> Self {
+        self.terminal_webhook = terminal;
+        self
+    }
+
+    /// What a terminal webhook event does: see [`TerminalWebhook`].
+    pub fn terminal_webhook(&self) -> TerminalWebhook {
+        self.terminal_webhook
+    }
 
     /// Sets the schedule.
     #[must_use]

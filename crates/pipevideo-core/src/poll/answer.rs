@@ -16,10 +16,19 @@ use crate::{Error, Flavor, Status, WaitError, WaitErrorKind, codec};
 /// A webhook event does not carry a whole [`Generation`] (its body, model, usage…), so
 /// `from_webhook` keeps the default `None`: after a terminal webhook the wait fetches the
 /// finished generation once (one `GET`, not a polling loop), and returns that, with a fresh
-/// signed video URL.
+/// signed video URL. A wait whose policy says
+/// [`TerminalWebhook::UseEvent`](crate::policy::TerminalWebhook::UseEvent) returns
+/// [`Generation::from_webhook_event`] instead, with no request.
 impl Snapshot for Generation {
     fn status(&self) -> Status {
         Generation::status(self).clone()
+    }
+
+    fn from_webhook_alone(
+        reference: &crate::GenerationRef,
+        event: &crate::webhook::WebhookEvent,
+    ) -> Option<Self> {
+        Some(Generation::from_webhook_event(reference, event))
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 use super::{Event, PollFailureKind};
-use crate::policy::WaitPolicy;
+use crate::policy::{TerminalWebhook, WaitPolicy};
 use crate::webhook::WebhookEvent;
 use crate::{GenerationRef, Status};
 
@@ -40,6 +40,18 @@ pub trait Snapshot {
     {
         let _ = (reference, event);
         None
+    }
+
+    /// The snapshot a verified terminal event stands for when the wait's policy accepts one
+    /// built from the event alone ([`TerminalWebhook::UseEvent`]), even though it lacks what
+    /// only a fetch gives (the client's [`Generation`](crate::model::Generation) returns
+    /// [`Generation::from_webhook_event`](crate::model::Generation::from_webhook_event)). The
+    /// default is [`Snapshot::from_webhook`].
+    fn from_webhook_alone(reference: &GenerationRef, event: &WebhookEvent) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        Self::from_webhook(reference, event)
     }
 }
 
@@ -288,6 +300,8 @@ pub struct Poller<G> {
     /// The terminal status a webhook announced when `G` could not be built from the event:
     /// the next poll is the one fetch of the finished generation, due at once.
     webhook_terminal: Option<Status>,
+    /// When the first terminal webhook arrived: pending fetches go first-come first-served.
+    webhook_at: Option<Instant>,
     /// The latest instant a 429 asked this wait not to poll before; kept across later answers
     /// so that no poll goes out inside the window.
     server_hold: Option<Instant>,
@@ -349,6 +363,7 @@ impl<G: Snapshot> Poller<G> {
             last_alive: Duration::ZERO,
             finished: false,
             webhook_terminal: None,
+            webhook_at: None,
             server_hold: None,
             outcome: None,
             events: VecDeque::new(),
@@ -556,13 +571,18 @@ impl<G: Snapshot> Poller<G> {
         let status = event.status().clone();
         self.note_status(now, &status);
         if matches!(status, Status::Completed | Status::Failed) {
-            match G::from_webhook(&self.reference, event) {
+            let built = match self.policy.terminal_webhook {
+                TerminalWebhook::Fetch => G::from_webhook(&self.reference, event),
+                TerminalWebhook::UseEvent => G::from_webhook_alone(&self.reference, event),
+            };
+            match built {
                 Some(generation) if status == Status::Completed => {
                     self.finish(OutcomeKind::Completed(generation));
                 }
                 Some(generation) => self.finish(OutcomeKind::Failed(generation)),
                 None => {
                     self.webhook_terminal = Some(status);
+                    self.webhook_at.get_or_insert(now);
                     // A poll in flight will bring the answer; otherwise fetch at once.
                     if self.in_flight.is_none() {
                         self.next_poll = Some(now);
@@ -602,18 +622,17 @@ impl<G: Snapshot> Poller<G> {
         self.events.pop_front()
     }
 
-    /// The detection delay this generation has accrued by `now`, in expectation (seconds):
-    /// what polling it now would save. The fleet scheduler polls the largest first.
-    pub(crate) fn urgency(&self, now: Instant) -> f64 {
-        if self.webhook_terminal.is_some() {
-            // The generation is known to be finished: this fetch finds it for sure.
-            return f64::INFINITY;
+    /// Which due poll the fleet sends first: the largest [`Urgency`].
+    pub(crate) fn urgency(&self, now: Instant) -> Urgency {
+        if let Some(at) = self.webhook_at.filter(|_| self.webhook_terminal.is_some()) {
+            // Known to be finished: this fetch finds it for sure. Oldest event first.
+            return Urgency::Fetch(now.saturating_duration_since(at));
         }
         let prior = self.policy.schedule.prior();
-        prior.expected_accrued_delay(
+        Urgency::Poll(prior.expected_accrued_delay(
             self.last_alive.as_secs_f64(),
             self.elapsed(now).as_secs_f64(),
-        )
+        ))
     }
 
     fn schedule_next(&mut self, now: Instant, sent_at: Instant, bound: Bound) {
@@ -674,6 +693,19 @@ impl<G: Snapshot> Poller<G> {
             kind,
         });
     }
+}
+
+/// How much a due poll is worth now, for the [`Fleet`](super::Fleet) to choose among due
+/// polls. Every fetch a terminal webhook asked for outranks every schedule poll; fetches go in
+/// the order their events arrived (so that N completions at once all return in the least time
+/// the budget allows, the first announced first), schedule polls by the detection delay the
+/// generation has accrued by now, in expectation (seconds): what polling it now would save.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub(crate) enum Urgency {
+    /// A schedule poll and its expected accrued delay.
+    Poll(f64),
+    /// The one fetch after a terminal webhook, and how long ago the event arrived.
+    Fetch(Duration),
 }
 
 /// What bounds the next poll besides the schedule.
