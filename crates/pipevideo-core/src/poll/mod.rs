@@ -92,6 +92,6 @@ mod progress;
 
 pub use answer::{FRESH_HANDLE_AGE, PollAnswer, WaitStart};
 pub use fleet::{Fleet, FleetError, FleetEvent};
-pub use learn::DurationLearner;
+pub use learn::{DurationKey, DurationLearner, ServerDuration};
 pub use poller::{OutcomeKind, PollFailure, Poller, Snapshot, Transmit, WaitOutcome};
 pub use progress::{Event, PollFailureKind};
