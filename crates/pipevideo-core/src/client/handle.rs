@@ -118,6 +118,10 @@ impl<T: Transport> GenerationHandle<T> {
 
     /// Waits until the generation completes (its video URL is then in
     /// [`Generation::video_url`]), fails, or the wait's deadline passes.
+    ///
+    /// The wait follows the prior the client learned for the create request's model and
+    /// engine, once three of them completed, and its completion teaches it
+    /// ([`ClientBuilder::learn_durations`](super::ClientBuilder::learn_durations)).
     pub async fn wait(self) -> Result<Generation, Error> {
         self.wait_with(WaitOptions::default()).await
     }

@@ -34,6 +34,10 @@ impl<T: Transport> Client<T> {
     /// 404 grace of the wait policy applies only when the generation's age is known
     /// ([`WaitOptions::with_age`], [`WaitOptions::with_created_at`]) and inside it; a
     /// reference of unknown age ends on the first 404.
+    ///
+    /// A reference does not say its model: the wait follows the wait policy's prior, not a
+    /// learned one, and teaches the learner nothing
+    /// ([`ClientBuilder::learn_durations`](super::ClientBuilder::learn_durations)).
     pub async fn wait(&self, reference: &GenerationRef) -> Result<Generation, Error> {
         self.wait_with(reference, WaitOptions::default()).await
     }

@@ -150,10 +150,11 @@ impl ServerDuration for Generation {
 ///   an exponential moving average with a memory of about ten generations, so a model that
 ///   gets faster (or slower) is followed within ten to twenty completions.
 /// * **Robust to outliers.** Each completion counts at most [`CLIP`](Self::CLIP) (2) sigmas
-///   away from the current median: one generation ten times slower than usual moves a
-///   learned median by at most `2 × sigma / 10` in log space (7% at sigma 0.35), and the
-///   spread by as little. A lasting change still gets through: the clipped distances widen
-///   sigma, which widens the clip.
+///   away from the current median: once a key has ten completions, one generation ten times
+///   slower than usual moves its median by at most `2 × sigma / 10` in log space (7% at
+///   sigma 0.35; 2% for a model as steady as sigma 0.1), and the spread by as little; before
+///   that by `2 × sigma / n`. A lasting change still gets through: the clipped distances
+///   widen sigma, which widens the clip.
 /// * **Sigma** is learned the same way, from the mean clipped distance to the median (a
 ///   robust scale), and the exposed sigma adds the uncertainty of the median itself (wide
 ///   after three completions, about 3% wider than the data's after many), so a young estimate
@@ -182,7 +183,8 @@ impl ServerDuration for Generation {
 ///
 /// # In the client
 ///
-/// The `Client` learns by default, for every wait on a handle from its own `create` (the key
+/// The [`Client`](crate::client::Client) learns by default, from every wait on a handle of
+/// its own `create` or `create_legacy` (the key
 /// comes from the request; a wait from a bare [`GenerationRef`](crate::GenerationRef) has no
 /// model and keeps the base prior, and is not fed). The learner is shared by the client's
 /// clones. [`wait_policy`](Self::wait_policy) is the one rule for which waits follow it: a wait
@@ -190,8 +192,12 @@ impl ServerDuration for Generation {
 /// [`AdaptiveSchedule::with_prior`](crate::policy::AdaptiveSchedule::with_prior) (the default,
 /// or a [`TimeScale`](crate::policy::TimeScale)'s) gets the learned prior of its key; a fixed
 /// or exponential schedule, the webhook safety net, or an explicit prior is kept as set.
-/// `ClientBuilder::learn_durations(false)` turns learning off for a client;
-/// `Client::reset_learned_duration(&key)` and `Client::clear_learned_durations()` forget.
+/// [`ClientBuilder::learn_durations(false)`](crate::client::ClientBuilder::learn_durations)
+/// turns learning off for a client;
+/// [`Client::reset_learned_duration`](crate::client::Client::reset_learned_duration) and
+/// [`Client::clear_learned_durations`](crate::client::Client::clear_learned_durations)
+/// forget, and [`Client::learned_prior`](crate::client::Client::learned_prior) tells what was
+/// learned.
 ///
 /// ```
 /// use std::time::Duration;
