@@ -3,13 +3,14 @@
 //! is `sim.rs` next to this file (shared with `tests/poll_simulation.rs`).
 //!
 //! Run: `cargo run --release -p pipevideo-core --example poll-simulation [seed] [sections]`
-//! (`sections`: a comma-separated subset of `single,fleet,webhooks`; all by default).
+//! (`sections`: a comma-separated subset of `single,fleet,webhooks,mixed`; all by default).
 //!
 //! Every row has its own RNG seeded from `seed` (default 2026), so the table is reproducible
 //! (all but the CPU column). "CPU ms" is the CPU time this thread spent simulating the row
 //! (Linux: from `/proc/thread-self/schedstat`; elsewhere the wall time), so a busy machine
 //! does not inflate it.
 
+mod mixed;
 mod sim;
 
 use std::time::{Duration, Instant};
@@ -168,7 +169,7 @@ fn main() -> Result<(), BoxError> {
         header();
         let n = 500;
         let rounds = 4;
-        let webhook_seed = seed ^ 200;
+        let webhook_seed = seed ^ 300;
         let rows = [
             (
                 "webhooks N = 500, one fetch each (default)",
@@ -189,6 +190,34 @@ fn main() -> Result<(), BoxError> {
         let clock = CpuClock::start();
         let report = sdk.fetch_bound(pacing, n, rounds, &mut rng);
         row("  fetch bound N = 500", &report, clock.elapsed());
+    }
+    if show("mixed") {
+        println!(
+            "\nMixed rows (learned durations): three models, medians 25 s, 55 s and 140 s (sigma 0.35),\n\
+             drawn at random; {GENERATIONS} generations one after another, each alone on its key, default\n\
+             schedule through the SDK's pacer. \"learned\": each wait's prior is what a DurationLearner\n\
+             learned from the earlier completions of its model (the calls the client makes); \"true\":\n\
+             each model's own distribution, given up front (what learning can at best reach).\n\
+             The indented rows split the same run per model (its CPU time is on the row above).\n"
+        );
+        header();
+        for (k, (name, priors)) in [
+            ("mixed, default prior (no learning)", mixed::Priors::Default),
+            ("mixed, learned priors", mixed::Priors::Learned),
+            ("mixed, true priors (bound)", mixed::Priors::True),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut rng = SmallRng::seed_from_u64(seed ^ (200 + k as u64));
+            let clock = CpuClock::start();
+            let report = mixed::run(base, priors, GENERATIONS, &mut rng);
+            let cpu = clock.elapsed();
+            row(name, &report.all, cpu);
+            for (model, r) in &report.per_model {
+                row(&format!("  {model}"), r, Duration::ZERO);
+            }
+        }
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::pacing::Pacer;
 use crate::pacing::shared::{PacingStore, SharedPacing, SharedPacingOptions};
 use crate::policy::DownloadPolicy;
 use crate::policy::{PacingPolicy, RetryPolicy, TimeScale, WaitPolicy};
-use crate::poll::Fleet;
+use crate::poll::{DurationLearner, Fleet};
 use crate::retry::RetryBudget;
 use crate::transport::Transport;
 use crate::{ApiKey, ApiKeyError, Attribution, BaseUrl, Error, InputError};
@@ -54,6 +54,7 @@ pub struct ClientBuilder<T> {
     idempotency: bool,
     download: DownloadPolicy,
     seed: Option<u64>,
+    learn_durations: bool,
     store: Option<Arc<dyn PacingStore>>,
     shared_options: SharedPacingOptions,
     #[cfg(feature = "testing")]
@@ -76,6 +77,7 @@ impl<T: Transport> ClientBuilder<T> {
             idempotency: true,
             download: DownloadPolicy::default(),
             seed: None,
+            learn_durations: true,
             store: None,
             shared_options: SharedPacingOptions::default(),
             #[cfg(feature = "testing")]
@@ -183,6 +185,28 @@ impl<T: Transport> ClientBuilder<T> {
         self
     }
 
+    /// Whether waits learn how long generations take per model and engine (default: yes).
+    ///
+    /// With learning on, every completed generation created by this client (or a clone) feeds
+    /// a [`DurationLearner`] keyed by the create request's flavour, model and engine
+    /// ([`DurationKey`](crate::poll::DurationKey)); after
+    /// [`MIN_OBSERVATIONS`](DurationLearner::MIN_OBSERVATIONS) (3) completions of a key,
+    /// waits on that key poll on its learned prior instead of the default 55 s one, if their
+    /// schedule is adaptive with a default prior ([`DurationLearner::wait_policy`]). A wait
+    /// from a bare reference has no model: it keeps the default prior and feeds nothing.
+    /// `false` turns all of it off: every wait follows the wait policy as set.
+    ///
+    /// Learning on, a wait policy whose schedule has an explicit prior
+    /// ([`AdaptiveSchedule::with_prior`](crate::policy::AdaptiveSchedule::with_prior)), a
+    /// fixed or exponential schedule, or the webhook safety net is still followed as set
+    /// (those waits feed the learner all the same). [`Client::reset_learned_duration`] and
+    /// [`Client::clear_learned_durations`] forget what was learned; [`Client::learned_prior`]
+    /// tells it.
+    pub fn learn_durations(mut self, enabled: bool) -> Self {
+        self.learn_durations = enabled;
+        self
+    }
+
     /// Seeds the client's RNG (jitter, poll schedule) for reproducible runs. Without a seed,
     /// one is derived from the transport's wall clock, the process id and a counter, so that
     /// clients spread their jitter.
@@ -227,6 +251,9 @@ impl<T: Transport> ClientBuilder<T> {
         let entropy = self
             .entropy_seed
             .map_or(entropy, super::entropy::Entropy::seeded);
+        let learner = self
+            .learn_durations
+            .then(|| DurationLearner::new(*self.wait.schedule().prior()));
         Ok(Client {
             inner: Arc::new(Inner {
                 transport: self.transport,
@@ -250,6 +277,8 @@ impl<T: Transport> ClientBuilder<T> {
                     waits: HashMap::new(),
                     poll_errors: HashMap::new(),
                     sleepers: Vec::new(),
+                    learner,
+                    learning: HashMap::new(),
                 }),
             }),
         })

@@ -14,6 +14,7 @@ use crate::model::{
     CreateGeneration, CreateResponse, EngineCatalog, Generation, ModelDetail, ModelList, Usage,
 };
 use crate::pacing::shared::SlotDecision;
+use crate::poll::DurationKey;
 use crate::retry::RequestKind;
 use crate::transport::{SendOptions, Transport};
 use crate::{CreateError, Error, Flavor, GenerationRef, IdempotencyKey};
@@ -34,7 +35,8 @@ impl<T: Transport> Client<T> {
     ) -> Result<GenerationHandle<T>, Error> {
         let encoder = self.encoder();
         encoder.create_response(request, key.as_ref())?;
-        self.create_inner(Flavor::Responses, key, move |e, k| {
+        let learn_as = DurationKey::for_request(request);
+        self.create_inner(Flavor::Responses, key, learn_as, move |e, k| {
             e.create_response(request, k)
         })
         .await
@@ -57,7 +59,8 @@ impl<T: Transport> Client<T> {
     ) -> Result<GenerationHandle<T>, Error> {
         let encoder = self.encoder();
         encoder.create_generation(request, key.as_ref())?;
-        self.create_inner(Flavor::Legacy, key, move |e, k| {
+        let learn_as = DurationKey::for_legacy_request(request);
+        self.create_inner(Flavor::Legacy, key, learn_as, move |e, k| {
             e.create_generation(request, k)
         })
         .await
@@ -74,6 +77,7 @@ impl<T: Transport> Client<T> {
         &self,
         flavor: Flavor,
         key: Option<IdempotencyKey>,
+        learn_as: DurationKey,
         build: impl Fn(&RequestEncoder, Option<&IdempotencyKey>) -> Result<Request<Vec<u8>>, Error>,
     ) -> Result<GenerationHandle<T>, Error> {
         let kind = RequestKind::create(key.as_ref());
@@ -98,6 +102,7 @@ impl<T: Transport> Client<T> {
                     generation,
                     idempotency_key: key,
                     created: self.inner.transport.now(),
+                    learn_as,
                 })
             }
             Err(source) => Err(Error::Create(Box::new(CreateError {

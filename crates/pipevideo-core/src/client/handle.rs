@@ -8,9 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_channel::mpsc;
 use futures_core::Stream;
 
-use super::{CancelToken, Client};
+use super::{CancelToken, Client, Learning};
 use crate::model::Generation;
-use crate::poll::{Event, WaitStart};
+use crate::poll::{DurationKey, Event, WaitStart};
 use crate::transport::Transport;
 use crate::{Error, GenerationRef, IdempotencyKey};
 
@@ -78,6 +78,8 @@ pub struct GenerationHandle<T> {
     pub(super) generation: Generation,
     pub(super) idempotency_key: Option<IdempotencyKey>,
     pub(super) created: Instant,
+    /// The key its completion teaches the client's duration learner (from the request).
+    pub(super) learn_as: DurationKey,
 }
 
 impl<T> std::fmt::Debug for GenerationHandle<T> {
@@ -116,6 +118,10 @@ impl<T: Transport> GenerationHandle<T> {
 
     /// Waits until the generation completes (its video URL is then in
     /// [`Generation::video_url`]), fails, or the wait's deadline passes.
+    ///
+    /// The wait follows the prior the client learned for the create request's model and
+    /// engine, once three of them completed, and its completion teaches it
+    /// ([`ClientBuilder::learn_durations`](super::ClientBuilder::learn_durations)).
     pub async fn wait(self) -> Result<Generation, Error> {
         self.wait_with(WaitOptions::default()).await
     }
@@ -134,6 +140,10 @@ impl<T: Transport> GenerationHandle<T> {
                 self.generation.reference().clone(),
                 options,
                 WaitStart::Created { age },
+                Some(Learning {
+                    key: self.learn_as,
+                    created: self.created,
+                }),
             )
             .await
     }

@@ -40,6 +40,7 @@ mod cancel;
 mod download;
 mod entropy;
 mod handle;
+mod learn;
 mod pacing;
 #[cfg(feature = "fs")]
 mod save;
@@ -47,6 +48,7 @@ mod wait;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Instant;
 
 use futures_channel::{mpsc, oneshot};
 use rand::rngs::SmallRng;
@@ -63,7 +65,7 @@ use crate::model::Generation;
 use crate::pacing::Pacer;
 use crate::pacing::shared::{PacingStore, SharedPacing};
 use crate::policy::{DownloadPolicy, RetryPolicy, WaitPolicy};
-use crate::poll::{Event, Fleet};
+use crate::poll::{DurationKey, DurationLearner, Event, Fleet};
 use crate::retry::RetryBudget;
 use crate::transport::Transport;
 use crate::{ApiKey, Error, GenerationRef};
@@ -139,6 +141,19 @@ struct Shared {
     /// Waits asleep until their next timeout: a webhook wakes them so that the fetch it made
     /// due goes out now rather than at the next scheduled poll.
     sleepers: Vec<oneshot::Sender<()>>,
+    /// What the client learned of durations per model and engine (`None`: learning is off,
+    /// [`ClientBuilder::learn_durations`]).
+    learner: Option<DurationLearner>,
+    /// The waits whose outcome the learner is fed: their key and when their create returned.
+    learning: HashMap<GenerationRef, Learning>,
+}
+
+/// What a wait on a handle of this client tells the learner: the generation's key and the
+/// instant its create returned.
+#[derive(Debug, Clone)]
+struct Learning {
+    key: DurationKey,
+    created: Instant,
 }
 
 /// How a generation's waits end: the fleet's outcome, and the poll error that decided it.

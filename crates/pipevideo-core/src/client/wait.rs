@@ -2,12 +2,14 @@
 //! the poll the fleet picks, hands the judged answer back, and sleeps until the fleet's next
 //! timeout, a webhook, or its own end.
 
+use std::time::Instant;
+
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either};
 use tracing::Instrument;
 
 use super::pacing::Slot;
-use super::{CancelToken, Client, ProgressStream, Shared, WaitOptions, lock};
+use super::{CancelToken, Client, Learning, ProgressStream, Shared, WaitOptions, lock};
 use crate::model::Generation;
 use crate::poll::{PollAnswer, PollFailure, WaitStart};
 use crate::transport::{SendOptions, Transport};
@@ -32,6 +34,10 @@ impl<T: Transport> Client<T> {
     /// 404 grace of the wait policy applies only when the generation's age is known
     /// ([`WaitOptions::with_age`], [`WaitOptions::with_created_at`]) and inside it; a
     /// reference of unknown age ends on the first 404.
+    ///
+    /// A reference does not say its model: the wait follows the wait policy's prior, not a
+    /// learned one, and teaches the learner nothing
+    /// ([`ClientBuilder::learn_durations`](super::ClientBuilder::learn_durations)).
     pub async fn wait(&self, reference: &GenerationRef) -> Result<Generation, Error> {
         self.wait_with(reference, WaitOptions::default()).await
     }
@@ -49,7 +55,9 @@ impl<T: Transport> Client<T> {
                 .map(|at| wall_now.duration_since(at).unwrap_or_default())
         });
         let start = WaitStart::Resumed { age };
-        self.wait_inner(reference.clone(), options, start).await
+        // A bare reference: no model known, so the default prior and nothing learned.
+        self.wait_inner(reference.clone(), options, start, None)
+            .await
     }
 
     /// Feeds a verified webhook event to the waits of this client: a `completed` or `failed`
@@ -88,7 +96,7 @@ impl<T: Transport> Client<T> {
         let now = self.inner.transport.now();
         let mut shared = lock(&self.inner.shared);
         let found = shared.fleet.handle_webhook(now, event).is_ok();
-        dispatch(&mut shared);
+        dispatch(&mut shared, now);
         if found {
             wake_sleepers(&mut shared);
         }
@@ -101,7 +109,7 @@ impl<T: Transport> Client<T> {
     pub fn cancel_wait(&self, reference: &GenerationRef) -> bool {
         let mut shared = lock(&self.inner.shared);
         let found = shared.fleet.cancel(reference);
-        dispatch(&mut shared);
+        dispatch(&mut shared, self.inner.transport.now());
         wake_sleepers(&mut shared);
         found
     }
@@ -111,9 +119,10 @@ impl<T: Transport> Client<T> {
         reference: GenerationRef,
         options: WaitOptions,
         start: WaitStart,
+        learning: Option<Learning>,
     ) -> Result<Generation, Error> {
         let span = tracing::info_span!("pipevideo.wait", generation = %reference);
-        self.wait_loop(reference, options, start)
+        self.wait_loop(reference, options, start, learning)
             .instrument(span)
             .await
     }
@@ -123,6 +132,7 @@ impl<T: Transport> Client<T> {
         reference: GenerationRef,
         options: WaitOptions,
         start: WaitStart,
+        learning: Option<Learning>,
     ) -> Result<Generation, Error> {
         let transport = &self.inner.transport;
         let mut policy = self.inner.settings.wait.clone();
@@ -140,12 +150,28 @@ impl<T: Transport> Client<T> {
             let mut shared = lock(&self.inner.shared);
             let now = transport.now();
             if shared.fleet.poller(&reference).is_none() {
-                let Shared { fleet, rng, .. } = &mut *shared;
+                let Shared {
+                    fleet,
+                    rng,
+                    learner,
+                    learning: learned_waits,
+                    ..
+                } = &mut *shared;
+                // The learned prior of the handle's model, if the policy takes one.
+                let policy = match learner {
+                    Some(learner) => {
+                        learner.wait_policy(&policy, learning.as_ref().map(|l| &l.key))
+                    }
+                    None => policy,
+                };
                 fleet
                     .insert_wait(reference.clone(), policy, now, start, rng)
                     .map_err(|e| {
                         Error::Wait(Box::new(WaitError::fatal(&reference, e.to_string(), None)))
                     })?;
+                if let (Some(_), Some(learning)) = (learner, learning) {
+                    learned_waits.insert(reference.clone(), learning);
+                }
             }
             shared
                 .waits
@@ -184,7 +210,7 @@ impl<T: Transport> Client<T> {
                     }
                     None => Either::Right(fleet.poll_timeout(pacer)),
                 };
-                dispatch(&mut shared);
+                dispatch(&mut shared, now);
                 // Registered under the same lock as the decision, so a webhook arriving
                 // after it always wakes this wait.
                 let (nudge, nudged) = oneshot::channel();
@@ -216,7 +242,7 @@ impl<T: Transport> Client<T> {
                         let Shared { fleet, pacer, .. } = &mut *shared;
                         let held_before = pacer.held_until();
                         let _ = fleet.handle_response(now, pacer, &target, result);
-                        dispatch(&mut shared);
+                        dispatch(&mut shared, now);
                         wake_sleepers(&mut shared);
                         held_before
                     };
@@ -293,12 +319,12 @@ impl<T: Transport> Client<T> {
 
 /// Keeps the fleet consistent when a wait's future is dropped: a wait nobody awaits any more is
 /// cancelled in the fleet.
-struct Registration<'a, T> {
+struct Registration<'a, T: Transport> {
     client: &'a Client<T>,
     reference: &'a GenerationRef,
 }
 
-impl<T> Drop for Registration<'_, T> {
+impl<T: Transport> Drop for Registration<'_, T> {
     fn drop(&mut self) {
         let mut shared = lock(&self.client.inner.shared);
         let orphaned = match shared.waits.get_mut(self.reference) {
@@ -310,7 +336,7 @@ impl<T> Drop for Registration<'_, T> {
         };
         if orphaned {
             shared.fleet.cancel(self.reference);
-            dispatch(&mut shared);
+            dispatch(&mut shared, self.client.inner.transport.now());
             shared.waits.remove(self.reference);
             wake_sleepers(&mut shared);
         }
@@ -339,7 +365,7 @@ impl<T: Transport> Drop for InFlight<'_, T> {
                     message: "poll abandoned".into(),
                 }),
             );
-            dispatch(&mut shared);
+            dispatch(&mut shared, now);
             wake_sleepers(&mut shared);
         }
     }
@@ -356,7 +382,7 @@ fn wake_sleepers(shared: &mut Shared) {
 }
 
 /// Hands the fleet's events and outcomes to the waits that await them.
-fn dispatch(shared: &mut Shared) {
+fn dispatch(shared: &mut Shared, now: Instant) {
     while let Some(event) = shared.fleet.poll_event() {
         if let Some(waits) = shared.waits.get_mut(&event.reference) {
             waits
@@ -365,6 +391,14 @@ fn dispatch(shared: &mut Shared) {
         }
     }
     while let Some(outcome) = shared.fleet.poll_outcome() {
+        // A wait on a handle of this client teaches the learner (only a completion counts:
+        // `handle_outcome` decides), with the time since its create returned.
+        if let Some(learning) = shared.learning.remove(&outcome.reference)
+            && let Some(learner) = shared.learner.as_mut()
+        {
+            let measured = now.saturating_duration_since(learning.created);
+            learner.handle_outcome(&learning.key, &outcome, Some(measured));
+        }
         let last_error = shared.poll_errors.remove(&outcome.reference);
         // Only an outcome a poll decided takes that poll's error as its cause; a deadline or a
         // cancel is its own cause.

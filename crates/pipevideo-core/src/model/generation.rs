@@ -279,6 +279,15 @@ impl Generation {
         }
     }
 
+    /// When the generation completed (or failed), if the body says (the legacy API sends it;
+    /// the responses API may).
+    pub fn completed_at(&self) -> Option<Timestamp> {
+        match &self.body {
+            GenerationBody::Responses(b) => b.completed_at,
+            GenerationBody::Legacy(b) => b.completed_at,
+        }
+    }
+
     /// The full flavour-specific body.
     pub fn body(&self) -> &GenerationBody {
         &self.body

@@ -21,7 +21,7 @@ pub enum DistributionError {
 /// The SDK's prior is [`LogNormal::PIPEVIDEO`]: median 55 s, sigma 0.35, so that 90% of
 /// generations take between about 31 s and 98 s, which matches the documented 52–58 s
 /// examples with room for slow renders. [`DurationLearner`](crate::poll::DurationLearner) refines it
-/// per model and engine from completed generations.
+/// per flavour, model and engine from completed generations (the client does, by default).
 ///
 /// ```
 /// use std::time::Duration;

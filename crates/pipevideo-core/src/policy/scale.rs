@@ -191,7 +191,8 @@ impl TimeScale {
             prior.sigma(),
         )
         .unwrap_or(prior);
-        let mut schedule = default.with_prior(prior);
+        // A scaled default is still a default: learned durations may replace it.
+        let mut schedule = default.with_learnable_prior(prior);
         // Every value below is at least the schedule's 10 ms minimum (the floors) and at most
         // 5 h at `MAX` (18 s × 1000), under its one-day maximum: none is refused (the unit
         // tests check both ends); an `Err` would keep the previous value.

@@ -107,6 +107,9 @@ pub struct AdaptiveSchedule {
     max_interval: Option<Duration>,
     first_poll: Duration,
     jitter: f64,
+    /// Whether the prior was chosen by the caller ([`AdaptiveSchedule::with_prior`]): then a
+    /// client's learned durations never replace it.
+    explicit_prior: bool,
 }
 
 impl Default for AdaptiveSchedule {
@@ -119,6 +122,7 @@ impl Default for AdaptiveSchedule {
             max_interval: None,
             first_poll: Self::DEFAULT_FIRST_POLL,
             jitter: 0.1,
+            explicit_prior: false,
         }
     }
 }
@@ -130,13 +134,33 @@ impl AdaptiveSchedule {
     /// The default delay of the first, early poll (catches generations that fail at once): 4 s.
     pub const DEFAULT_FIRST_POLL: Duration = Duration::from_secs(4);
 
-    /// The expected duration the schedule follows.
+    /// The expected duration the schedule follows, chosen by the caller: the client's
+    /// [learned durations](crate::poll::DurationLearner) never replace a prior set here
+    /// (setting [`LogNormal::PIPEVIDEO`] here keeps a wait on the SDK's default whatever was
+    /// learned). See [`AdaptiveSchedule::has_explicit_prior`].
     #[must_use]
     pub fn with_prior(mut self, prior: LogNormal) -> Self {
+        self = self.with_learnable_prior(prior);
+        self.explicit_prior = true;
+        self
+    }
+
+    /// The expected duration, as a default the client may still replace with what it learned
+    /// (the scaled default of a [`TimeScale`](super::TimeScale), a learned prior).
+    #[must_use]
+    pub(crate) fn with_learnable_prior(mut self, prior: LogNormal) -> Self {
         self.prior = prior;
         self.peak_hazard = prior.peak_hazard();
         self.tail_start = prior.quantile(0.99).as_secs_f64();
         self
+    }
+
+    /// Whether the prior was set with [`AdaptiveSchedule::with_prior`]. Only a schedule whose
+    /// prior was not (the default, or a [`TimeScale`](super::TimeScale)'s scaled default,
+    /// whatever its peak interval, first poll or jitter) follows the durations a client
+    /// learned per model and engine.
+    pub fn has_explicit_prior(&self) -> bool {
+        self.explicit_prior
     }
 
     /// The interval between polls where finishing is most likely: the cost/latency knob.

@@ -21,7 +21,7 @@ pub enum WaitPolicyError {
 /// | Setting | Default | Why |
 /// |---|---|---|
 /// | deadline | 10 min | about six times the median generation (55 s) and far beyond its 99.9th percentile (≈ 160 s); a wait always ends |
-/// | schedule | [`PollSchedule::default`] (adaptive) | ≈ 19 polls per generation, detection in ≈ 1 s |
+/// | schedule | [`PollSchedule::default`] (adaptive; its prior learned per model by the client, see [`DurationLearner`](crate::poll::DurationLearner)) | ≈ 19 polls per generation, detection in ≈ 1 s |
 /// | 404 grace | 10 s after creation (a handle of this client, or a resumed wait of known age; none for unknown age) | a generation may not be readable for a moment after its create returns |
 ///
 /// The deadline counts from the start of the wait ([`Poller::new`](crate::poll::Poller::new)/[`Poller::resume`](crate::poll::Poller::resume)), not

@@ -1,6 +1,7 @@
 //! Waiting for a generation: the sans-IO [`Poller`], the adaptive [`PollSchedule`](crate::policy::PollSchedule), the
-//! [`Fleet`] scheduler for many generations on one key. (The virtual-time simulator that
-//! measures them lives with the `poll-simulation` example.)
+//! [`Fleet`] scheduler for many generations on one key, and the [`DurationLearner`] that
+//! moves the schedule's prior to each model's observed durations. (The virtual-time simulator
+//! that measures them lives with the `poll-simulation` example.)
 //!
 //! Everything here decides and nothing acts: time comes in as `now`, jitter from an RNG the
 //! caller seeds, and the caller (the client driver, or a test) sends the requests and sleeps.
@@ -43,7 +44,8 @@
 //!
 //! [`AdaptiveSchedule`](crate::policy::AdaptiveSchedule) polls where the generation is likely to finish: the interval is
 //! proportional to `1/sqrt(hazard)` of the expected duration (lognormal, median 55 s,
-//! sigma 0.35; learnable per model and engine with [`DurationLearner`]). On the default
+//! sigma 0.35; learned per flavour, model and engine by the client, see
+//! [below](#learned-durations)). On the default
 //! workload, from `cargo run --release -p pipevideo-core --example poll-simulation`
 //! (10,000 generations per row, seed 2026; the adaptive rows paced by the SDK's default
 //! pacer, the baselines sending whenever their schedule says):
@@ -82,6 +84,35 @@
 //! | N = 500 | 1.18 | 165 s | 313 s | 338 s | 0 |
 //! | N = 500, oracle bound | 1 | 103 s | 233 s | 240 s | — |
 //!
+//! # Learned durations
+//!
+//! Models differ: one finishes in 25 s, another in 140 s, and the default prior (55 s) polls
+//! the first where it is unlikely to finish (found late) and the second densely around 55 s
+//! for nothing (then late again, past the prior's 99th percentile). The client's
+//! [`DurationLearner`] learns a prior per [`DurationKey`] (flavour, model, engine) from the
+//! generations that completed, and after three of them a wait on that key follows its own
+//! prior ([`DurationLearner::wait_policy`]: only an adaptive schedule whose prior was not set
+//! explicitly). On a mixed workload (three models, medians 25 s, 55 s and 140 s, sigma 0.35,
+//! drawn at random; 10,000 generations one after another, each alone on its key; seed 2026),
+//! from the same example:
+//!
+//! | priors | polls / generation | delay p50 | p95 | max | 429s |
+//! |---|---|---|---|---|---|
+//! | default prior for every model (no learning) | 27.3 | 1.37 s | 10.8 s | 19.6 s | 0 |
+//! | 25 s model | 4.4 | 2.08 s | 5.7 s | 12.5 s | 0 |
+//! | 55 s model | 18.8 | 0.93 s | 2.17 s | 12.5 s | 0 |
+//! | 140 s model | 60.0 | 1.47 s | 15.7 s | 19.6 s | 0 |
+//! | **learned priors** | **24.0** | **0.98 s** | **2.41 s** | 18.3 s | 0 |
+//! | 25 s model | 9.1 | 1.02 s | 2.37 s | 18.3 s | 0 |
+//! | 55 s model | 18.5 | 0.97 s | 2.39 s | 15.9 s | 0 |
+//! | 140 s model | 44.6 | 0.95 s | 2.46 s | 16.9 s | 0 |
+//! | each model's true prior, given up front (the bound) | 24.1 | 0.95 s | 2.17 s | 17.4 s | 0 |
+//!
+//! Learning costs 12% fewer polls and cuts the p95 delay by three quarters; it spends more
+//! polls on the fast model (where its generations finish) and far fewer on the slow one, and
+//! is within noise of knowing every model's distribution in advance.
+//! `tests/poll_learning.rs` asserts it on a fixed seed.
+//!
 //! [`GenerationRef`]: crate::GenerationRef
 
 mod answer;
@@ -92,6 +123,6 @@ mod progress;
 
 pub use answer::{FRESH_HANDLE_AGE, PollAnswer, WaitStart};
 pub use fleet::{Fleet, FleetError, FleetEvent};
-pub use learn::DurationLearner;
+pub use learn::{DurationKey, DurationLearner, ServerDuration};
 pub use poller::{OutcomeKind, PollFailure, Poller, Snapshot, Transmit, WaitOutcome};
 pub use progress::{Event, PollFailureKind};
