@@ -1,8 +1,9 @@
 //! `cargo xtask consumer` (ci's `consumer` step): the README's quick start, built as a user builds
-//! it, from the packaged crates, outside the workspace, and run against the emulator.
+//! it, from the packaged crates, outside the workspace, and run against the emulator; the
+//! README's other examples compiled there too, so that one that stops compiling fails CI.
 //!
-//! Over ~600 lines because it also holds the README readers the rehearsal reuses and their
-//! tests; the steps below are one script.
+//! Over ~1,000 lines because it also holds the README readers the rehearsal reuses and their
+//! tests (about half of it); the steps below are one script.
 //!
 //! 1. `cargo package --no-verify` makes the `.crate` files of every publishable crate (what
 //!    crates.io would serve), and each is unpacked into a scratch directory under the system's
@@ -11,11 +12,19 @@
 //!    `cargo add` lines, each turned into the manifest entry `cargo add` writes, at the version
 //!    the workspace's lockfile holds), a `[patch.crates-io]` entry per unpacked crate, and the
 //!    README's `## Quick start` Rust block, verbatim, as `src/main.rs`.
-//! 3. The emulator is built from its unpacked package (as `cargo install pipevideo-emulator`
+//! 3. Every other ```rust block of the README whose info string includes `no_run` (the shared
+//!    budget and webhooks example, the Redis one...) goes in verbatim as its own binary,
+//!    `src/bin/readme_<section slug>.rs`, and is built alone: compiled, never run, and a failure
+//!    names the README section. The `cargo add` lines of the ```sh blocks in those sections
+//!    (`cargo add pipevideo --features redis`) join step 2's, one entry per crate with the
+//!    features unioned, so the quick start is built with them too. Blocks marked `ignore`, Rust
+//!    blocks without `no_run` (the emulator test, step 5) and blocks in other languages are
+//!    skipped.
+//! 4. The emulator is built from its unpacked package (as `cargo install pipevideo-emulator`
 //!    would, `--locked`), started on a free loopback port, and the quick start runs with its
 //!    `PIPEVIDEO_API_URL` and demo key. It passes when the program exits 0 after printing a
 //!    generation id and a video URL served by that emulator.
-//! 4. The README's `### The emulator in your tests` example goes in as `tests/emulator.rs`, with
+//! 5. The README's `### The emulator in your tests` example goes in as `tests/emulator.rs`, with
 //!    the `cargo add --dev` line of that section, and `cargo test` runs it.
 //!
 //! The scratch project copies the workspace's `Cargo.lock` (same dependency versions) and builds
@@ -56,6 +65,8 @@ pub(crate) struct Dependency {
 /// The README section whose Rust block is a test against the emulator, with its own
 /// `cargo add --dev` line.
 const TEST_SECTION: &str = "### The emulator in your tests";
+/// The README section whose Rust block is built and run against the emulator.
+const QUICK_START: &str = "## Quick start";
 
 /// The `cargo add` lines of the first ```sh block of the README's `## Install` section and of
 /// its test section, parsed.
@@ -132,10 +143,109 @@ pub(crate) fn emulator_test(readme: &str) -> Result<String> {
 
 /// The README's `## Quick start` Rust block, exactly as printed.
 pub(crate) fn quick_start(readme: &str) -> Result<String> {
-    let section = section(readme, "## Quick start")?;
+    let section = section(readme, QUICK_START)?;
     fenced_block(section, "rust")
         .map(str::to_owned)
         .ok_or_else(|| "README.md's `## Quick start` section has no ```rust block".into())
+}
+
+/// A README example that is compiled, not run: a ```rust block marked `no_run`, other than the
+/// quick start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Example {
+    /// The heading of the section it is printed in, as written (`## Many processes ...`).
+    pub(crate) heading: String,
+    /// The binary it is built as, `src/bin/{bin}.rs`: `readme_` and the heading's slug, with
+    /// `_2`, `_3`... for a section's later blocks.
+    pub(crate) bin: String,
+    /// The block, exactly as printed.
+    pub(crate) code: String,
+}
+
+/// Every ```rust block of the README whose info string includes `no_run`, but the quick start
+/// (built and run on its own), each with the section it is in. A block marked `ignore`, a
+/// `rust` block without `no_run` (the emulator test, run on its own) and a block in another
+/// language are not examples.
+pub(crate) fn examples(readme: &str) -> Result<Vec<Example>> {
+    let quick_start = fenced_block(section(readme, QUICK_START)?, "rust");
+    let mut examples: Vec<Example> = Vec::new();
+    for block in fenced_blocks(readme) {
+        if block.lang() != "rust"
+            || !block.attributes().any(|a| a == "no_run")
+            || block.attributes().any(|a| a == "ignore")
+            || quick_start.is_some_and(|q| std::ptr::eq(q, block.body))
+        {
+            continue;
+        }
+        let heading = block
+            .heading
+            .ok_or("README.md has a ```rust,no_run block above its first heading")?;
+        let slug = format!("readme_{}", slug(heading));
+        let earlier = examples.iter().filter(|e| e.heading == heading).count();
+        let bin = match earlier {
+            0 => slug,
+            n => format!("{slug}_{}", n + 1),
+        };
+        examples.push(Example {
+            heading: heading.to_owned(),
+            bin,
+            code: block.body.to_owned(),
+        });
+    }
+    Ok(examples)
+}
+
+/// A heading as a binary name: `## Many processes on one key: Redis` is
+/// `many_processes_on_one_key_redis`.
+fn slug(heading: &str) -> String {
+    let words: Vec<String> = heading
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words.join("_")
+}
+
+/// What the scratch project depends on: the install and test sections' `cargo add` lines (see
+/// [`install_dependencies`]) and those of every ```sh block in the sections of the `examples`
+/// (`cargo add pipevideo --features redis`), one entry per crate (and table), their features
+/// unioned.
+pub(crate) fn project_dependencies(readme: &str, examples: &[Example]) -> Result<Vec<Dependency>> {
+    let mut deps = install_dependencies(readme)?;
+    let mut headings: Vec<&str> = examples.iter().map(|e| e.heading.as_str()).collect();
+    headings.dedup();
+    for heading in headings {
+        for block in fenced_blocks(section(readme, heading)?) {
+            if block.lang() == "sh" {
+                deps.extend(cargo_add_lines(block.body)?);
+            }
+        }
+    }
+    Ok(union(deps))
+}
+
+/// One entry per crate and table (`dependencies`, `dev-dependencies`), in the order of their
+/// first `cargo add`, with every feature any line asks for, and the default features when any
+/// line keeps them.
+fn union(deps: Vec<Dependency>) -> Vec<Dependency> {
+    let mut merged: Vec<Dependency> = Vec::new();
+    for dep in deps {
+        match merged
+            .iter_mut()
+            .find(|d| d.name == dep.name && d.dev == dep.dev)
+        {
+            Some(first) => {
+                first.default_features |= dep.default_features;
+                for feature in dep.features {
+                    if !first.features.contains(&feature) {
+                        first.features.push(feature);
+                    }
+                }
+            }
+            None => merged.push(dep),
+        }
+    }
+    merged
 }
 
 /// The text from a `heading` line to the next heading of the same or a higher level.
@@ -158,8 +268,7 @@ pub(crate) fn section<'a>(markdown: &'a str, heading: &str) -> Result<&'a str> {
         if line.trim_start().starts_with("```") {
             in_fence = !in_fence;
         }
-        let hashes = line.chars().take_while(|c| *c == '#').count();
-        if !in_fence && hashes > 0 && hashes <= level && line[hashes..].starts_with(' ') {
+        if !in_fence && heading_level(line).is_some_and(|l| l <= level) {
             return Ok(&markdown[start..offset]);
         }
         offset += line.len();
@@ -167,27 +276,72 @@ pub(crate) fn section<'a>(markdown: &'a str, heading: &str) -> Result<&'a str> {
     Ok(&markdown[start..])
 }
 
+/// The level of a Markdown heading line (`## x` is 2), or `None` when it is not one.
+fn heading_level(line: &str) -> Option<usize> {
+    let hashes = line.chars().take_while(|c| *c == '#').count();
+    (hashes > 0 && line[hashes..].starts_with(' ')).then_some(hashes)
+}
+
 /// The body of the first fenced block whose info string starts with `lang` (`rust`,
 /// `rust,no_run`, ...).
 pub(crate) fn fenced_block<'a>(text: &'a str, lang: &str) -> Option<&'a str> {
+    fenced_blocks(text)
+        .into_iter()
+        .find(|block| block.lang() == lang)
+        .map(|block| block.body)
+}
+
+/// A fenced block of a Markdown text, with the heading it is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fenced<'a> {
+    /// The nearest heading line above the block (`## Install`), `None` before the first.
+    pub(crate) heading: Option<&'a str>,
+    /// What follows the opening backticks: `rust,no_run`.
+    pub(crate) info: &'a str,
+    pub(crate) body: &'a str,
+}
+
+impl Fenced<'_> {
+    /// The first word of the info string: `rust`, `sh`, ...
+    pub(crate) fn lang(&self) -> &str {
+        self.attributes().next().unwrap_or_default()
+    }
+
+    /// The comma-separated words of the info string: `rust`, `no_run`.
+    pub(crate) fn attributes(&self) -> impl Iterator<Item = &str> {
+        self.info.split(',').map(str::trim)
+    }
+}
+
+/// Every fenced block of `text`, in order; a heading inside a block is not a heading.
+pub(crate) fn fenced_blocks(text: &str) -> Vec<Fenced<'_>> {
+    let mut blocks = Vec::new();
+    let mut heading = None;
     let mut offset = 0;
-    let mut start = None;
+    let mut open: Option<(&str, usize)> = None;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim();
-        match start {
+        match open {
             None => {
-                if let Some(info) = trimmed.strip_prefix("```")
-                    && info.split(',').next() == Some(lang)
-                {
-                    start = Some(offset + line.len());
+                if let Some(info) = trimmed.strip_prefix("```") {
+                    open = Some((info, offset + line.len()));
+                } else if heading_level(line).is_some() {
+                    heading = Some(line.trim_end());
                 }
             }
-            Some(begin) if trimmed == "```" => return Some(&text[begin..offset]),
+            Some((info, begin)) if trimmed == "```" => {
+                blocks.push(Fenced {
+                    heading,
+                    info,
+                    body: &text[begin..offset],
+                });
+                open = None;
+            }
             Some(_) => {}
         }
         offset += line.len();
     }
-    None
+    blocks
 }
 
 /// Splits on whitespace, keeping double-quoted runs together (`-F "a b"`).
@@ -297,7 +451,8 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let ws = Workspace::load(root)?;
     let readme = fs::read_to_string(root.join("README.md"))
         .map_err(|e| format!("cannot read README.md: {e}"))?;
-    let deps = install_dependencies(&readme)?;
+    let examples = examples(&readme)?;
+    let deps = project_dependencies(&readme, &examples)?;
     let main_rs = quick_start(&readme)?;
     let test_rs = emulator_test(&readme)?;
     let lockfile = fs::read_to_string(root.join("Cargo.lock"))
@@ -350,6 +505,14 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let cargo_toml = manifest(&deps, &versions, &entries)?;
     write(&project.join("Cargo.toml"), &cargo_toml)?;
     write(&project.join("src/main.rs"), &main_rs)?;
+    fs::create_dir_all(project.join("src/bin"))
+        .map_err(|e| format!("cannot create src/bin/: {e}"))?;
+    for example in &examples {
+        write(
+            &project.join("src/bin").join(format!("{}.rs", example.bin)),
+            &example.code,
+        )?;
+    }
     fs::create_dir_all(project.join("tests")).map_err(|e| format!("cannot create tests/: {e}"))?;
     write(&project.join("tests/emulator.rs"), &test_rs)?;
     write(&project.join("Cargo.lock"), &lockfile)?;
@@ -358,7 +521,7 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         project.display()
     );
 
-    let outcome = build_and_run(root, &target, &project, &patches);
+    let outcome = build_and_run(root, &target, &project, &patches, &examples);
     match outcome {
         Ok(summary) => {
             let _ = fs::remove_dir_all(&scratch);
@@ -377,6 +540,7 @@ fn build_and_run(
     target: &Path,
     project: &Path,
     patches: &[(String, PathBuf)],
+    examples: &[Example],
 ) -> Result<String> {
     let quick_start = build(
         root,
@@ -385,6 +549,7 @@ fn build_and_run(
         "pipevideo-quickstart",
         false,
     )?;
+    compile_examples(root, target, project, examples)?;
     let emulator_dir = patches
         .iter()
         .find(|(name, _)| name == "pipevideo-emulator")
@@ -410,7 +575,43 @@ fn build_and_run(
         .args(["--test", "emulator"]);
     println!("--> the README's emulator test: {}", exec::show(&test));
     exec::run(&mut test)?;
-    Ok(format!("{summary}; its emulator test passed"))
+    Ok(format!(
+        "{summary}; its emulator test passed; the README's {} other examples compiled",
+        examples.len()
+    ))
+}
+
+/// Builds each example as its own binary; fails naming every README section whose example does
+/// not compile.
+fn compile_examples(
+    root: &Path,
+    target: &Path,
+    project: &Path,
+    examples: &[Example],
+) -> Result<()> {
+    let mut broken = Vec::new();
+    for example in examples {
+        println!(
+            "--> compiling the README's `{}` example as src/bin/{}.rs",
+            example.heading, example.bin
+        );
+        if let Err(error) = build(
+            root,
+            target,
+            &project.join("Cargo.toml"),
+            &example.bin,
+            false,
+        ) {
+            broken.push(format!(
+                "README.md's `{}` example (src/bin/{}.rs) does not compile: {error}",
+                example.heading, example.bin
+            ));
+        }
+    }
+    if !broken.is_empty() {
+        bail!("{}", broken.join("\n"));
+    }
+    Ok(())
 }
 
 /// An emulator binary running on a free loopback port, with its API URL and demo key; stopped
@@ -700,6 +901,145 @@ mod tests {
         assert!(install_dependencies(&no_dev).is_err());
         let no_block = README.replace("```rust,no_run", "```text");
         assert_eq!(quick_start(&no_block).unwrap(), "second block\n");
+    }
+
+    /// [`README`] grown with examples: a section with its own `cargo add` line, one with two
+    /// examples, one in a subsection, and blocks that are not examples.
+    fn readme_with_examples() -> String {
+        README.replace(
+            "## Next\n",
+            "## Redis\n\n```sh\ncargo add pipevideo --features redis\n\
+             cargo add tokio -F macros,time\n```\n\n```rust,no_run\nuse redis;\n```\n\n\
+             ## Two: webhooks, at once!\n\n```rust, no_run\nfn one() {}\n```\n\n\
+             ```rust,ignore\nnot compiled\n```\n\n```rust,no_run,ignore\nnot either\n```\n\n\
+             ```text\nno_run\n```\n\n```rust,no_run\n# not a heading\nfn two() {}\n```\n\n\
+             ### Deeper\n\n```rust,no_run\nfn three() {}\n```\n\n\
+             ## Elsewhere\n\n```sh\ncargo add pipevideo --features surf\n```\n",
+        )
+    }
+
+    fn example(heading: &str, bin: &str, code: &str) -> Example {
+        Example {
+            heading: heading.into(),
+            bin: bin.into(),
+            code: code.into(),
+        }
+    }
+
+    #[test]
+    fn every_no_run_block_but_the_quick_start_is_an_example_named_by_its_section() {
+        let readme = readme_with_examples();
+        assert_eq!(
+            examples(&readme).unwrap(),
+            [
+                example("## Redis", "readme_redis", "use redis;\n"),
+                example(
+                    "## Two: webhooks, at once!",
+                    "readme_two_webhooks_at_once",
+                    "fn one() {}\n"
+                ),
+                example(
+                    "## Two: webhooks, at once!",
+                    "readme_two_webhooks_at_once_2",
+                    "# not a heading\nfn two() {}\n"
+                ),
+                example("### Deeper", "readme_deeper", "fn three() {}\n"),
+            ]
+        );
+        // The quick start (a `rust,no_run` block) and the emulator test (`rust`) are not among
+        // them: they are built and run on their own.
+        assert!(examples(README).unwrap().is_empty());
+        // A second `no_run` block of the quick start's section is an example.
+        let second = README.replace("```rust\nsecond block", "```rust,no_run\nsecond block");
+        assert_eq!(
+            examples(&second).unwrap(),
+            [example(
+                "## Quick start",
+                "readme_quick_start",
+                "second block\n"
+            )]
+        );
+        let orphan = examples("```rust,no_run\nfn main() {}\n```\n## Quick start\n\nnone\n");
+        assert!(
+            orphan
+                .unwrap_err()
+                .to_string()
+                .contains("above its first heading")
+        );
+    }
+
+    #[test]
+    fn the_examples_sections_add_their_cargo_add_lines_with_features_unioned() {
+        let readme = readme_with_examples();
+        let deps = project_dependencies(&readme, &examples(&readme).unwrap()).unwrap();
+        // `## Elsewhere` holds no example: its `surf` feature is not added.
+        assert_eq!(
+            deps,
+            [
+                dep("pipevideo", &["redis"], false),
+                dep("tokio", &["macros", "rt-multi-thread", "time"], false),
+                dep("pipevideo-emulator", &[], true),
+            ]
+        );
+        // Without examples, the install and test sections alone.
+        assert_eq!(
+            project_dependencies(&readme, &[]).unwrap(),
+            install_dependencies(&readme).unwrap()
+        );
+        // The default features stay when any line keeps them; dev and normal stay apart.
+        let mut lean = dep("pipevideo", &["surf"], false);
+        lean.default_features = false;
+        let merged = union(vec![
+            lean.clone(),
+            dep("pipevideo", &["surf", "redis"], false),
+            dep("pipevideo", &[], true),
+        ]);
+        assert_eq!(
+            merged,
+            [
+                dep("pipevideo", &["surf", "redis"], false),
+                dep("pipevideo", &[], true)
+            ]
+        );
+        assert_eq!(union(vec![lean.clone(), lean.clone()]), [lean]);
+        // An example section's unknown `cargo add` option fails as the install section's does.
+        let odd = readme.replace(
+            "cargo add pipevideo --features redis",
+            "cargo add x --git y",
+        );
+        assert!(project_dependencies(&odd, &examples(&odd).unwrap()).is_err());
+    }
+
+    #[test]
+    fn fenced_blocks_know_their_heading_and_ignore_headings_inside_blocks() {
+        let blocks =
+            fenced_blocks("intro\n```sh\na\n```\n# One\n```rust, no_run\n# x\n```\n```\nb\n```\n");
+        assert_eq!(
+            blocks,
+            [
+                Fenced {
+                    heading: None,
+                    info: "sh",
+                    body: "a\n"
+                },
+                Fenced {
+                    heading: Some("# One"),
+                    info: "rust, no_run",
+                    body: "# x\n"
+                },
+                Fenced {
+                    heading: Some("# One"),
+                    info: "",
+                    body: "b\n"
+                },
+            ]
+        );
+        assert_eq!(blocks[1].lang(), "rust");
+        assert_eq!(
+            blocks[1].attributes().collect::<Vec<_>>(),
+            ["rust", "no_run"]
+        );
+        assert_eq!(fenced_block("```rust\nunclosed\n", "rust"), None);
     }
 
     #[test]

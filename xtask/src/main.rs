@@ -4,7 +4,7 @@
 //! - `cargo xtask ci`: every check CI runs, named and timed, stopping at the first failure.
 //! - `cargo xtask standalone`: each publishable crate built and tested alone, feature by feature.
 //! - `cargo xtask consumer`: the README's quick start built from the packaged crates, outside the
-//!   workspace, and run against the emulator.
+//!   workspace, and run against the emulator; the README's other examples compiled there.
 //! - `cargo xtask release <patch|minor|major|X.Y.Z>`: plan (and with `--execute`, make) a release.
 //! - `cargo xtask publish [--registry NAME]`: publish what is missing of the tagged release.
 //! - `cargo xtask rehearse`: the whole release, for real, into a scratch registry, with a fault.
@@ -79,7 +79,8 @@ commands:
   consumer
         package the publishable crates, build the README's quick start in a scratch project
         outside the workspace from those packages (with the README's `cargo add` lines), and
-        run it against the emulator built from its package.
+        run it against the emulator built from its package; compile the README's other
+        `rust,no_run` examples there too, each as its own binary named by its section.
   release <patch|minor|major|X.Y.Z> [--execute] [--publish [--registry NAME]] [--no-package]
         print the release plan and check it (a dry run, in a scratch worktree); with --execute
         bump the versions, move CHANGELOG.md's Unreleased notes, commit \"Release X.Y.Z\" and tag
