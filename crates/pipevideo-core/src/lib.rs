@@ -95,7 +95,6 @@
 //!   and/or `Deserialize`; [`codec::decode_json`] takes any `DeserializeOwned`.
 //! - `serde_json` 1: `Value` and `Map<String, Value>` hold the response fields the model does
 //!   not name (`extra`) and free-form catalogue fields.
-//! - `url` 2: [`BaseUrl::join`] returns a `url::Url`.
 //! - `rand` 0.9: what jitters takes `&mut impl rand::Rng` (the retry engine, the poll schedule,
 //!   the poller and fleet, [`IdempotencyKey::generate`]).
 //! - `futures-core` 0.3: [`ProgressStream`](client::ProgressStream) is a `futures_core::Stream`.
@@ -118,6 +117,7 @@ mod idempotency;
 mod key;
 mod redact;
 mod status;
+mod uri_parts;
 
 pub mod codec;
 pub mod download;

@@ -112,7 +112,6 @@ println!("{}", video.video_url().unwrap_or("(no URL)"));
 //!   `Deserialize`.
 //! - `serde_json` 1: `Value` and `Map<String, Value>` hold the fields of a response the model
 //!   does not name (`extra`) and free-form catalogue fields.
-//! - `url` 2: [`BaseUrl::join`] returns a `url::Url`.
 //! - `futures-core` 0.3: [`ProgressStream`] is a `futures_core::Stream`.
 //! - `rand` 0.9: the state machines under [`core`](crate::core) that jitter take `&mut impl rand::Rng`
 //!   (as does [`IdempotencyKey::generate`]; the client itself draws its keys from the OS RNG).

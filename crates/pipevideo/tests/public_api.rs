@@ -365,7 +365,6 @@ const CHECKED: &[Checked] = &[
             "rand",
             "serde",
             "serde_json",
-            "url",
         ],
         private: &[
             "base64",
