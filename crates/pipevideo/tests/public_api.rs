@@ -369,7 +369,6 @@ const CHECKED: &[Checked] = &[
         private: &[
             "base64",
             "futures-channel",
-            "futures-util",
             "getrandom",
             "hmac-sha256",
             "httpdate",

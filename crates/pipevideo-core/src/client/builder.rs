@@ -266,7 +266,7 @@ impl<T: Transport> ClientBuilder<T> {
                     download: self.download,
                 },
                 store: self.store,
-                slot_queue: futures_util::lock::Mutex::new(()),
+                slot_queue: super::baton::BatonQueue::new(),
                 shared: Mutex::new(Shared {
                     pacer: Pacer::new(self.pacing),
                     shared_pacing,

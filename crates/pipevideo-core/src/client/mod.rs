@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod baton;
 mod builder;
 mod call;
 mod cancel;
@@ -44,6 +45,7 @@ mod learn;
 mod pacing;
 #[cfg(feature = "fs")]
 mod save;
+mod select;
 mod wait;
 
 use std::collections::HashMap;
@@ -110,8 +112,8 @@ struct Inner<T> {
     store: Option<Arc<dyn PacingStore>>,
     /// One ask of the store at a time per client: the calls and polls of this client waiting
     /// for a slot queue here, so that a busy key costs one round trip per client per slot,
-    /// not one per waiting task.
-    slot_queue: futures_util::lock::Mutex<()>,
+    /// not one per waiting task. Served in arrival order (see `baton`).
+    slot_queue: baton::BatonQueue,
     shared: Mutex<Shared>,
 }
 
