@@ -95,8 +95,11 @@
 //!   and/or `Deserialize`; [`codec::decode_json`] takes any `DeserializeOwned`.
 //! - `serde_json` 1: `Value` and `Map<String, Value>` hold the response fields the model does
 //!   not name (`extra`) and free-form catalogue fields.
-//! - `rand` 0.9: what jitters takes `&mut impl rand::Rng` (the retry engine, the poll schedule,
-//!   the poller and fleet, [`IdempotencyKey::generate`]).
+//! - `rand_core` 0.9, re-exported as [`pipevideo_core::rand_core`](rand_core): what draws at
+//!   random takes `&mut impl RngCore` (the retry engine, the poll schedule, the poller and
+//!   fleet, [`IdempotencyKey::generate`], [`download::temp_file_name`]). It is the `rand_core`
+//!   that `rand` 0.9 re-exports, so `rand`'s generators (`SmallRng`, `StdRng`, `rand::rng()`)
+//!   fit as they are; the core itself does not depend on `rand`.
 //! - `futures-core` 0.3: [`ProgressStream`](client::ProgressStream) is a `futures_core::Stream`.
 //! - `async-trait` 0.1: [`HttpClient`](transport::HttpClient), [`Clock`](transport::Clock)
 //!   and [`ChunkSink`](transport::ChunkSink) are `#[async_trait]` traits; implement them with
@@ -115,6 +118,7 @@ mod error;
 mod id;
 mod idempotency;
 mod key;
+mod random;
 mod redact;
 mod status;
 mod uri_parts;
@@ -137,6 +141,9 @@ pub use idempotency::{
     IDEMPOTENCY_KEY_MAX_LEN, IDEMPOTENCY_KEY_PREFIX, IdempotencyKey, IdempotencyKeyError,
 };
 pub use key::{ApiKey, ApiKeyError};
+/// The RNG trait the core draws from (`RngCore`): the crate `rand` 0.9 re-exports as
+/// `rand::rand_core`, so any of `rand`'s generators can be passed.
+pub use rand_core;
 pub use status::Status;
 
 pub mod call;

@@ -362,7 +362,7 @@ const CHECKED: &[Checked] = &[
             "async-trait",
             "futures-core",
             "http",
-            "rand",
+            "rand_core",
             "serde",
             "serde_json",
         ],

@@ -53,7 +53,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
 use futures_channel::{mpsc, oneshot};
-use rand::rngs::SmallRng;
 
 pub use builder::ClientBuilder;
 pub use cancel::{CancelToken, Cancelled};
@@ -132,7 +131,7 @@ struct Shared {
     shared_pacing: Option<SharedPacing>,
     budget: RetryBudget,
     /// Jitter and the poll schedule: seeded by [`ClientBuilder::seed`] for reproducible runs.
-    rng: SmallRng,
+    rng: crate::random::Sha256Rng,
     /// Idempotency keys and temporary names: the OS RNG whatever the seed (see `entropy`).
     entropy: entropy::Entropy,
     fleet: Fleet<Generation>,
