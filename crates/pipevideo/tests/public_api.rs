@@ -367,7 +367,6 @@ const CHECKED: &[Checked] = &[
             "serde_json",
         ],
         private: &[
-            "base64",
             "futures-channel",
             "getrandom",
             "hmac-sha256",

@@ -2,11 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use hmac_sha256::{HMAC, Hash};
 use http::HeaderMap;
 
-use super::{SecretError, WebhookEvent, WebhookSecret, secret::BASE64};
+use super::{SecretError, WebhookEvent, WebhookSecret, b64};
 
 /// The three headers of a delivery, as received, in either spelling: Svix's (`svix-id`,
 /// `svix-timestamp`, `svix-signature`) or the Standard Webhooks one (`webhook-id`,
@@ -358,7 +357,7 @@ impl Verifier {
             let Some(("v1", encoded)) = entry.split_once(',') else {
                 continue;
             };
-            let Ok(candidate) = BASE64.decode(encoded) else {
+            let Ok(candidate) = b64::decode(encoded.as_bytes()) else {
                 continue;
             };
             any_v1 = true;
@@ -488,7 +487,7 @@ pub fn sign(secret: &WebhookSecret, id: &str, timestamp: SystemTime, body: &[u8]
     let timestamp = secs.to_string();
     let signature = format!(
         "v1,{}",
-        BASE64.encode(tag(secret.expose(), id, &timestamp, body))
+        b64::encode(&tag(secret.expose(), id, &timestamp, body))
     );
     SignedHeaders {
         id: id.to_owned(),
@@ -506,10 +505,7 @@ mod tests {
         let secret = WebhookSecret::from_bytes(b"k".to_vec()).unwrap();
         let v = Verifier::new(secret.clone());
         let ts = u64::MAX.to_string();
-        let sig = format!(
-            "v1,{}",
-            BASE64.encode(tag(secret.expose(), "m", &ts, b"{}"))
-        );
+        let sig = format!("v1,{}", b64::encode(&tag(secret.expose(), "m", &ts, b"{}")));
         let err = v
             .verify_signature(
                 WebhookHeaders::new("m", &ts, &sig),
