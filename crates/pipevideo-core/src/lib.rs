@@ -105,9 +105,16 @@
 //!   and [`ChunkSink`](transport::ChunkSink) are `#[async_trait]` traits; implement them with
 //!   that attribute.
 //!
-//! Every other dependency (`thiserror`, `tracing`, the hashing and encoding crates…) is
-//! private. The facade's `tests/public_api.rs` checks this list against the manifest and the
-//! public signatures.
+//! Every other dependency is private: `thiserror`, `tracing` (without `std`),
+//! `futures-channel`, `getrandom` (idempotency keys, temporary names), `hmac-sha256` (webhook
+//! signatures, the shared-pacing scope, the client's seeded RNG), `httpdate` (`Retry-After`),
+//! `percent-encoding` (request paths), `serde_path_to_error` (where a body failed to decode)
+//! and, with `fs`, `tempfile`. The facade's `tests/public_api.rs` checks this list against the
+//! manifest and the public signatures.
+//!
+//! The whole tree stays at 30 crates or fewer (see ARCHITECTURE.md): base64, a two-way select,
+//! the slot queue and the random draws are small private modules, each tested against the
+//! crate it replaces.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
