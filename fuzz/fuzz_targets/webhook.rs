@@ -1,6 +1,8 @@
 //! Webhook verification over any headers (either spelling), any body, any receipt time and
 //! tolerance, and secrets parsed from any string: never panics, never accepts a forgery,
-//! and no error ever contains the secret.
+//! and no error ever contains the secret. Secrets are decoded by the core's own base64
+//! (`webhook/b64.rs`): every string must parse as the `base64` crate it replaced decodes it
+//! (standard alphabet, padding optional).
 //!
 //! Input layout: byte 0 flags, bytes 1..9 receipt time (seconds), bytes 9..13 tolerance
 //! (seconds), then `\n`-separated: id, timestamp, signature, secret string, body (the rest).
@@ -9,8 +11,16 @@
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use libfuzzer_sys::fuzz_target;
-use pipevideo_core::webhook::{Verifier, VerifyError, WebhookHeaders, WebhookSecret};
+use pipevideo_core::webhook::{SecretError, Verifier, VerifyError, WebhookHeaders, WebhookSecret};
+
+/// The decoder the core used before its own: what a secret must still decode to.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// The fixed secret most inputs are checked against (`whsec_` + base64 of these bytes).
 const KEY: &[u8] = b"pipevideo-fuzz-webhook-secret-key";
@@ -50,6 +60,20 @@ fuzz_target!(|data: &[u8]| {
 
     // Secrets from any string: typed errors that never echo the secret.
     if let Ok(text) = std::str::from_utf8(secret_text) {
+        if let Some(encoded) = text.strip_prefix("whsec_") {
+            if !encoded.is_empty() && !text.contains(char::is_whitespace) {
+                match (BASE64.decode(encoded), WebhookSecret::new(text)) {
+                    (Ok(key), Ok(secret)) => assert_eq!(secret.expose(), key.as_slice()),
+                    (Ok(key), Err(SecretError::Empty)) => assert!(key.is_empty()),
+                    (Err(_), Err(SecretError::NotBase64 { .. })) => {}
+                    (before, now) => panic!(
+                        "the core's base64 disagrees with the base64 crate: {} vs {}",
+                        before.is_ok(),
+                        now.is_ok()
+                    ),
+                }
+            }
+        }
         match WebhookSecret::new(text) {
             Ok(s) => {
                 let secret_part = text.strip_prefix("whsec_").unwrap_or(text);

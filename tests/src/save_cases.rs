@@ -14,10 +14,9 @@ use pipevideo_core::download::temp_file_name;
 use pipevideo_core::model::{CreateResponse, Generation};
 use pipevideo_core::policy::DownloadPolicy;
 use pipevideo_core::transport::Transport;
+use pipevideo_core::transport::testing::predictable_rng;
 use pipevideo_core::{DownloadBound, Error, ErrorKind};
 use pipevideo_emulator::{BackgroundEmulator, Emulator, EmulatorBuilder, Fault, FaultRule};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 
 use super::{MODEL, TIME_SCALE, builder, logged};
 
@@ -123,7 +122,7 @@ pub(crate) async fn save_never_follows_a_symlink_at_a_temp_name<T: Transport + C
 
     let dir = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut rng = predictable_rng(seed);
     let mut victims = Vec::new();
     for i in 0..3 {
         let name = temp_file_name("out.mp4".as_ref(), &mut rng);
@@ -160,7 +159,7 @@ pub(crate) async fn save_never_follows_a_symlink_at_a_temp_name<T: Transport + C
     // Proof that those were the names tried: with every name a fresh client of that seed
     // tries taken by a symlink, the save gives up rather than open one.
     let crowded = tempfile::tempdir().unwrap();
-    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut rng = predictable_rng(seed);
     for _ in 0..pipevideo_core::download::TEMP_NAME_TRIES {
         let name = temp_file_name("out.mp4".as_ref(), &mut rng);
         std::os::unix::fs::symlink(elsewhere.path().join("victim0"), crowded.path().join(name))

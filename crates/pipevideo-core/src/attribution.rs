@@ -1,7 +1,8 @@
 //! Optional app-attribution headers.
 
 use http::{HeaderName, HeaderValue};
-use url::Url;
+
+use crate::uri_parts::{self, SplitError};
 
 /// Most characters `X-Application-Name` and `X-Pipevideo-Title` may have.
 pub const ATTRIBUTION_TEXT_MAX_CHARS: usize = 256;
@@ -15,7 +16,9 @@ pub const REFERER_MAX_CHARS: usize = 2048;
 /// them up front instead: names and titles are 1..=256 characters of visible ASCII and spaces
 /// (no control character, nothing outside ASCII: neither transport can send it, so it is
 /// refused here, naming the character); the referer is an `http://` or `https://` URL of at
-/// most 2048 characters, sent in its ASCII form (punycode host, percent-encoded path).
+/// most 2048 characters, sent in its ASCII form (percent-encoded path). Its host must be ASCII:
+/// an internationalised name is refused ([`AttributionError::NotAscii`], naming the
+/// character) unless given in its punycode form (`xn--…`).
 ///
 /// ```
 /// use pipevideo_core::Attribution;
@@ -110,11 +113,8 @@ impl Attribution {
                 header: "HTTP-Referer",
             });
         }
-        let parsed = Url::parse(url).map_err(|_| AttributionError::NotHttpUrl)?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(AttributionError::NotHttpUrl);
-        }
-        let s = parsed.as_str();
+        let s = ascii_http_url(url)?;
+        let s = s.as_str();
         let chars = s.chars().count();
         if chars > REFERER_MAX_CHARS {
             return Err(AttributionError::TooLong {
@@ -182,4 +182,46 @@ fn text_value(header: &'static str, s: &str) -> Result<HeaderValue, AttributionE
         });
     }
     HeaderValue::from_str(s).map_err(|_| AttributionError::Control { header })
+}
+
+/// An http(s) URL in the form a header carries: scheme and host lower-cased, default port
+/// dropped, path, query and fragment percent-encoded as the URL standard serialises them.
+fn ascii_http_url(url: &str) -> Result<String, AttributionError> {
+    const HEADER: &str = "HTTP-Referer";
+    let not_http = |_| AttributionError::NotHttpUrl;
+    let parts = uri_parts::split(url).map_err(not_http)?;
+    let Some(authority) = parts.authority.as_ref() else {
+        return Err(AttributionError::NotHttpUrl);
+    };
+    if !matches!(parts.scheme.as_str(), "http" | "https") {
+        return Err(AttributionError::NotHttpUrl);
+    }
+    let host = uri_parts::parse_host(authority.raw_host).map_err(|e| match e {
+        SplitError::NonAsciiHost { character, .. } => AttributionError::NotAscii {
+            header: HEADER,
+            character,
+            position: url.chars().position(|c| c == character).unwrap_or(0),
+        },
+        SplitError::Malformed(_) => AttributionError::NotHttpUrl,
+    })?;
+    let port = uri_parts::parse_port(&parts.scheme, authority.port).map_err(not_http)?;
+    // User-info is dropped: a referer never carries credentials.
+    let mut out = format!("{}://{host}", parts.scheme);
+    if let Some(port) = port {
+        out.push_str(&format!(":{port}"));
+    }
+    if parts.path.is_empty() {
+        out.push('/');
+    } else {
+        out.push_str(&uri_parts::encode_path(parts.path));
+    }
+    if let Some(q) = parts.query {
+        out.push('?');
+        out.push_str(&uri_parts::encode_query(q));
+    }
+    if let Some(f) = parts.fragment {
+        out.push('#');
+        out.push_str(&uri_parts::encode_query(f));
+    }
+    Ok(out)
 }

@@ -1,8 +1,8 @@
 //! The base URL every request path is joined onto.
 
-use std::{fmt, net::IpAddr, str::FromStr};
+use std::{fmt, str::FromStr};
 
-use url::{Host, Url};
+use crate::uri_parts;
 
 /// The production base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.pipevideo.co/v1";
@@ -17,6 +17,15 @@ pub const DEFAULT_BASE_URL: &str = "https://api.pipevideo.co/v1";
 ///   unless built with [`BaseUrl::parse_allowing_insecure_http`], whose name says what it does:
 ///   the key would cross the network unencrypted.
 /// - No user-info, query or fragment.
+/// - The host is a domain name in ASCII, a dotted-quad IPv4 address or a bracketed IPv6
+///   address. **Internationalised host names are accepted only in their punycode form**
+///   (`https://xn--exmple-cua.com`, not `https://exämple.com`): a host with a character
+///   outside ASCII is refused with [`BaseUrlError::NonAsciiHost`], naming the character.
+///   (Converting it would need IDNA mapping and its Unicode tables, which this small core does
+///   not carry; your platform's `idna` tooling or any browser gives the punycode form.)
+///   Numeric hosts other than a dotted quad (`127.1`) are refused rather than guessed at.
+/// - Scheme and host are lower-cased, the scheme's default port dropped, and the path
+///   percent-encoded as the URL standard does (`.` and `..` segments resolved).
 /// - The path is a prefix that every endpoint is appended to: trailing slashes are normalised
 ///   (`…/v1`, `…/v1/` and `…/v1//` are the same base) and empty segments collapsed. The SDK
 ///   never adds `/v1` itself: give the base exactly as the server mounts the API.
@@ -35,8 +44,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.pipevideo.co/v1";
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct BaseUrl {
-    /// Always ends with `/`.
-    url: Url,
+    /// Scheme, host, port (unless the default) and path; always ends with `/`.
+    base: String,
+    https: bool,
     insecure: bool,
 }
 
@@ -71,6 +81,18 @@ pub enum BaseUrlError {
     /// The URL has no host.
     #[error("the base URL has no host")]
     NoHost,
+    /// The host has a character outside ASCII: give an internationalised name in its
+    /// punycode form (`xn--…`).
+    #[error(
+        "the host `{host}` has the non-ASCII character {character:?}; write an \
+         internationalised host name in its punycode form (xn--…)"
+    )]
+    NonAsciiHost {
+        /// The host as given.
+        host: String,
+        /// The first character outside ASCII.
+        character: char,
+    },
 }
 
 impl BaseUrl {
@@ -88,45 +110,81 @@ impl BaseUrl {
     }
 
     fn parse_inner(s: &str, allow_insecure: bool) -> Result<Self, BaseUrlError> {
-        let mut url = Url::parse(s.trim()).map_err(|e| BaseUrlError::Parse(e.to_string()))?;
-        let host = url.host().ok_or(BaseUrlError::NoHost)?;
-        let loopback = is_loopback(&host);
-        let host_str = host.to_string();
-        let insecure = match url.scheme() {
+        let parts = uri_parts::split(s.trim()).map_err(split_error)?;
+        let authority = parts.authority.as_ref().ok_or(BaseUrlError::NoHost)?;
+        let special = matches!(parts.scheme.as_str(), "http" | "https");
+        if !special {
+            if authority.raw_host.is_empty() {
+                return Err(BaseUrlError::NoHost);
+            }
+            return Err(BaseUrlError::Scheme(parts.scheme));
+        }
+        let host = uri_parts::parse_host(authority.raw_host).map_err(split_error)?;
+        let port = uri_parts::parse_port(&parts.scheme, authority.port).map_err(split_error)?;
+        let insecure = match parts.scheme.as_str() {
             "https" => false,
-            "http" if loopback => false,
-            "http" if allow_insecure => true,
-            "http" => return Err(BaseUrlError::InsecureHttp { host: host_str }),
-            other => return Err(BaseUrlError::Scheme(other.to_owned())),
+            _ if host.is_loopback() => false,
+            _ if allow_insecure => true,
+            _ => {
+                return Err(BaseUrlError::InsecureHttp {
+                    host: host.to_string(),
+                });
+            }
         };
-        if !url.username().is_empty() || url.password().is_some() {
+        if authority.has_userinfo {
             return Err(BaseUrlError::UserInfo);
         }
-        if url.query().is_some() {
+        if parts.query.is_some() {
             return Err(BaseUrlError::Query);
         }
-        if url.fragment().is_some() {
+        if parts.fragment.is_some() {
             return Err(BaseUrlError::Fragment);
         }
-        let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
-        let mut path = String::from("/");
-        for seg in segments {
-            path.push_str(seg);
-            path.push('/');
+        let mut base = format!("{}://{host}", parts.scheme);
+        if let Some(port) = port {
+            base.push_str(&format!(":{port}"));
         }
-        url.set_path(&path);
-        Ok(Self { url, insecure })
+        base.push('/');
+        // The URL standard's dot segments (`%2e` included) are resolved first, on every
+        // segment, empty ones included; then empty segments are collapsed.
+        let mut segments: Vec<&str> = Vec::new();
+        for seg in parts.path.split('/').skip(1) {
+            match seg.to_ascii_lowercase().as_str() {
+                "." | "%2e" => {}
+                ".." | ".%2e" | "%2e." | "%2e%2e" => {
+                    segments.pop();
+                }
+                _ => segments.push(seg),
+            }
+        }
+        segments.retain(|s| !s.is_empty());
+        for seg in segments {
+            base.push_str(&uri_parts::encode_path(seg));
+            base.push('/');
+        }
+        // Every request URI is this base and an encoded path: check it is one `http` takes.
+        http::Uri::try_from(base.as_str()).map_err(|e| BaseUrlError::Parse(e.to_string()))?;
+        Ok(Self {
+            base,
+            https: parts.scheme == "https",
+            insecure,
+        })
     }
 
     /// The base without its trailing slash, e.g. `https://api.pipevideo.co/v1`.
     pub fn as_str(&self) -> &str {
-        let s = self.url.as_str();
-        s.strip_suffix('/').unwrap_or(s)
+        self.base.strip_suffix('/').unwrap_or(&self.base)
+    }
+
+    /// The base as an [`http::Uri`], with its trailing slash
+    /// (`https://api.pipevideo.co/v1/`).
+    pub fn to_uri(&self) -> http::Uri {
+        http::Uri::try_from(self.base.as_str()).expect("checked when the base was parsed")
     }
 
     /// Whether requests go over TLS (`https://`).
     pub fn is_https(&self) -> bool {
-        self.url.scheme() == "https"
+        self.https
     }
 
     /// Whether this base sends requests in clear to a non-loopback host (only possible
@@ -138,28 +196,32 @@ impl BaseUrl {
     /// Appends an already-encoded relative path (`responses/gen_1`) to the base path.
     ///
     /// Leading slashes in `path` are ignored, so `join("/usage")` and `join("usage")` agree.
-    /// Segments must already be percent-encoded; the SDK's own paths always are.
-    pub fn join(&self, path: &str) -> Url {
-        let mut url = self.url.clone();
-        let full = format!("{}{}", self.url.path(), path.trim_start_matches('/'));
-        url.set_path(&full);
+    /// Segments must already be percent-encoded; the SDK's own paths always are. The result
+    /// is a `String` (parse it into an [`http::Uri`] if you need one).
+    pub fn join(&self, path: &str) -> String {
+        let path = path.trim_start_matches('/');
+        let mut url = String::with_capacity(self.base.len() + path.len());
+        url.push_str(&self.base);
+        url.push_str(path);
         url
     }
 }
 
-fn is_loopback(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
-        Host::Ipv6(ip) => ip.is_loopback(),
+fn split_error(e: uri_parts::SplitError) -> BaseUrlError {
+    match e {
+        uri_parts::SplitError::Malformed(reason) => BaseUrlError::Parse(reason.to_owned()),
+        uri_parts::SplitError::NonAsciiHost { host, character } => {
+            BaseUrlError::NonAsciiHost { host, character }
+        }
     }
 }
 
 impl Default for BaseUrl {
     fn default() -> Self {
         Self {
-            // A constant that always parses (checked by a unit test).
-            url: Url::parse("https://api.pipevideo.co/v1/").expect("constant URL parses"),
+            // A constant that parses to itself (checked by a test).
+            base: "https://api.pipevideo.co/v1/".to_owned(),
+            https: true,
             insecure: false,
         }
     }

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use http::Response;
-use rand::Rng;
+use rand_core::RngCore;
 
 use crate::pacing::Pacer;
 use crate::policy::RetryPolicy;
@@ -40,7 +40,7 @@ pub struct CallContext<'a, G> {
     pub secret: Option<&'a str>,
 }
 
-impl<'a, G: Rng> CallContext<'a, G> {
+impl<'a, G: RngCore> CallContext<'a, G> {
     /// A context over the client's pacer, budget and RNG, at `wall_now` (the wall clock when
     /// the answer arrived, which a `Retry-After` date is read against), with no secret to
     /// scrub; add it with [`with_secret`](Self::with_secret).
@@ -330,7 +330,7 @@ impl<R> Call<R> {
     }
 
     /// The answer to the attempt in flight arrived at `now`; `decode` reads a success body.
-    pub fn handle_response<G: Rng>(
+    pub fn handle_response<G: RngCore>(
         &mut self,
         now: Instant,
         response: &Response<Vec<u8>>,
@@ -342,7 +342,7 @@ impl<R> Call<R> {
     }
 
     /// The attempt in flight failed in the transport at `now`.
-    pub fn handle_transport_error<G: Rng>(
+    pub fn handle_transport_error<G: RngCore>(
         &mut self,
         now: Instant,
         error: TransportError,
@@ -352,7 +352,7 @@ impl<R> Call<R> {
     }
 
     /// An attempt judged elsewhere (see [`Judged`]) ended at `now`.
-    pub fn handle<G: Rng>(
+    pub fn handle<G: RngCore>(
         &mut self,
         now: Instant,
         judged: Judged<R>,

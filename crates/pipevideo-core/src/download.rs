@@ -507,13 +507,16 @@ pub const TEMP_NAME_TRIES: u32 = 8;
 /// assert!(name.starts_with(".cat.mp4.") && name.ends_with(".part"), "{name}");
 /// assert_eq!(name.len(), ".cat.mp4.".len() + 12 + ".part".len());
 /// ```
-pub fn temp_file_name(target: &std::ffi::OsStr, rng: &mut impl rand::Rng) -> std::ffi::OsString {
+pub fn temp_file_name(
+    target: &std::ffi::OsStr,
+    rng: &mut impl rand_core::RngCore,
+) -> std::ffi::OsString {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut name = std::ffi::OsString::from(".");
     name.push(target);
     name.push(".");
     let token: String = (0..12)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .map(|_| char::from(ALPHABET[crate::random::below(rng, ALPHABET.len() as u64) as usize]))
         .collect();
     name.push(token);
     name.push(".part");

@@ -75,8 +75,10 @@ impl IdempotencyKey {
     /// passes the OS RNG, never its seeded jitter RNG, so that two processes built with the
     /// same [`seed`](crate::client::ClientBuilder::seed) never send the same key; tests may
     /// pass a seeded one.
-    pub fn generate(rng: &mut impl rand::Rng) -> Self {
-        let bits: u128 = rng.random();
+    pub fn generate(rng: &mut impl rand_core::RngCore) -> Self {
+        // Two draws, the first the low half: as `rand`'s `random::<u128>()`.
+        let low = u128::from(rng.next_u64());
+        let bits = u128::from(rng.next_u64()) << 64 | low;
         Self(format!("{IDEMPOTENCY_KEY_PREFIX}{bits:032x}").into_boxed_str())
     }
 

@@ -95,17 +95,26 @@
 //!   and/or `Deserialize`; [`codec::decode_json`] takes any `DeserializeOwned`.
 //! - `serde_json` 1: `Value` and `Map<String, Value>` hold the response fields the model does
 //!   not name (`extra`) and free-form catalogue fields.
-//! - `url` 2: [`BaseUrl::join`] returns a `url::Url`.
-//! - `rand` 0.9: what jitters takes `&mut impl rand::Rng` (the retry engine, the poll schedule,
-//!   the poller and fleet, [`IdempotencyKey::generate`]).
+//! - `rand_core` 0.9, re-exported as [`pipevideo_core::rand_core`](rand_core): what draws at
+//!   random takes `&mut impl RngCore` (the retry engine, the poll schedule, the poller and
+//!   fleet, [`IdempotencyKey::generate`], [`download::temp_file_name`]). It is the `rand_core`
+//!   that `rand` 0.9 re-exports, so `rand`'s generators (`SmallRng`, `StdRng`, `rand::rng()`)
+//!   fit as they are; the core itself does not depend on `rand`.
 //! - `futures-core` 0.3: [`ProgressStream`](client::ProgressStream) is a `futures_core::Stream`.
 //! - `async-trait` 0.1: [`HttpClient`](transport::HttpClient), [`Clock`](transport::Clock)
 //!   and [`ChunkSink`](transport::ChunkSink) are `#[async_trait]` traits; implement them with
 //!   that attribute.
 //!
-//! Every other dependency (`thiserror`, `tracing`, the hashing and encoding crates…) is
-//! private. The facade's `tests/public_api.rs` checks this list against the manifest and the
-//! public signatures.
+//! Every other dependency is private: `thiserror`, `tracing` (without `std`),
+//! `futures-channel`, `getrandom` (idempotency keys, temporary names), `hmac-sha256` (webhook
+//! signatures, the shared-pacing scope, the client's seeded RNG), `httpdate` (`Retry-After`),
+//! `percent-encoding` (request paths), `serde_path_to_error` (where a body failed to decode)
+//! and, with `fs`, `tempfile`. The facade's `tests/public_api.rs` checks this list against the
+//! manifest and the public signatures.
+//!
+//! The whole tree stays at 30 crates or fewer (see ARCHITECTURE.md): base64, a two-way select,
+//! the slot queue and the random draws are small private modules, each tested against the
+//! crate it replaces.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -116,8 +125,10 @@ mod error;
 mod id;
 mod idempotency;
 mod key;
+mod random;
 mod redact;
 mod status;
+mod uri_parts;
 
 pub mod codec;
 pub mod download;
@@ -137,6 +148,9 @@ pub use idempotency::{
     IDEMPOTENCY_KEY_MAX_LEN, IDEMPOTENCY_KEY_PREFIX, IdempotencyKey, IdempotencyKeyError,
 };
 pub use key::{ApiKey, ApiKeyError};
+/// The RNG trait the core draws from (`RngCore`): the crate `rand` 0.9 re-exports as
+/// `rand::rand_core`, so any of `rand`'s generators can be passed.
+pub use rand_core;
 pub use status::Status;
 
 pub mod call;

@@ -487,10 +487,21 @@ fn attribution_non_ascii_is_refused_with_the_character_named() {
         ),
         "{e:?}"
     );
-    // A referer with a non-ASCII host or path is sent in its ASCII form (punycode,
-    // percent-encoding), which any header carries.
+    // A referer with a non-ASCII path is sent percent-encoded, which any header carries; a
+    // non-ASCII host must be given in punycode (the core carries no IDNA tables), and the
+    // error names the character.
+    assert_eq!(
+        Attribution::new()
+            .referer("https://exämple.com/vidéo")
+            .unwrap_err(),
+        AttributionError::NotAscii {
+            header: "HTTP-Referer",
+            character: 'ä',
+            position: 10,
+        }
+    );
     let a = Attribution::new()
-        .referer("https://exämple.com/vidéo")
+        .referer("https://xn--exmple-cua.com/vidéo")
         .unwrap();
     let (_, value) = a.headers().next().unwrap();
     assert_eq!(value, "https://xn--exmple-cua.com/vid%C3%A9o");

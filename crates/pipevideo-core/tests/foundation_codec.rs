@@ -495,6 +495,9 @@ proptest! {
         let mut base = format!("{origin}/{}", base_path.join("/"));
         if trailing { base.push('/'); }
         let base_url: BaseUrl = base.parse().unwrap();
+        // The `url` crate (a dev-dependency only) resolves each path against the base.
+        let url_base = url::Url::parse(&format!("{}/", base_url.as_str())).unwrap();
+        let url_join = |path: &str| url_base.join(path).unwrap().to_string();
         let enc = encoder(&base);
         if let Ok(gid) = GenerationId::new(raw_id) {
             let reference = GenerationRef::new(
@@ -504,16 +507,19 @@ proptest! {
             if let Ok(req) = enc.retrieve(&reference) {
                 let joined = base_url.join(&reference.retrieve_path());
                 prop_assert_eq!(req.uri().to_string(), joined.as_str());
+                prop_assert_eq!(joined, url_join(&reference.retrieve_path()));
             }
         }
         if let Ok(req) = enc.model(&slug) {
             let seg = percent_encoding::utf8_percent_encode(&slug, percent_encoding::NON_ALPHANUMERIC);
             let joined = base_url.join(&format!("models/{seg}"));
             prop_assert_eq!(req.uri().to_string(), joined.as_str());
+            prop_assert_eq!(joined, url_join(&format!("models/{seg}")));
         }
         for (req, path) in [(enc.usage(), "usage"), (enc.engines(), "engines"), (enc.models(), "models")] {
             let joined = base_url.join(path);
             prop_assert_eq!(req.unwrap().uri().to_string(), joined.as_str());
+            prop_assert_eq!(joined, url_join(path));
         }
     }
 }

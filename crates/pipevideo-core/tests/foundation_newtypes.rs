@@ -86,6 +86,37 @@ fn base_url_refusals() {
         BaseUrl::parse("data:text/plain,x"),
         Err(BaseUrlError::NoHost)
     ));
+    // Internationalised hosts only in punycode: the core carries no IDNA tables.
+    let e = BaseUrl::parse("https://exämple.com/v1").unwrap_err();
+    assert_eq!(
+        e,
+        BaseUrlError::NonAsciiHost {
+            host: "exämple.com".into(),
+            character: 'ä'
+        }
+    );
+    assert!(
+        e.to_string().contains("'ä'") && e.to_string().contains("punycode"),
+        "{e}"
+    );
+    assert_eq!(
+        BaseUrl::parse("https://XN--exmple-cua.com/v1")
+            .unwrap()
+            .as_str(),
+        "https://xn--exmple-cua.com/v1"
+    );
+    // Numeric hosts other than a dotted quad are refused, not guessed at.
+    for bad in [
+        "http://127.1/v1",
+        "https://[::1/v1",
+        "https://a b.com/v1",
+        "https://x.com:99999/",
+    ] {
+        assert!(
+            matches!(BaseUrl::parse(bad), Err(BaseUrlError::Parse(_))),
+            "{bad:?}"
+        );
+    }
     // The dangerous option accepts plain http anywhere, and says so.
     let b = BaseUrl::parse_allowing_insecure_http("http://10.0.0.5:3001/v1/").unwrap();
     assert!(b.is_insecure());
@@ -248,6 +279,36 @@ proptest! {
         if ok {
             // Every accepted key is a valid header value.
             prop_assert!(http::HeaderValue::from_str(&s).is_ok());
+        }
+    }
+
+    #[test]
+    fn base_url_matches_the_url_crate(
+        scheme in prop_oneof![Just("https"), Just("HTTP"), Just("http")],
+        host in prop_oneof![
+            Just("localhost".to_owned()),
+            Just("127.0.0.1".to_owned()),
+            Just("[::1]".to_owned()),
+            Just("[0:0::1]".to_owned()),
+            "[a-zA-Z][a-zA-Z0-9-]{0,8}(\\.[a-z]{2,4}){0,2}",
+        ],
+        port in proptest::option::of(prop_oneof![Just(80u16), Just(443), 1u16..]),
+        path in "(/([a-zA-Z0-9._~%é -]{0,6}|\\.\\.|\\.)){0,5}/{0,2}",
+    ) {
+        // The core's own parser (no `url` crate in its dependencies) must give the same base
+        // as the `url` crate, which the core used before, wherever both accept the input.
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        let input = format!("{scheme}://{host}{port}{path}");
+        let ours = BaseUrl::parse_allowing_insecure_http(&input);
+        match url::Url::parse(&input) {
+            Ok(mut u) => {
+                let segs: Vec<String> = u.path().split('/').filter(|s| !s.is_empty()).map(String::from).collect();
+                u.set_path(&format!("/{}", segs.iter().map(|s| format!("{s}/")).collect::<String>()));
+                let want = u.as_str().strip_suffix('/').unwrap_or(u.as_str()).to_owned();
+                let ours = ours.unwrap_or_else(|e| panic!("{input}: {e}"));
+                prop_assert_eq!(ours.as_str(), want.as_str(), "{}", input);
+            }
+            Err(_) => prop_assert!(ours.is_err(), "{}", input),
         }
     }
 

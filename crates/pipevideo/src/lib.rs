@@ -112,10 +112,11 @@ println!("{}", video.video_url().unwrap_or("(no URL)"));
 //!   `Deserialize`.
 //! - `serde_json` 1: `Value` and `Map<String, Value>` hold the fields of a response the model
 //!   does not name (`extra`) and free-form catalogue fields.
-//! - `url` 2: [`BaseUrl::join`] returns a `url::Url`.
 //! - `futures-core` 0.3: [`ProgressStream`] is a `futures_core::Stream`.
-//! - `rand` 0.9: the state machines under [`core`](crate::core) that jitter take `&mut impl rand::Rng`
-//!   (as does [`IdempotencyKey::generate`]; the client itself draws its keys from the OS RNG).
+//! - `rand_core` 0.9 (re-exported as `pipevideo::core::rand_core`): the state machines under
+//!   [`core`](crate::core) that jitter take `&mut impl RngCore` (as does
+//!   [`IdempotencyKey::generate`]; the client itself draws its keys from the OS RNG). It is the
+//!   `rand_core` of `rand` 0.9, so `rand`'s generators (`SmallRng`, `StdRng`) can be passed.
 //! - `async-trait` 0.1: the transport traits under `core::transport` are `#[async_trait]`
 //!   traits; implement them with that attribute.
 //! - With `reqwest`: `reqwest` 0.13 (re-exported as `pipevideo::reqwest` for

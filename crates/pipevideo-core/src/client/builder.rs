@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::UNIX_EPOCH;
 
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
+use rand_core::SeedableRng;
 
 use super::{API_KEY_ENV, API_URL_ENV, Client, Inner, Settings, Shared};
 use crate::codec::RequestEncoder;
@@ -16,6 +15,7 @@ use crate::pacing::shared::{PacingStore, SharedPacing, SharedPacingOptions};
 use crate::policy::DownloadPolicy;
 use crate::policy::{PacingPolicy, RetryPolicy, TimeScale, WaitPolicy};
 use crate::poll::{DurationLearner, Fleet};
+use crate::random::Sha256Rng;
 use crate::retry::RetryBudget;
 use crate::transport::Transport;
 use crate::{ApiKey, ApiKeyError, Attribution, BaseUrl, Error, InputError};
@@ -209,7 +209,8 @@ impl<T: Transport> ClientBuilder<T> {
 
     /// Seeds the client's RNG (jitter, poll schedule) for reproducible runs. Without a seed,
     /// one is derived from the transport's wall clock, the process id and a counter, so that
-    /// clients spread their jitter.
+    /// clients spread their jitter. The RNG is SHA-256 in counter mode over the seed: a seed
+    /// replays the same draws on every platform.
     ///
     /// Idempotency keys and a save's temporary file names do not come from this RNG but from
     /// the OS RNG, whatever the seed: two processes with the same seed must never send the
@@ -222,9 +223,10 @@ impl<T: Transport> ClientBuilder<T> {
 
     /// **Test kit only** (feature `testing`): draws idempotency keys and a save's temporary
     /// file names from an RNG seeded with `seed` instead of the OS RNG, so that a test can
-    /// know them in advance (plant a file at the names a save will try, expect a key). Never
-    /// use it outside tests: keys and names become predictable and shared by every client of
-    /// that seed.
+    /// know them in advance (plant a file at the names a save will try, expect a key): the
+    /// draws are those of [`predictable_rng(seed)`](crate::transport::testing::predictable_rng).
+    /// Never use it outside tests: keys and names become predictable and shared by every
+    /// client of that seed.
     #[cfg(feature = "testing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn predictable_keys_and_temp_names(mut self, seed: u64) -> Self {
@@ -266,12 +268,12 @@ impl<T: Transport> ClientBuilder<T> {
                     download: self.download,
                 },
                 store: self.store,
-                slot_queue: futures_util::lock::Mutex::new(()),
+                slot_queue: super::baton::BatonQueue::new(),
                 shared: Mutex::new(Shared {
                     pacer: Pacer::new(self.pacing),
                     shared_pacing,
                     budget: self.budget,
-                    rng: SmallRng::seed_from_u64(seed),
+                    rng: Sha256Rng::seed_from_u64(seed),
                     entropy,
                     fleet: Fleet::new(),
                     waits: HashMap::new(),

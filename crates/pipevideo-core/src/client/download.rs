@@ -5,9 +5,9 @@
 
 use std::io;
 
-use futures_util::future::{self, Either};
 use tracing::Instrument;
 
+use super::select::{Either, select};
 use super::{CancelToken, Client, lock};
 use crate::Error;
 use crate::download::{FetchStep, Placement, VideoFetch};
@@ -125,10 +125,10 @@ impl<T: Transport> Client<T> {
         let work = std::pin::pin!(self.fetch_loop(fetch, out));
         let timer = std::pin::pin!(self.inner.transport.sleep_until(deadline));
         let cancelled = std::pin::pin!(cancel.cancelled());
-        match future::select(work, future::select(timer, cancelled)).await {
-            Either::Left((result, _)) => result,
-            Either::Right((Either::Left(_), _)) => Err(late.into()),
-            Either::Right((Either::Right(_), _)) => Err(cancelled_error.into()),
+        match select(work, select(timer, cancelled)).await {
+            Either::Left(result) => result,
+            Either::Right(Either::Left(())) => Err(late.into()),
+            Either::Right(Either::Right(())) => Err(cancelled_error.into()),
         }
     }
 

@@ -13,29 +13,30 @@
 //! id and a counter, so that a create never fails for lack of entropy; keys then stay distinct
 //! across processes but are no longer unpredictable.
 
-use rand::rngs::SmallRng;
-use rand::{RngCore, SeedableRng};
+use rand_core::{RngCore, SeedableRng};
+
+use crate::random::Sha256Rng;
 
 /// The RNG of idempotency keys and temporary names (see the module docs).
 #[derive(Debug)]
 pub(super) enum Entropy {
     /// The OS RNG, with the fallback used only if it fails.
-    Os(SmallRng),
+    Os(Sha256Rng),
     /// The test kit's seeded draws, so that a test can know the names a save will try.
     #[cfg(feature = "testing")]
-    Seeded(SmallRng),
+    Seeded(Sha256Rng),
 }
 
 impl Entropy {
     /// The OS RNG; `fallback_seed` seeds the generator used only if the OS RNG fails.
     pub(super) fn os(fallback_seed: u64) -> Self {
-        Self::Os(SmallRng::seed_from_u64(fallback_seed))
+        Self::Os(Sha256Rng::seed_from_u64(fallback_seed))
     }
 
     /// Seeded draws (test kit only).
     #[cfg(feature = "testing")]
     pub(super) fn seeded(seed: u64) -> Self {
-        Self::Seeded(SmallRng::seed_from_u64(seed))
+        Self::Seeded(Sha256Rng::seed_from_u64(seed))
     }
 }
 

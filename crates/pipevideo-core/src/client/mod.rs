@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod baton;
 mod builder;
 mod call;
 mod cancel;
@@ -44,6 +45,7 @@ mod learn;
 mod pacing;
 #[cfg(feature = "fs")]
 mod save;
+mod select;
 mod wait;
 
 use std::collections::HashMap;
@@ -51,7 +53,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
 use futures_channel::{mpsc, oneshot};
-use rand::rngs::SmallRng;
 
 pub use builder::ClientBuilder;
 pub use cancel::{CancelToken, Cancelled};
@@ -110,8 +111,8 @@ struct Inner<T> {
     store: Option<Arc<dyn PacingStore>>,
     /// One ask of the store at a time per client: the calls and polls of this client waiting
     /// for a slot queue here, so that a busy key costs one round trip per client per slot,
-    /// not one per waiting task.
-    slot_queue: futures_util::lock::Mutex<()>,
+    /// not one per waiting task. Served in arrival order (see `baton`).
+    slot_queue: baton::BatonQueue,
     shared: Mutex<Shared>,
 }
 
@@ -130,7 +131,7 @@ struct Shared {
     shared_pacing: Option<SharedPacing>,
     budget: RetryBudget,
     /// Jitter and the poll schedule: seeded by [`ClientBuilder::seed`] for reproducible runs.
-    rng: SmallRng,
+    rng: crate::random::Sha256Rng,
     /// Idempotency keys and temporary names: the OS RNG whatever the seed (see `entropy`).
     entropy: entropy::Entropy,
     fleet: Fleet<Generation>,

@@ -39,7 +39,7 @@ impl<T: Transport> Client<T> {
         };
         let transport = &self.inner.transport;
         // Waiting in this queue comes out of the send's budget like the store's wait.
-        let queued = self.inner.slot_queue.lock().await;
+        let queued = self.inner.slot_queue.acquire().await;
         loop {
             let ask = {
                 let mut shared = lock(&self.inner.shared);

@@ -5,10 +5,10 @@
 use std::time::Instant;
 
 use futures_channel::{mpsc, oneshot};
-use futures_util::future::{self, Either};
 use tracing::Instrument;
 
 use super::pacing::Slot;
+use super::select::{Either, select};
 use super::{CancelToken, Client, Learning, ProgressStream, Shared, WaitOptions, lock};
 use crate::model::Generation;
 use crate::poll::{PollAnswer, PollFailure, WaitStart};
@@ -229,9 +229,9 @@ impl<T: Transport> Client<T> {
                     // `in_flight`'s drop, and the loop's top ends the wait.
                     let poll = std::pin::pin!(self.poll_once(&target, timeout));
                     let cancelled = std::pin::pin!(cancel.cancelled());
-                    let result = match future::select(cancelled, poll).await {
-                        Either::Left(_) => continue,
-                        Either::Right((result, _)) => result,
+                    let result = match select(cancelled, poll).await {
+                        Either::Left(()) => continue,
+                        Either::Right(result) => result,
                     };
                     in_flight.reference = None;
                     let now = transport.now();
@@ -255,12 +255,8 @@ impl<T: Transport> Client<T> {
                     };
                     let sleep = std::pin::pin!(transport.sleep_until(wake));
                     let cancelled = std::pin::pin!(cancel.cancelled());
-                    let woken = future::select(
-                        future::select(sleep, nudged),
-                        future::select(&mut rx, cancelled),
-                    )
-                    .await;
-                    if let Either::Right((Either::Left((Ok((outcome, cause)), _)), _)) = woken {
+                    let woken = select(select(sleep, nudged), select(&mut rx, cancelled)).await;
+                    if let Either::Right(Either::Left(Ok((outcome, cause)))) = woken {
                         return outcome.conclude(cause, deadline, deadline_at);
                     }
                 }

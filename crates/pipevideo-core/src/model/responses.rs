@@ -231,8 +231,15 @@ pub(crate) fn validate_media_url(field: &'static str, s: &str) -> Result<(), Req
             })
         };
     }
-    match url::Url::parse(s) {
-        Ok(u) if u.scheme() == "https" && u.host().is_some() => Ok(()),
+    // Only the shape is checked (the server fetches the URL and judges the rest): an `https`
+    // scheme and a non-empty host, which may be internationalised.
+    match crate::uri_parts::split(s) {
+        Ok(u)
+            if u.scheme == "https"
+                && u.authority.as_ref().is_some_and(|a| !a.raw_host.is_empty()) =>
+        {
+            Ok(())
+        }
         _ => Err(RequestError::InvalidUrl {
             field,
             reason: REASON,

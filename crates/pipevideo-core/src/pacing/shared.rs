@@ -68,7 +68,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use hmac_sha256::Hash;
 
 use crate::ApiKey;
 use crate::policy::PacingPolicy;
@@ -575,7 +575,7 @@ fn micros(d: Duration) -> u64 {
 
 /// `"k:"` + 32 hex digits of SHA-256(`"pipevideo-pacing-v1\0"` + key).
 fn scope_of(key: &ApiKey) -> String {
-    let mut hasher = Sha256::new();
+    let mut hasher = Hash::new();
     hasher.update(b"pipevideo-pacing-v1\0");
     hasher.update(key.expose().as_bytes());
     let digest = hasher.finalize();
@@ -621,6 +621,26 @@ mod tests {
             SharedPacingOptions::default(),
         );
         assert_ne!(other.scope, s.scope);
+    }
+
+    /// The scope is a key name in a store other clients share: it must not change between
+    /// versions (or SHA-256 implementations), or two versions of the SDK pacing one key would
+    /// pace apart. Pinned, and checked against RustCrypto's `sha2` (a dev-dependency).
+    #[test]
+    fn the_scope_is_stable_and_matches_sha2() {
+        use sha2::Digest as _;
+        assert_eq!(
+            scope_of(&ApiKey::new("pv_deadbeef").unwrap()),
+            "k:64d428aefd0fb8cf7b2b364a72139e16"
+        );
+        for key in ["pv_deadbeef", "pv_other", "x", &"pv_".repeat(100)] {
+            let digest = sha2::Sha256::new()
+                .chain_update(b"pipevideo-pacing-v1\0")
+                .chain_update(key.as_bytes())
+                .finalize();
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(scope_of(&ApiKey::new(key).unwrap()), format!("k:{hex}"));
+        }
     }
 
     #[test]

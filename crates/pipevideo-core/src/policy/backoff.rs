@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand_core::RngCore;
 
 /// How a backoff wait is drawn below its ceiling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,14 +109,14 @@ impl Backoff {
     }
 
     /// The wait before the `retry`-th retry, jittered with `rng`. Allocates nothing.
-    pub fn wait(&self, retry: u32, rng: &mut impl Rng) -> Duration {
+    pub fn wait(&self, retry: u32, rng: &mut impl RngCore) -> Duration {
         let ceiling = self.ceiling(retry);
         match self.jitter {
             Jitter::None => ceiling,
             Jitter::Full => {
                 // Nanosecond resolution; ceilings beyond u64 nanoseconds (584 years) saturate.
                 let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-                Duration::from_nanos(rng.random_range(0..=nanos))
+                Duration::from_nanos(crate::random::up_to(rng, nanos))
             }
         }
     }

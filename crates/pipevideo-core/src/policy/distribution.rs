@@ -178,8 +178,8 @@ impl LogNormal {
     /// tests; the poll simulator beside the `poll-simulation` example samples through
     /// [`LogNormal::quantile`] the same way.)
     #[cfg(test)]
-    pub(crate) fn sample_secs(&self, rng: &mut impl rand::Rng) -> f64 {
-        let u: f64 = rng.random_range(1e-12..1.0 - 1e-12);
+    pub(crate) fn sample_secs(&self, rng: &mut impl rand_core::RngCore) -> f64 {
+        let u = crate::random::between(rng, 1e-12, 1.0 - 1e-12);
         (self.mu + self.sigma * normal_quantile(u)).exp()
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand_core::RngCore;
 
 use super::LogNormal;
 
@@ -224,10 +224,10 @@ impl AdaptiveSchedule {
         interval.min(max)
     }
 
-    fn next(&self, elapsed: Duration, polls: u32, rng: &mut impl Rng) -> Duration {
+    fn next(&self, elapsed: Duration, polls: u32, rng: &mut impl RngCore) -> Duration {
         let t = elapsed.as_secs_f64();
         let jitter = if self.jitter > 0.0 {
-            rng.random_range(1.0 - self.jitter..=1.0 + self.jitter)
+            crate::random::between_inclusive(rng, 1.0 - self.jitter, 1.0 + self.jitter)
         } else {
             1.0
         };
@@ -365,7 +365,7 @@ impl PollSchedule {
 
     /// When to poll next, as time since creation, given the time since creation now and the
     /// number of polls already sent. Always later than `elapsed`.
-    pub fn next_poll(&self, elapsed: Duration, polls: u32, rng: &mut impl Rng) -> Duration {
+    pub fn next_poll(&self, elapsed: Duration, polls: u32, rng: &mut impl RngCore) -> Duration {
         match &self.kind {
             Kind::Adaptive(a) => a.next(elapsed, polls, rng),
             Kind::Fixed(d) => elapsed.saturating_add(*d),

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
+use rand_core::RngCore;
 
 use super::poller::Urgency;
 use super::{Event, PollFailure, Poller, Snapshot, Transmit, WaitOutcome, WaitStart};
@@ -142,7 +142,7 @@ impl<G: Snapshot> Fleet<G> {
         reference: GenerationRef,
         policy: WaitPolicy,
         now: Instant,
-        rng: &mut impl Rng,
+        rng: &mut impl RngCore,
     ) -> Result<(), FleetError> {
         self.check_new(&reference)?;
         let poller = Poller::new(reference, policy, now, rng);
@@ -157,7 +157,7 @@ impl<G: Snapshot> Fleet<G> {
         policy: WaitPolicy,
         now: Instant,
         age: Duration,
-        rng: &mut impl Rng,
+        rng: &mut impl RngCore,
     ) -> Result<(), FleetError> {
         self.check_new(&reference)?;
         let poller = Poller::resume(reference, policy, now, age, rng);
@@ -175,7 +175,7 @@ impl<G: Snapshot> Fleet<G> {
         policy: WaitPolicy,
         now: Instant,
         start: WaitStart,
-        rng: &mut impl Rng,
+        rng: &mut impl RngCore,
     ) -> Result<(), FleetError> {
         let policy = start.policy(policy);
         if start.is_fresh() {

@@ -7,10 +7,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng, rngs::SmallRng};
+use rand_core::{RngCore, SeedableRng};
 
 use super::{Event, PollFailureKind};
 use crate::policy::{TerminalWebhook, WaitPolicy};
+use crate::random::Sha256Rng;
 use crate::webhook::WebhookEvent;
 use crate::{GenerationRef, Status};
 
@@ -307,7 +308,7 @@ pub struct Poller<G> {
     server_hold: Option<Instant>,
     outcome: Option<WaitOutcome<G>>,
     events: VecDeque<Event>,
-    rng: SmallRng,
+    rng: Sha256Rng,
 }
 
 impl<G: Snapshot> Poller<G> {
@@ -316,7 +317,7 @@ impl<G: Snapshot> Poller<G> {
         reference: GenerationRef,
         policy: WaitPolicy,
         now: Instant,
-        rng: &mut impl Rng,
+        rng: &mut impl RngCore,
     ) -> Self {
         let mut p = Self::start(reference, policy, now, Duration::ZERO, rng);
         let first = p.policy.schedule.next_poll(Duration::ZERO, 0, &mut p.rng);
@@ -332,7 +333,7 @@ impl<G: Snapshot> Poller<G> {
         policy: WaitPolicy,
         now: Instant,
         age: Duration,
-        rng: &mut impl Rng,
+        rng: &mut impl RngCore,
     ) -> Self {
         let mut p = Self::start(reference, policy, now, age, rng);
         p.next_poll = Some(now);
@@ -344,7 +345,7 @@ impl<G: Snapshot> Poller<G> {
         policy: WaitPolicy,
         now: Instant,
         age: Duration,
-        rng: &mut impl Rng,
+        rng: &mut impl RngCore,
     ) -> Self {
         // The deadline is at most a week (`WaitPolicy::MAX_DEADLINE`); an age beyond a year is
         // as good as "long ago" and is capped so that it cannot overflow.
@@ -367,7 +368,7 @@ impl<G: Snapshot> Poller<G> {
             server_hold: None,
             outcome: None,
             events: VecDeque::new(),
-            rng: SmallRng::from_rng(rng),
+            rng: Sha256Rng::from_rng(rng),
         }
     }
 

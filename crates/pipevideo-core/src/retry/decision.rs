@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
-use rand::Rng;
+use rand_core::RngCore;
 
 use super::budget::RetryBudget;
 use super::retry_after::{DelaySource, ServerDelay};
@@ -527,7 +527,7 @@ impl RetryState {
         outcome: Outcome,
         now: Instant,
         budget: &mut RetryBudget,
-        rng: &mut impl Rng,
+        rng: &mut impl RngCore,
     ) -> Decision {
         self.attempts = self.attempts.saturating_add(1);
         self.last = Some(outcome);
@@ -562,7 +562,7 @@ impl RetryState {
         outcome: Outcome,
         now: Instant,
         budget: &mut RetryBudget,
-        rng: &mut impl Rng,
+        rng: &mut impl RngCore,
         hold_until: &mut Option<Instant>,
     ) -> Verdict {
         use GiveUpReason as R;

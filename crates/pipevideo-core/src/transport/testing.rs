@@ -263,6 +263,23 @@ impl Clock for VirtualClock {
     }
 }
 
+/// The generator a client built with
+/// [`predictable_keys_and_temp_names(seed)`](crate::client::ClientBuilder::predictable_keys_and_temp_names)
+/// draws its idempotency keys and a save's temporary names from, in the same order: pass it
+/// to [`temp_file_name`](crate::download::temp_file_name) to know the names a save of that
+/// client will try, e.g. to plant files at them.
+///
+/// ```
+/// use pipevideo_core::{download::temp_file_name, transport::testing::predictable_rng};
+///
+/// let first = temp_file_name("out.mp4".as_ref(), &mut predictable_rng(7));
+/// assert_eq!(first, temp_file_name("out.mp4".as_ref(), &mut predictable_rng(7)));
+/// assert_ne!(first, temp_file_name("out.mp4".as_ref(), &mut predictable_rng(8)));
+/// ```
+pub fn predictable_rng(seed: u64) -> impl rand_core::RngCore + Clone + fmt::Debug {
+    <crate::random::Sha256Rng as rand_core::SeedableRng>::seed_from_u64(seed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod b64;
 mod dedupe;
 mod event;
 mod secret;

@@ -2,16 +2,7 @@
 
 use std::{fmt, str::FromStr};
 
-use base64::{
-    Engine as _, alphabet,
-    engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
-};
-
-/// Standard base64 that accepts the value with or without `=` padding.
-pub(super) const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+use super::b64;
 
 /// The prefix of every endpoint secret shown by the dashboard.
 const PREFIX: &str = "whsec_";
@@ -91,13 +82,8 @@ impl WebhookSecret {
         if encoded.is_empty() {
             return Err(SecretError::Empty);
         }
-        let key = BASE64.decode(encoded).map_err(|e| {
-            let position = match e {
-                base64::DecodeError::InvalidByte(offset, _)
-                | base64::DecodeError::InvalidLastSymbol(offset, _) => Some(PREFIX.len() + offset),
-                _ => None,
-            };
-            SecretError::NotBase64 { position }
+        let key = b64::decode(encoded.as_bytes()).map_err(|e| SecretError::NotBase64 {
+            position: e.offset().map(|offset| PREFIX.len() + offset),
         })?;
         Self::from_bytes(key)
     }

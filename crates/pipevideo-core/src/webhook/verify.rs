@@ -2,15 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac_sha256::{HMAC, Hash};
 use http::HeaderMap;
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
-use super::{SecretError, WebhookEvent, WebhookSecret, secret::BASE64};
-
-type HmacSha256 = Hmac<Sha256>;
+use super::{SecretError, WebhookEvent, WebhookSecret, b64};
 
 /// The three headers of a delivery, as received, in either spelling: Svix's (`svix-id`,
 /// `svix-timestamp`, `svix-signature`) or the Standard Webhooks one (`webhook-id`,
@@ -189,7 +184,7 @@ pub enum VerifyError {
 ///   HMAC-SHA256 keyed by the decoded secret; every space-separated entry of the signature
 ///   header is tried (Svix sends several while the sender rotates its secret), entries of
 ///   other versions than `v1` and malformed entries are skipped, and each comparison runs in
-///   constant time ([`subtle`]).
+///   constant time (`hmac_sha256::Hash::verify` on the hashed tags).
 /// - The tolerance is inclusive: a timestamp exactly 5 minutes before or after `now` passes,
 ///   one second more does not. The comparison is exact (`now` keeps its sub-second part).
 ///
@@ -347,30 +342,35 @@ impl Verifier {
     }
 
     fn check_signature(&self, headers: WebhookHeaders<'_>, body: &[u8]) -> Result<(), VerifyError> {
+        // Each expected tag is hashed once more, and every candidate is checked with
+        // `Hash::verify` (SHA-256 of the candidate, compared in constant time with the hashed
+        // tag): equal digests mean equal tags, a mismatch says nothing about where the tag
+        // differs, and the body is hashed once per secret, not once per header entry.
         let expected: Vec<[u8; 32]> = self
             .secrets
             .iter()
-            .filter_map(|secret| tag(secret.expose(), headers.id, headers.timestamp, body))
+            .map(|secret| Hash::hash(&tag(secret.expose(), headers.id, headers.timestamp, body)))
             .collect();
         let mut any_v1 = false;
-        let mut matched = subtle::Choice::from(0);
+        let mut matched = false;
         for entry in headers.signature.split_ascii_whitespace() {
             let Some(("v1", encoded)) = entry.split_once(',') else {
                 continue;
             };
-            let Ok(candidate) = BASE64.decode(encoded) else {
+            let Ok(candidate) = b64::decode(encoded.as_bytes()) else {
                 continue;
             };
             any_v1 = true;
-            for tag in &expected {
-                // `ct_eq` on slices of different lengths is false; length is not secret.
-                matched |= tag.as_slice().ct_eq(&candidate);
+            for hashed_tag in &expected {
+                // `|`, not `||`: every pair is compared, whatever matched before. A candidate
+                // of another length than 32 bytes cannot match; length is not secret.
+                matched |= Hash::verify(&candidate, hashed_tag);
             }
         }
         if !any_v1 {
             return Err(VerifyError::BadSignatureHeader);
         }
-        if bool::from(matched) {
+        if matched {
             Ok(())
         } else {
             Err(VerifyError::NoMatchingSignature)
@@ -403,16 +403,15 @@ fn parse_timestamp(s: &str) -> Result<Option<SystemTime>, VerifyError> {
         .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))))
 }
 
-/// HMAC-SHA256 of `{id}.{timestamp}.{body}`. HMAC accepts keys of any length, so this is
-/// never `None`; were it, the caller treats it as "no signature can match", never as a zero tag.
-fn tag(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> Option<[u8; 32]> {
-    let mut mac = HmacSha256::new_from_slice(key).ok()?;
+/// HMAC-SHA256 of `{id}.{timestamp}.{body}` (HMAC accepts keys of any length).
+fn tag(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
+    let mut mac = HMAC::new(key);
     mac.update(id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    Some(mac.finalize().into_bytes().into())
+    mac.finalize()
 }
 
 /// The headers of a delivery signed by [`sign`], for testing your own receiver.
@@ -488,9 +487,7 @@ pub fn sign(secret: &WebhookSecret, id: &str, timestamp: SystemTime, body: &[u8]
     let timestamp = secs.to_string();
     let signature = format!(
         "v1,{}",
-        tag(secret.expose(), id, &timestamp, body)
-            .map(|t| BASE64.encode(t))
-            .unwrap_or_default()
+        b64::encode(&tag(secret.expose(), id, &timestamp, body))
     );
     SignedHeaders {
         id: id.to_owned(),
@@ -508,10 +505,7 @@ mod tests {
         let secret = WebhookSecret::from_bytes(b"k".to_vec()).unwrap();
         let v = Verifier::new(secret.clone());
         let ts = u64::MAX.to_string();
-        let sig = format!(
-            "v1,{}",
-            BASE64.encode(tag(secret.expose(), "m", &ts, b"{}").unwrap())
-        );
+        let sig = format!("v1,{}", b64::encode(&tag(secret.expose(), "m", &ts, b"{}")));
         let err = v
             .verify_signature(
                 WebhookHeaders::new("m", &ts, &sig),
