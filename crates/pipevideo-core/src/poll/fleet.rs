@@ -62,7 +62,7 @@ pub struct FleetEvent {
 /// How close this comes to what no client can beat (a clairvoyant oracle, and two bounds for
 /// any client that learns of completions only by polling, derived in ARCHITECTURE.md, "How
 /// close to the bound"): 50 generations on 90 requests per minute are found at p95 within
-/// 1.24× the online bound; 500 within 1.26× the online bound and 1.34× the oracle, a gap that is
+/// 1.24× the online bound; 500 within 1.26× the online bound and 1.33× the oracle, a gap that is
 /// the order in which unpolled generations finished, which no poller can know.
 ///
 /// After a 429, the whole fleet holds until the server's `retry_after`: the limit is per key.

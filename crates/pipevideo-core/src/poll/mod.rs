@@ -52,8 +52,8 @@
 //!
 //! | schedule | polls / generation | delay p50 | p95 | max | 429s |
 //! |---|---|---|---|---|---|
-//! | **adaptive, default (peak interval 1.5 s)** | **18.8** | **0.95 s** | **2.14 s** | 17.5 s | 0 |
-//! | adaptive, peak 0.4 s, paced at 100/min | 58.6 | 0.29 s | 0.72 s | 4.7 s | 0 |
+//! | **adaptive, default (peak interval 1.5 s)** | **18.8** | **0.94 s** | **2.14 s** | 18.9 s | 0 |
+//! | adaptive, peak 0.4 s, paced at 100/min | 58.5 | 0.30 s | 0.72 s | 4.3 s | 0 |
 //! | adaptive, peak 7 s | 5.8 | 4.2 s | 8.6 s | 65 s | 0 |
 //! | fixed 0.5 s | 107.9 | 0.32 s | 8.2 s | 10.5 s | 6,295 |
 //! | fixed 3 s | 20.0 | 1.49 s | 2.85 s | 3.0 s | 0 |
@@ -78,16 +78,16 @@
 //!
 //! | fleet (default schedule, pacer 90/min) | polls / generation | delay p50 | p95 | max | 429s |
 //! |---|---|---|---|---|---|
-//! | N = 1 | 18.7 | 0.94 s | 2.10 s | 13 s | 0 |
-//! | N = 3 | 18.4 | 0.94 s | 2.17 s | 11 s | 0 |
-//! | N = 50 | 3.5 | 11.5 s | **28.9 s** | 39 s | 0 |
+//! | N = 1 | 18.7 | 0.95 s | 2.16 s | 14 s | 0 |
+//! | N = 3 | 18.4 | 0.95 s | 2.27 s | 19 s | 0 |
+//! | N = 50 | 3.5 | 11.9 s | **28.8 s** | 36 s | 0 |
 //! | N = 50, online fluid bound | — | 6.1 s | **23.2 s** | 31 s | — |
-//! | N = 500 | 1.18 | 165 s | **312 s** | 334 s | 0 |
+//! | N = 500 | 1.18 | 163 s | **311 s** | 334 s | 0 |
 //! | N = 500, online detection bound | — | 137 s | **248 s** | 249 s | — |
 //! | N = 500, oracle | 1 | 103 s | 233 s | 240 s | — |
 //!
 //! 50 generations are found at p95 within 1.24× the online bound; 500 within 1.26× the online
-//! bound and 1.34× the oracle: the order in which the unpolled ones finished is what no poller
+//! bound and 1.33× the oracle: the order in which the unpolled ones finished is what no poller
 //! can know, and its last detection is at the horizon the pacer allows any poller.
 //!
 //! With webhooks ([`Poller::handle_webhook`], [`Fleet::handle_webhook`]), 500 generations
@@ -111,15 +111,15 @@
 //!
 //! | priors | polls / generation | delay p50 | p95 | max | 429s |
 //! |---|---|---|---|---|---|
-//! | default prior for every model (no learning) | 27.3 | 1.37 s | 10.8 s | 19.6 s | 0 |
-//! | 25 s model | 4.4 | 2.08 s | 5.7 s | 12.5 s | 0 |
-//! | 55 s model | 18.8 | 0.93 s | 2.17 s | 12.5 s | 0 |
-//! | 140 s model | 60.0 | 1.47 s | 15.7 s | 19.6 s | 0 |
-//! | **learned priors** | **24.0** | **0.98 s** | **2.41 s** | 18.3 s | 0 |
-//! | 25 s model | 9.1 | 1.02 s | 2.37 s | 18.3 s | 0 |
-//! | 55 s model | 18.5 | 0.97 s | 2.39 s | 15.9 s | 0 |
-//! | 140 s model | 44.6 | 0.95 s | 2.46 s | 16.9 s | 0 |
-//! | each model's true prior, given up front (the bound) | 24.1 | 0.95 s | 2.17 s | 17.4 s | 0 |
+//! | default prior for every model (no learning) | 27.3 | 1.36 s | 10.5 s | 19.7 s | 0 |
+//! | 25 s model | 4.4 | 2.04 s | 5.7 s | 12.2 s | 0 |
+//! | 55 s model | 18.8 | 0.95 s | 2.22 s | 15.4 s | 0 |
+//! | 140 s model | 60.0 | 1.47 s | 15.4 s | 19.7 s | 0 |
+//! | **learned priors** | **24.0** | **0.95 s** | **2.36 s** | 19.6 s | 0 |
+//! | 25 s model | 9.1 | 0.94 s | 2.37 s | 19.6 s | 0 |
+//! | 55 s model | 18.5 | 0.96 s | 2.34 s | 17.0 s | 0 |
+//! | 140 s model | 44.6 | 0.96 s | 2.44 s | 19.1 s | 0 |
+//! | each model's true prior, given up front (the bound) | 24.1 | 0.95 s | 2.15 s | 19.3 s | 0 |
 //!
 //! Learning costs 12% fewer polls and cuts the p95 delay by three quarters; it spends more
 //! polls on the fast model (where its generations finish) and far fewer on the slow one, and
