@@ -23,7 +23,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.pipevideo.co/v1";
 ///   outside ASCII is refused with [`BaseUrlError::NonAsciiHost`], naming the character.
 ///   (Converting it would need IDNA mapping and its Unicode tables, which this small core does
 ///   not carry; your platform's `idna` tooling or any browser gives the punycode form.)
-///   Numeric hosts other than a dotted quad (`127.1`) are refused rather than guessed at.
+///   Numeric hosts other than a dotted quad (`127.1`, `0X7f000001`) are refused rather than
+///   guessed at, and so are a backslash (the URL standard reads it as `/`, so
+///   `https://a.com\@b.com` has host `a.com` to it) and text after an IPv6 literal that is
+///   not a port (`[::1]evil.com`).
 /// - Scheme and host are lower-cased, the scheme's default port dropped, and the path
 ///   percent-encoded as the URL standard does (`.` and `..` segments resolved).
 /// - The path is a prefix that every endpoint is appended to: trailing slashes are normalised

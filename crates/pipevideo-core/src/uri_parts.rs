@@ -113,6 +113,18 @@ pub(crate) fn split(s: &str) -> Result<Parts<'_>, SplitError> {
     }
     let scheme = scheme.to_ascii_lowercase();
     let rest = &s[colon + 1..];
+    // The URL standard reads `\` as `/` in http(s) URLs, so `https://a.com\@b.com/` means host
+    // `a.com` to it and host `b.com` to a plain splitter: refused rather than guessed at.
+    if matches!(scheme.as_str(), "http" | "https")
+        && rest
+            .split(['?', '#'])
+            .next()
+            .is_some_and(|r| r.contains('\\'))
+    {
+        return Err(SplitError::Malformed(
+            "a backslash in an http(s) URL (write `/`)",
+        ));
+    }
     let (rest, fragment) = match rest.split_once('#') {
         Some((r, f)) => (r, Some(f)),
         None => (rest, None),
@@ -159,8 +171,12 @@ fn split_port(host_port: &str) -> (&str, Option<&str>) {
     if host_port.starts_with('[') {
         if let Some(close) = host_port.find(']') {
             let (host, after) = host_port.split_at(close + 1);
-            return (host, after.strip_prefix(':'));
+            if after.is_empty() || after.starts_with(':') {
+                return (host, after.strip_prefix(':'));
+            }
         }
+        // Unclosed, or text after `]` that is not a port (`[::1]evil.com`): the whole is the
+        // host, which `parse_host` refuses as an invalid IPv6 address.
         return (host_port, None);
     }
     match host_port.rsplit_once(':') {
@@ -201,7 +217,10 @@ pub(crate) fn parse_host(raw: &str) -> Result<Host, SplitError> {
         return Err(SplitError::Malformed("invalid domain character"));
     }
     let last_label = raw.trim_end_matches('.').rsplit('.').next().unwrap_or("");
-    if last_label.bytes().all(|b| b.is_ascii_digit()) || last_label.starts_with("0x") {
+    let hex = last_label
+        .get(..2)
+        .is_some_and(|p| p.eq_ignore_ascii_case("0x"));
+    if last_label.bytes().all(|b| b.is_ascii_digit()) || hex {
         // The URL standard reads such a host as an IPv4 address; only the plain form is taken.
         return raw
             .parse()

@@ -563,3 +563,45 @@ proptest! {
         prop_assert_eq!(back, legacy);
     }
 }
+
+/// A media URL needs `https`, a well-formed host (internationalised names allowed: the server
+/// fetches it) and a numeric port; malformed ones are refused before sending.
+#[test]
+fn media_urls_need_a_well_formed_https_host_and_port() {
+    let m = "moonshotai/kimi-k2.5";
+    let with_image = |u: &str| {
+        CreateResponse::new(
+            m,
+            Input::Messages(vec![Message::user([
+                ContentPart::text("go"),
+                ContentPart::image(u),
+            ])]),
+        )
+    };
+    for bad in [
+        "https://a b.com/x.png",
+        "https://[",
+        "https://h:notaport/x.png",
+        "https://[::1]x/a.png",
+        "https://e.com\\@evil.com/a.png",
+        "https:///a.png",
+    ] {
+        assert_eq!(
+            with_image(bad).validate(),
+            Err(RequestError::InvalidUrl {
+                field: "input_image.image_url.url",
+                reason: "must be an https:// URL or a data: URI",
+            }),
+            "{bad}"
+        );
+    }
+    for good in [
+        "https://e.com/a.png",
+        "https://e.com:8443/a.png?sig=x",
+        "https://bücher.example/a.png",
+        "https://[2001:db8::1]/a.png",
+        "https://10.0.0.1/a.png",
+    ] {
+        assert_eq!(with_image(good).validate(), Ok(()), "{good}");
+    }
+}

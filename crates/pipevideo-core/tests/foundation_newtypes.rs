@@ -321,3 +321,43 @@ proptest! {
         prop_assert!(!b.as_str().ends_with('/'));
     }
 }
+
+/// Hosts and separators the URL standard reads differently from a plain splitter: each is
+/// refused (base URL and referer alike), never read as another host. `url` (the crate the core
+/// used to parse with) shows what the standard makes of them.
+#[test]
+fn urls_the_standard_reads_as_another_host_are_refused() {
+    let cases = [
+        // Text after an IPv6 literal that is not a port.
+        ("http://[::1]junk/v1", None),
+        ("https://[::1]evil.com:443/v1", None),
+        // Hex IPv4 in upper case: loopback to the standard and to resolvers.
+        ("https://0X7f000001/v1", Some("127.0.0.1")),
+        ("https://0X7F.1/v1", Some("127.0.0.1")),
+        // A backslash is a `/` to the standard: host `api.example.com`, not `evil.com`.
+        (
+            "https://api.example.com\\@evil.com/v1",
+            Some("api.example.com"),
+        ),
+        ("https://api.example.com/v\\1", Some("api.example.com")),
+    ];
+    for (input, standard_host) in cases {
+        let standard = url::Url::parse(input)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        assert_eq!(
+            standard.as_deref(),
+            standard_host,
+            "what the standard reads: {input}"
+        );
+        assert!(
+            matches!(BaseUrl::parse(input), Err(BaseUrlError::Parse(_))),
+            "base URL {input}: {:?}",
+            BaseUrl::parse(input)
+        );
+        assert!(
+            Attribution::new().referer(input).is_err(),
+            "referer {input}"
+        );
+    }
+}

@@ -232,18 +232,24 @@ pub(crate) fn validate_media_url(field: &'static str, s: &str) -> Result<(), Req
         };
     }
     // Only the shape is checked (the server fetches the URL and judges the rest): an `https`
-    // scheme and a non-empty host, which may be internationalised.
-    match crate::uri_parts::split(s) {
-        Ok(u)
-            if u.scheme == "https"
-                && u.authority.as_ref().is_some_and(|a| !a.raw_host.is_empty()) =>
-        {
-            Ok(())
-        }
-        _ => Err(RequestError::InvalidUrl {
+    // scheme, a well-formed host (which may be internationalised) and port.
+    use crate::uri_parts::{SplitError, parse_host, parse_port, split};
+    let well_formed = split(s).ok().is_some_and(|u| {
+        u.scheme == "https"
+            && u.authority.as_ref().is_some_and(|a| {
+                matches!(
+                    parse_host(a.raw_host),
+                    Ok(_) | Err(SplitError::NonAsciiHost { .. })
+                ) && parse_port(&u.scheme, a.port).is_ok()
+            })
+    });
+    if well_formed {
+        Ok(())
+    } else {
+        Err(RequestError::InvalidUrl {
             field,
             reason: REASON,
-        }),
+        })
     }
 }
 
