@@ -87,6 +87,8 @@ fn completed_carries_the_generation_reference_and_status() {
     assert_eq!(outcome.polls, 5);
     assert_eq!(sent.len(), 5);
     assert_eq!(at, t0 + secs(15.0));
+    // Seen unfinished at 12 s (the fourth poll), finished by 15 s: what the learner reads.
+    assert_eq!(outcome.finished_between, Some((secs(12.0), secs(15.0))));
     assert!(outcome.is_completed());
     assert_eq!(
         outcome.to_string(),
@@ -105,6 +107,7 @@ fn failed_ends_the_wait_with_the_generation() {
         })
     });
     assert!(matches!(outcome.kind, OutcomeKind::Failed(Status::Failed)));
+    assert_eq!(outcome.finished_between, Some((secs(2.0), secs(3.0))));
     assert_eq!(outcome.last_status, Some(Status::Failed));
     assert_eq!(outcome.into_generation(), Some(Status::Failed));
 }

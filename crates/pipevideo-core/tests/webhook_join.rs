@@ -226,6 +226,8 @@ fn a_snapshot_the_event_cannot_stand_for_is_fetched_exactly_once() {
         OutcomeKind::Completed(Full(Status::Completed))
     );
     assert_eq!(outcome.polls, 1);
+    // The webhook said when; the fetch only brought the body.
+    assert_eq!(outcome.finished_between, Some((at - start, at - start)));
 }
 
 #[test]
@@ -658,6 +660,9 @@ fn use_event_ends_a_wait_the_event_cannot_stand_for_without_a_fetch() {
         OutcomeKind::Completed(Partial(Status::Completed))
     );
     assert_eq!(outcome.polls, 0);
+    // The event's arrival says when it finished.
+    let forty = Duration::from_secs(40);
+    assert_eq!(outcome.finished_between, Some((forty, forty)));
     // A snapshot that cannot be built from an event at all is still fetched.
     let mut full = Poller::<Full>::new(reference("gen_a"), policy, start, &mut rng);
     assert!(full.handle_webhook(at, &event("msg_1", "gen_a", "completed")));

@@ -112,8 +112,9 @@ fn main() -> Result<(), BoxError> {
          (default schedule) through one pacer ({} requests / {} s, bursts of {}).\n\
          \"oracle bound\": each generation polled exactly once, at the first instant after it\n\
          completes that the same sliding limit allows (no client can do better).\n\
-         \"online ... bound\": what no scheduler that learns of completions only by polling can\n\
-         beat (derived in ARCHITECTURE.md, \"How close to the bound\"; distributions, not runs).\n",
+         \"online ... bound\": the best a scheduler that learns of completions only by polling can\n\
+         reach, under this pacer (derived in ARCHITECTURE.md, \"How close to the bound\", with its\n\
+         approximations; distributions, not runs).\n",
             pacing.limit(),
             pacing.window().as_secs(),
             pacing.burst(),

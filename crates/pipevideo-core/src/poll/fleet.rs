@@ -57,7 +57,8 @@ pub struct FleetEvent {
 ///
 /// A fetch a terminal webhook asked for ([`Poller::handle_webhook`]) outranks every schedule
 /// poll, and fetches go in the order their events arrived: N completions announced together
-/// all return in the least time the budget allows, the first announced first.
+/// all return in about the least time the budget allows (within 3 % in the simulation), the
+/// first announced first.
 ///
 /// How close this comes to what no client can beat (a clairvoyant oracle, and two bounds for
 /// any client that learns of completions only by polling, derived in ARCHITECTURE.md, "How

@@ -176,10 +176,14 @@ impl ServerDuration for Generation {
 /// [`OutcomeKind::Completed`] outcome, with the server's own duration
 /// ([`ServerDuration`]: `completed_at − created_at`) when the body has both timestamps and
 /// it is no longer than what the client measured (plus a little for the create's latency and
-/// the timestamps' whole seconds), else the time the client measured from the create's
-/// answer to the poll that saw `completed` (an overestimate by the detection delay, about a
-/// second with the default schedule). A server on another clock (the emulator's emulated
-/// latencies under a time scale) thus falls back to the client's measure.
+/// the timestamps' whole seconds), else the middle of what the client measured: the
+/// generation finished after the last poll that saw it running and by the poll that saw it
+/// `completed`, or when its terminal webhook arrived ([`WaitOutcome::finished_between`]), so the
+/// middle is off by at most half a poll interval (under a second with the default schedule).
+/// A bracket wider than the key's current median is not fed: it is mostly time spent waiting
+/// for a poll (hundreds of waits sharing one key's budget), not rendering. A server on another
+/// clock (the emulator's emulated latencies under a time scale) thus falls back to the client's
+/// measure.
 ///
 /// # In the client
 ///
@@ -351,9 +355,11 @@ impl DurationLearner {
 
     /// Feeds what a finished wait on a generation of `key` says, and returns the duration fed:
     /// only a [completed](OutcomeKind::Completed) generation is fed, with the server's own
-    /// duration when it has one that agrees with `measured`, else `measured` (the time from
-    /// the create's answer to the poll that saw it complete, if known). See the
-    /// [type docs](Self#what-to-feed-it).
+    /// duration when it has one that agrees with what the wait saw; else the middle of the
+    /// outcome's [`finished_between`](WaitOutcome::finished_between) bracket, unless that is
+    /// wider than the key's current median (then nothing: the wait mostly waited for a poll);
+    /// else `measured` (the time from the create's answer to the poll that saw it complete, if
+    /// known). See the [type docs](Self#what-to-feed-it).
     pub fn handle_outcome<G: ServerDuration>(
         &mut self,
         key: &DurationKey,
@@ -363,7 +369,22 @@ impl DurationLearner {
         let OutcomeKind::Completed(generation) = &outcome.kind else {
             return None;
         };
-        let duration = pick_duration(generation.server_duration(), measured)?;
+        // A measure whose bracket is wider than the key's median is mostly time spent waiting
+        // for a poll (a fleet short of budget): it says little about the render.
+        let widest = self.prior(key).median();
+        let measured = match (outcome.finished_between, measured) {
+            (Some((lower, upper)), _) => Some(Measure {
+                lower: lower.min(upper),
+                upper,
+            }),
+            // No bracket (an outcome built elsewhere): the measure itself.
+            (None, Some(upper)) => Some(Measure {
+                lower: upper,
+                upper,
+            }),
+            (None, None) => None,
+        };
+        let duration = pick_duration(generation.server_duration(), measured, widest)?;
         self.observe(key, duration);
         Some(duration)
     }
@@ -461,14 +482,34 @@ impl Estimate {
     }
 }
 
+/// What the client measured of one generation: it finished after `lower` (the last poll that
+/// saw it running; zero if none did) and by `upper` (the poll that saw it complete), both
+/// counted from the create's answer.
+#[derive(Debug, Clone, Copy)]
+struct Measure {
+    lower: Duration,
+    upper: Duration,
+}
+
 /// The duration to learn from: the server's when it has one no longer than the client's
-/// measure plus [`SERVER_SLACK`] (at most a quarter of the measure), else the measure.
-fn pick_duration(server: Option<Duration>, measured: Option<Duration>) -> Option<Duration> {
+/// upper bound plus [`SERVER_SLACK`] (at most a quarter of it); else the middle of the client's
+/// bracket, unless the bracket is wider than `widest` (then nothing).
+fn pick_duration(
+    server: Option<Duration>,
+    measured: Option<Measure>,
+    widest: Duration,
+) -> Option<Duration> {
     let server = server.filter(|s| !s.is_zero());
     match (server, measured) {
-        (Some(s), Some(m)) if s <= m.saturating_add(SERVER_SLACK.min(m / 4)) => Some(s),
+        (Some(s), Some(m)) if s <= m.upper.saturating_add(SERVER_SLACK.min(m.upper / 4)) => Some(s),
         (Some(s), None) => Some(s),
-        (_, m) => m.filter(|m| !m.is_zero()),
+        (_, Some(m)) => {
+            let gap = m.upper.saturating_sub(m.lower);
+            (gap <= widest)
+                .then(|| m.lower + gap / 2)
+                .filter(|d| !d.is_zero())
+        }
+        (_, None) => None,
     }
 }
 
@@ -631,6 +672,7 @@ mod tests {
             reference: reference.clone(),
             last_status: None,
             polls: 3,
+            finished_between: None,
             kind,
         };
         let mut learner = DurationLearner::default();
@@ -651,29 +693,79 @@ mod tests {
         assert_eq!(learner.observations(&k), 1);
 
         // The server's own duration, when it is no longer than the measure (plus slack).
+        let exact = |s: f64| {
+            Some(Measure {
+                lower: secs(s),
+                upper: secs(s),
+            })
+        };
+        let wide = secs(55.0);
         assert_eq!(
-            pick_duration(Some(secs(52.0)), Some(secs(53.1))),
+            pick_duration(Some(secs(52.0)), exact(53.1), wide),
             Some(secs(52.0))
         );
         assert_eq!(
-            pick_duration(Some(secs(54.0)), Some(secs(53.0))),
+            pick_duration(Some(secs(54.0)), exact(53.0), wide),
             Some(secs(54.0))
         );
         // Found late by a safety-net poll: the server knows better.
         assert_eq!(
-            pick_duration(Some(secs(40.0)), Some(secs(95.0))),
+            pick_duration(Some(secs(40.0)), exact(95.0), wide),
             Some(secs(40.0))
         );
         // A server on another clock (the emulator's emulated latency under a time scale).
         assert_eq!(
-            pick_duration(Some(secs(55.0)), Some(secs(0.6))),
+            pick_duration(Some(secs(55.0)), exact(0.6), wide),
             Some(secs(0.6))
         );
         assert_eq!(
-            pick_duration(Some(Duration::ZERO), Some(secs(5.0))),
+            pick_duration(Some(Duration::ZERO), exact(5.0), wide),
             Some(secs(5.0))
         );
-        assert_eq!(pick_duration(Some(secs(7.0)), None), Some(secs(7.0)));
+        assert_eq!(pick_duration(Some(secs(7.0)), None, wide), Some(secs(7.0)));
+    }
+
+    #[test]
+    fn the_middle_of_the_bracket_is_learned_unless_the_wait_mostly_waited_for_a_poll() {
+        let reference: GenerationRef = "responses:gen_1".parse().unwrap();
+        let done = |between: Option<(f64, f64)>| WaitOutcome {
+            reference: reference.clone(),
+            last_status: None,
+            polls: 2,
+            finished_between: between.map(|(a, b)| (secs(a), secs(b))),
+            kind: OutcomeKind::Completed(Status::Completed),
+        };
+        let mut learner = DurationLearner::default();
+        let k = key("m");
+        // A lone wait: last seen running at 50 s, seen done at 51.5 s.
+        assert_eq!(
+            learner.handle_outcome(&k, &done(Some((50.0, 51.5))), Some(secs(51.6))),
+            Some(secs(50.75))
+        );
+        // A webhook's arrival: both ends.
+        assert_eq!(
+            learner.handle_outcome(&k, &done(Some((47.0, 47.0))), Some(secs(47.3))),
+            Some(secs(47.0))
+        );
+        // One of 500 waits on one key's budget: running at 40 s, next polled at 200 s. The
+        // bracket (160 s) is wider than the key's median (55 s): nothing is learned.
+        assert_eq!(
+            learner.handle_outcome(&k, &done(Some((40.0, 200.0))), Some(secs(200.0))),
+            None
+        );
+        assert_eq!(learner.observations(&k), 2);
+        // ... unless the server says when.
+        assert_eq!(
+            pick_duration(
+                Some(secs(61.0)),
+                Some(Measure {
+                    lower: secs(40.0),
+                    upper: secs(200.0)
+                }),
+                secs(55.0)
+            ),
+            Some(secs(61.0))
+        );
     }
 
     #[test]

@@ -133,6 +133,14 @@ pub struct WaitOutcome<G> {
     pub last_status: Option<Status>,
     /// How many polls this wait sent.
     pub polls: u32,
+    /// When the generation finished, as far as this wait saw it, as ages (time since creation,
+    /// as far as the wait knows it): after the first and by the second. From polls: the last
+    /// poll that saw it unfinished (zero if none did) and the answer that saw it finished; from
+    /// a terminal webhook: the event's arrival, twice (an event follows the finish within its
+    /// delivery time). `None` unless the wait ended [`Completed`](OutcomeKind::Completed) or
+    /// [`Failed`](OutcomeKind::Failed). What
+    /// [`DurationLearner::handle_outcome`](super::DurationLearner::handle_outcome) learns from.
+    pub finished_between: Option<(Duration, Duration)>,
     /// How it ended.
     pub kind: OutcomeKind<G>,
 }
@@ -297,6 +305,11 @@ pub struct Poller<G> {
     last_status: Option<Status>,
     /// Time since creation at which a poll last saw the generation unfinished.
     last_alive: Duration,
+    /// Whether a poll saw the generation unfinished (`last_alive` is then its age at that poll).
+    seen_running: bool,
+    /// When it finished, once a terminal answer or event said so (see
+    /// [`WaitOutcome::finished_between`]).
+    finished_between: Option<(Duration, Duration)>,
     finished: bool,
     /// The terminal status a webhook announced when `G` could not be built from the event:
     /// the next poll is the one fetch of the finished generation, due at once.
@@ -362,6 +375,8 @@ impl<G: Snapshot> Poller<G> {
             polls: 0,
             last_status: None,
             last_alive: Duration::ZERO,
+            seen_running: false,
+            finished_between: None,
             finished: false,
             webhook_terminal: None,
             webhook_at: None,
@@ -475,11 +490,22 @@ impl<G: Snapshot> Poller<G> {
             Ok(generation) => {
                 let status = generation.status();
                 self.note_status(now, &status);
+                if matches!(status, Status::Completed | Status::Failed) {
+                    let lower = if self.seen_running {
+                        self.last_alive
+                    } else {
+                        Duration::ZERO
+                    };
+                    // A terminal webhook already said when (the fetch only brings the body).
+                    self.finished_between
+                        .get_or_insert((lower, self.elapsed(now)));
+                }
                 match status {
                     Status::Completed => self.finish(OutcomeKind::Completed(generation)),
                     Status::Failed => self.finish(OutcomeKind::Failed(generation)),
                     _ => {
                         self.last_alive = self.elapsed(sent_at);
+                        self.seen_running = true;
                         self.schedule_next(now, sent_at, Bound::Schedule);
                     }
                 }
@@ -572,6 +598,8 @@ impl<G: Snapshot> Poller<G> {
         let status = event.status().clone();
         self.note_status(now, &status);
         if matches!(status, Status::Completed | Status::Failed) {
+            let arrived = self.elapsed(now);
+            self.finished_between.get_or_insert((arrived, arrived));
             let built = match self.policy.terminal_webhook {
                 TerminalWebhook::Fetch => G::from_webhook(&self.reference, event),
                 TerminalWebhook::UseEvent => G::from_webhook_alone(&self.reference, event),
@@ -691,6 +719,9 @@ impl<G: Snapshot> Poller<G> {
             reference: self.reference.clone(),
             last_status: self.last_status.clone(),
             polls: self.polls,
+            finished_between: matches!(kind, OutcomeKind::Completed(_) | OutcomeKind::Failed(_))
+                .then_some(self.finished_between)
+                .flatten(),
             kind,
         });
     }
@@ -698,7 +729,7 @@ impl<G: Snapshot> Poller<G> {
 
 /// How much a due poll is worth now, for the [`Fleet`](super::Fleet) to choose among due
 /// polls. Every fetch a terminal webhook asked for outranks every schedule poll; fetches go in
-/// the order their events arrived (so that N completions at once all return in the least time
+/// the order their events arrived (so that N completions at once all return in about the least time
 /// the budget allows, the first announced first), schedule polls by the detection delay the
 /// generation has accrued by now, in expectation (seconds): what polling it now would save.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
