@@ -105,6 +105,23 @@ impl Generation {
     /// Wraps a responses-API body. Fails only if its `id` is not a usable generation id.
     pub fn from_responses(body: ResponseObject) -> Result<Self, IdError> {
         let id = GenerationId::new(body.id.clone())?;
+        Ok(Self::wrap_responses(
+            GenerationRef::new(Flavor::Responses, id),
+            body,
+        ))
+    }
+
+    /// Wraps a legacy-API body. Fails only if its `id` is not a usable generation id.
+    pub fn from_legacy(body: LegacyGeneration) -> Result<Self, IdError> {
+        let id = GenerationId::new(body.id.clone())?;
+        Ok(Self::wrap_legacy(
+            GenerationRef::new(Flavor::Legacy, id),
+            body,
+        ))
+    }
+
+    /// Where a responses body keeps its video URL and failure: the one reading of it.
+    fn wrap_responses(reference: GenerationRef, body: ResponseObject) -> Self {
         let video_url = find_in_map(&body.extra, 0)
             .or_else(|| {
                 body.output
@@ -114,18 +131,17 @@ impl Generation {
             .map(str::to_owned);
         let failure = (body.status == Status::Failed)
             .then(|| failure_from(body.error.as_ref(), &body.extra, None));
-        Ok(Self {
-            reference: GenerationRef::new(Flavor::Responses, id),
+        Self {
+            reference,
             video_url,
             failure,
             body: GenerationBody::Responses(body),
             from_webhook: false,
-        })
+        }
     }
 
-    /// Wraps a legacy-API body. Fails only if its `id` is not a usable generation id.
-    pub fn from_legacy(body: LegacyGeneration) -> Result<Self, IdError> {
-        let id = GenerationId::new(body.id.clone())?;
+    /// Where a legacy body keeps its video URL and failure: the one reading of it.
+    fn wrap_legacy(reference: GenerationRef, body: LegacyGeneration) -> Self {
         let video_url = body
             .output_url
             .as_deref()
@@ -139,13 +155,13 @@ impl Generation {
                 body.error_message.as_deref(),
             )
         });
-        Ok(Self {
-            reference: GenerationRef::new(Flavor::Legacy, id),
+        Self {
+            reference,
             video_url,
             failure,
             body: GenerationBody::Legacy(body),
             from_webhook: false,
-        })
+        }
     }
 
     /// The generation a verified webhook event describes, built from the event alone: its
@@ -175,63 +191,32 @@ impl Generation {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_webhook_event(reference: &GenerationRef, event: &WebhookEvent) -> Self {
-        let status = event.status().clone();
+        let id = reference.id().as_str().to_owned();
         let url = event.output_url().map(str::to_owned);
         let message = event.error_message().map(str::to_owned);
-        let id = reference.id().as_str().to_owned();
-        let (video_url, failure, body) = match reference.flavor() {
+        // The event's fields in the flavour's own spelling, read as a fetched body is.
+        let mut generation = match reference.flavor() {
             Flavor::Responses => {
-                let mut extra = Map::new();
-                if let Some(url) = &url {
-                    extra.insert("video_url".into(), Value::String(url.clone()));
+                let mut body = ResponseObject::bare(id, event.status().clone());
+                if let Some(url) = url {
+                    body.extra.insert("video_url".into(), Value::String(url));
                 }
-                let error = message.as_ref().map(|m| {
+                body.error = message.map(|m| {
                     let mut o = Map::new();
-                    o.insert("message".into(), Value::String(m.clone()));
+                    o.insert("message".into(), Value::String(m));
                     Value::Object(o)
                 });
-                let failure =
-                    (status == Status::Failed).then(|| failure_from(error.as_ref(), &extra, None));
-                let body = ResponseObject {
-                    id,
-                    object: None,
-                    status,
-                    model: None,
-                    engine: None,
-                    provider: None,
-                    created_at: None,
-                    completed_at: None,
-                    output: Vec::new(),
-                    usage: None,
-                    error,
-                    extra,
-                };
-                (url, failure, GenerationBody::Responses(body))
+                Self::wrap_responses(reference.clone(), body)
             }
             Flavor::Legacy => {
-                let failure = (status == Status::Failed)
-                    .then(|| failure_from(None, &Map::new(), message.as_deref()));
-                let body = LegacyGeneration {
-                    id,
-                    status,
-                    output_url: url.clone(),
-                    cost_cents: None,
-                    latency_ms: None,
-                    error_message: message,
-                    created_at: None,
-                    completed_at: None,
-                    extra: Map::new(),
-                };
-                (url, failure, GenerationBody::Legacy(body))
+                let mut body = LegacyGeneration::bare(id, event.status().clone());
+                body.output_url = url;
+                body.error_message = message;
+                Self::wrap_legacy(reference.clone(), body)
             }
         };
-        Self {
-            reference: reference.clone(),
-            video_url: video_url.filter(|u| !u.is_empty()),
-            failure,
-            body,
-            from_webhook: true,
-        }
+        generation.from_webhook = true;
+        generation
     }
 
     /// Whether this generation was built from a webhook event rather than fetched

@@ -248,14 +248,13 @@ impl<'de> Deserialize<'de> for LegacyGeneration {
     }
 }
 
-impl ReadObject for LegacyGeneration {
-    const EXPECTING: &'static str = "a generation object";
-
-    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let (mut id, mut status) = (None, None);
-        let mut body = Self {
-            id: String::new(),
-            status: Status::Queued,
+impl LegacyGeneration {
+    /// A body with only its id and status (the reader fills the rest; a webhook event gives
+    /// no more).
+    pub(crate) fn bare(id: String, status: Status) -> Self {
+        Self {
+            id,
+            status,
             output_url: None,
             cost_cents: None,
             latency_ms: None,
@@ -263,7 +262,16 @@ impl ReadObject for LegacyGeneration {
             created_at: None,
             completed_at: None,
             extra: Map::new(),
-        };
+        }
+    }
+}
+
+impl ReadObject for LegacyGeneration {
+    const EXPECTING: &'static str = "a generation object";
+
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut id, mut status) = (None, None);
+        let mut body = Self::bare(String::new(), Status::Queued);
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match key.as_str() {
                 "id" => id = Some(map.next_value()?),

@@ -615,15 +615,14 @@ impl<'de> Deserialize<'de> for ResponseObject {
     }
 }
 
-impl ReadObject for ResponseObject {
-    const EXPECTING: &'static str = "a response object";
-
-    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let (mut id, mut status) = (None, None);
-        let mut body = Self {
-            id: String::new(),
+impl ResponseObject {
+    /// A body with only its id and status (the reader fills the rest; a webhook event gives
+    /// no more).
+    pub(crate) fn bare(id: String, status: Status) -> Self {
+        Self {
+            id,
             object: None,
-            status: Status::Queued,
+            status,
             model: None,
             engine: None,
             provider: None,
@@ -633,7 +632,16 @@ impl ReadObject for ResponseObject {
             usage: None,
             error: None,
             extra: Map::new(),
-        };
+        }
+    }
+}
+
+impl ReadObject for ResponseObject {
+    const EXPECTING: &'static str = "a response object";
+
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut id, mut status) = (None, None);
+        let mut body = Self::bare(String::new(), Status::Queued);
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match key.as_str() {
                 "id" => id = Some(map.next_value()?),
