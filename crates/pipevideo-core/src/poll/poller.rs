@@ -303,19 +303,16 @@ pub struct Poller<G> {
     in_flight: Option<Instant>,
     polls: u32,
     last_status: Option<Status>,
-    /// Time since creation at which a poll last saw the generation unfinished.
-    last_alive: Duration,
-    /// Whether a poll saw the generation unfinished (`last_alive` is then its age at that poll).
-    seen_running: bool,
+    /// Time since creation at which a poll last saw the generation unfinished, if one did.
+    last_alive: Option<Duration>,
     /// When it finished, once a terminal answer or event said so (see
     /// [`WaitOutcome::finished_between`]).
     finished_between: Option<(Duration, Duration)>,
     finished: bool,
-    /// The terminal status a webhook announced when `G` could not be built from the event:
-    /// the next poll is the one fetch of the finished generation, due at once.
-    webhook_terminal: Option<Status>,
-    /// When the first terminal webhook arrived: pending fetches go first-come first-served.
-    webhook_at: Option<Instant>,
+    /// When a terminal webhook arrived whose generation `G` could not be built from: the next
+    /// poll is the one fetch of the finished generation, due at once (fetches go first-come
+    /// first-served, by this instant).
+    webhook_fetch: Option<Instant>,
     /// The latest instant a 429 asked this wait not to poll before; kept across later answers
     /// so that no poll goes out inside the window.
     server_hold: Option<Instant>,
@@ -374,12 +371,10 @@ impl<G: Snapshot> Poller<G> {
             in_flight: None,
             polls: 0,
             last_status: None,
-            last_alive: Duration::ZERO,
-            seen_running: false,
+            last_alive: None,
             finished_between: None,
             finished: false,
-            webhook_terminal: None,
-            webhook_at: None,
+            webhook_fetch: None,
             server_hold: None,
             outcome: None,
             events: VecDeque::new(),
@@ -491,11 +486,7 @@ impl<G: Snapshot> Poller<G> {
                 let status = generation.status();
                 self.note_status(now, &status);
                 if matches!(status, Status::Completed | Status::Failed) {
-                    let lower = if self.seen_running {
-                        self.last_alive
-                    } else {
-                        Duration::ZERO
-                    };
+                    let lower = self.last_alive.unwrap_or_default();
                     // A terminal webhook already said when (the fetch only brings the body).
                     self.finished_between
                         .get_or_insert((lower, self.elapsed(now)));
@@ -504,8 +495,7 @@ impl<G: Snapshot> Poller<G> {
                     Status::Completed => self.finish(OutcomeKind::Completed(generation)),
                     Status::Failed => self.finish(OutcomeKind::Failed(generation)),
                     _ => {
-                        self.last_alive = self.elapsed(sent_at);
-                        self.seen_running = true;
+                        self.last_alive = Some(self.elapsed(sent_at));
                         self.schedule_next(now, sent_at, Bound::Schedule);
                     }
                 }
@@ -610,8 +600,7 @@ impl<G: Snapshot> Poller<G> {
                 }
                 Some(generation) => self.finish(OutcomeKind::Failed(generation)),
                 None => {
-                    self.webhook_terminal = Some(status);
-                    self.webhook_at.get_or_insert(now);
+                    self.webhook_fetch.get_or_insert(now);
                     // A poll in flight will bring the answer; otherwise fetch at once.
                     if self.in_flight.is_none() {
                         self.next_poll = Some(now);
@@ -625,7 +614,7 @@ impl<G: Snapshot> Poller<G> {
     /// Whether a terminal webhook arrived and the one fetch of the finished generation is
     /// pending (only for snapshot types that cannot be built from an event).
     pub fn awaits_webhook_fetch(&self) -> bool {
-        !self.finished && self.webhook_terminal.is_some()
+        !self.finished && self.webhook_fetch.is_some()
     }
 
     fn note_status(&mut self, now: Instant, status: &Status) {
@@ -653,20 +642,20 @@ impl<G: Snapshot> Poller<G> {
 
     /// Which due poll the fleet sends first: the largest [`Urgency`].
     pub(crate) fn urgency(&self, now: Instant) -> Urgency {
-        if let Some(at) = self.webhook_at.filter(|_| self.webhook_terminal.is_some()) {
+        if let Some(at) = self.webhook_fetch {
             // Known to be finished: this fetch finds it for sure. Oldest event first.
             return Urgency::Fetch(now.saturating_duration_since(at));
         }
         let prior = self.policy.schedule.prior();
         Urgency::Poll(prior.expected_accrued_delay(
-            self.last_alive.as_secs_f64(),
+            self.last_alive.unwrap_or_default().as_secs_f64(),
             self.elapsed(now).as_secs_f64(),
         ))
     }
 
     fn schedule_next(&mut self, now: Instant, sent_at: Instant, bound: Bound) {
         // After a terminal webhook, fetch again soon rather than on the (safety-net) schedule.
-        let bound = match (bound, self.webhook_terminal.is_some()) {
+        let bound = match (bound, self.webhook_fetch.is_some()) {
             (Bound::Schedule, true) => Bound::NoLaterThan(now + Duration::from_secs(1)),
             (bound, _) => bound,
         };
