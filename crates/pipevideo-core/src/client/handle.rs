@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_channel::mpsc;
 use futures_core::Stream;
 
-use super::{CancelToken, Client, Learning};
+use super::{CancelToken, Client};
 use crate::model::Generation;
 use crate::poll::{DurationKey, Event, WaitStart};
 use crate::transport::Transport;
@@ -140,10 +140,7 @@ impl<T: Transport> GenerationHandle<T> {
                 self.generation.reference().clone(),
                 options,
                 WaitStart::Created { age },
-                Some(Learning {
-                    key: self.learn_as,
-                    created: self.created,
-                }),
+                Some(self.learn_as),
             )
             .await
     }

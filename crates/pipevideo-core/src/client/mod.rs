@@ -50,7 +50,6 @@ mod wait;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::Instant;
 
 use futures_channel::{mpsc, oneshot};
 
@@ -145,16 +144,9 @@ struct Shared {
     /// What the client learned of durations per model and engine (`None`: learning is off,
     /// [`ClientBuilder::learn_durations`]).
     learner: Option<DurationLearner>,
-    /// The waits whose outcome the learner is fed: their key and when their create returned.
-    learning: HashMap<GenerationRef, Learning>,
-}
-
-/// What a wait on a handle of this client tells the learner: the generation's key and the
-/// instant its create returned.
-#[derive(Debug, Clone)]
-struct Learning {
-    key: DurationKey,
-    created: Instant,
+    /// The waits whose outcome the learner is fed, and the key each teaches (the outcome says
+    /// when the generation finished: `WaitOutcome::finished_between`).
+    learning: HashMap<GenerationRef, DurationKey>,
 }
 
 /// How a generation's waits end: the fleet's outcome, and the poll error that decided it.

@@ -2,15 +2,14 @@
 //! the poll the fleet picks, hands the judged answer back, and sleeps until the fleet's next
 //! timeout, a webhook, or its own end.
 
-use std::time::Instant;
-
 use futures_channel::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::pacing::Slot;
 use super::select::{Either, select};
-use super::{CancelToken, Client, Learning, ProgressStream, Shared, WaitOptions, lock};
+use super::{CancelToken, Client, ProgressStream, Shared, WaitOptions, lock};
 use crate::model::Generation;
+use crate::poll::DurationKey;
 use crate::poll::{PollAnswer, PollFailure, WaitStart};
 use crate::transport::{SendOptions, Transport};
 use crate::{Error, GenerationRef, WaitError};
@@ -96,7 +95,7 @@ impl<T: Transport> Client<T> {
         let now = self.inner.transport.now();
         let mut shared = lock(&self.inner.shared);
         let found = shared.fleet.handle_webhook(now, event).is_ok();
-        dispatch(&mut shared, now);
+        dispatch(&mut shared);
         if found {
             wake_sleepers(&mut shared);
         }
@@ -109,7 +108,7 @@ impl<T: Transport> Client<T> {
     pub fn cancel_wait(&self, reference: &GenerationRef) -> bool {
         let mut shared = lock(&self.inner.shared);
         let found = shared.fleet.cancel(reference);
-        dispatch(&mut shared, self.inner.transport.now());
+        dispatch(&mut shared);
         wake_sleepers(&mut shared);
         found
     }
@@ -119,7 +118,7 @@ impl<T: Transport> Client<T> {
         reference: GenerationRef,
         options: WaitOptions,
         start: WaitStart,
-        learning: Option<Learning>,
+        learning: Option<DurationKey>,
     ) -> Result<Generation, Error> {
         let span = tracing::info_span!("pipevideo.wait", generation = %reference);
         self.wait_loop(reference, options, start, learning)
@@ -132,7 +131,7 @@ impl<T: Transport> Client<T> {
         reference: GenerationRef,
         options: WaitOptions,
         start: WaitStart,
-        learning: Option<Learning>,
+        learning: Option<DurationKey>,
     ) -> Result<Generation, Error> {
         let transport = &self.inner.transport;
         let mut policy = self.inner.settings.wait.clone();
@@ -159,9 +158,7 @@ impl<T: Transport> Client<T> {
                 } = &mut *shared;
                 // The learned prior of the handle's model, if the policy takes one.
                 let policy = match learner {
-                    Some(learner) => {
-                        learner.wait_policy(&policy, learning.as_ref().map(|l| &l.key))
-                    }
+                    Some(learner) => learner.wait_policy(&policy, learning.as_ref()),
                     None => policy,
                 };
                 fleet
@@ -210,7 +207,7 @@ impl<T: Transport> Client<T> {
                     }
                     None => Either::Right(fleet.poll_timeout(pacer)),
                 };
-                dispatch(&mut shared, now);
+                dispatch(&mut shared);
                 // Registered under the same lock as the decision, so a webhook arriving
                 // after it always wakes this wait.
                 let (nudge, nudged) = oneshot::channel();
@@ -242,7 +239,7 @@ impl<T: Transport> Client<T> {
                         let Shared { fleet, pacer, .. } = &mut *shared;
                         let held_before = pacer.held_until();
                         let _ = fleet.handle_response(now, pacer, &target, result);
-                        dispatch(&mut shared, now);
+                        dispatch(&mut shared);
                         wake_sleepers(&mut shared);
                         held_before
                     };
@@ -315,12 +312,12 @@ impl<T: Transport> Client<T> {
 
 /// Keeps the fleet consistent when a wait's future is dropped: a wait nobody awaits any more is
 /// cancelled in the fleet.
-struct Registration<'a, T: Transport> {
+struct Registration<'a, T> {
     client: &'a Client<T>,
     reference: &'a GenerationRef,
 }
 
-impl<T: Transport> Drop for Registration<'_, T> {
+impl<T> Drop for Registration<'_, T> {
     fn drop(&mut self) {
         let mut shared = lock(&self.client.inner.shared);
         let orphaned = match shared.waits.get_mut(self.reference) {
@@ -332,7 +329,7 @@ impl<T: Transport> Drop for Registration<'_, T> {
         };
         if orphaned {
             shared.fleet.cancel(self.reference);
-            dispatch(&mut shared, self.client.inner.transport.now());
+            dispatch(&mut shared);
             shared.waits.remove(self.reference);
             wake_sleepers(&mut shared);
         }
@@ -361,7 +358,7 @@ impl<T: Transport> Drop for InFlight<'_, T> {
                     message: "poll abandoned".into(),
                 }),
             );
-            dispatch(&mut shared, now);
+            dispatch(&mut shared);
             wake_sleepers(&mut shared);
         }
     }
@@ -378,7 +375,7 @@ fn wake_sleepers(shared: &mut Shared) {
 }
 
 /// Hands the fleet's events and outcomes to the waits that await them.
-fn dispatch(shared: &mut Shared, now: Instant) {
+fn dispatch(shared: &mut Shared) {
     while let Some(event) = shared.fleet.poll_event() {
         if let Some(waits) = shared.waits.get_mut(&event.reference) {
             waits
@@ -387,13 +384,12 @@ fn dispatch(shared: &mut Shared, now: Instant) {
         }
     }
     while let Some(outcome) = shared.fleet.poll_outcome() {
-        // A wait on a handle of this client teaches the learner (only a completion counts:
-        // `handle_outcome` decides), with the time since its create returned.
-        if let Some(learning) = shared.learning.remove(&outcome.reference)
+        // A wait on a handle of this client teaches the learner (only a completion counts, and
+        // the outcome says when it finished: `handle_outcome` decides).
+        if let Some(key) = shared.learning.remove(&outcome.reference)
             && let Some(learner) = shared.learner.as_mut()
         {
-            let measured = now.saturating_duration_since(learning.created);
-            learner.handle_outcome(&learning.key, &outcome, Some(measured));
+            learner.handle_outcome(&key, &outcome, None);
         }
         let last_error = shared.poll_errors.remove(&outcome.reference);
         // Only an outcome a poll decided takes that poll's error as its cause; a deadline or a

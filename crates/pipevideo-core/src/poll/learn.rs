@@ -175,8 +175,8 @@ impl ServerDuration for Generation {
 /// [`handle_outcome`](Self::handle_outcome) does that choice: it feeds a
 /// [`OutcomeKind::Completed`] outcome, with the server's own duration
 /// ([`ServerDuration`]: `completed_at − created_at`) when the body has both timestamps and
-/// it is no longer than what the client measured (plus a little for the create's latency and
-/// the timestamps' whole seconds), else the middle of what the client measured: the
+/// it is no longer than when the wait saw it done (plus a little for the create's latency and
+/// the timestamps' whole seconds), else the middle of what the wait saw: the
 /// generation finished after the last poll that saw it running and by the poll that saw it
 /// `completed`, or when its terminal webhook arrived ([`WaitOutcome::finished_between`]), so the
 /// middle is off by at most half a poll interval (under a second with the default schedule).
