@@ -1,13 +1,13 @@
 //! A mixed workload for learned durations: three models whose generations take a median of
 //! 25 s, 55 s and 140 s (sigma 0.35), created one after another in random order, each alone on
-//! its key (so pacing is never the bottleneck), each waited on by a [`Poller`] through the
+//! its key (so pacing is never the bottleneck), each waited on by a [`Poller`](pipevideo_core::poll::Poller) through the
 //! SDK's default pacer against the server's 100-per-minute limit.
 //!
 //! What differs between runs is only the prior each wait follows ([`Priors`]): the SDK's
 //! default for every model, what a [`DurationLearner`] learned from the completions before
 //! it (through the same calls the client makes: [`DurationLearner::wait_policy`] before a wait,
-//! [`DurationLearner::handle_outcome`] after it, with the time from create to the poll that saw
-//! it complete), or each model's true distribution (what learning can at best reach).
+//! [`DurationLearner::handle_outcome`] after it, which reads when the generation finished from
+//! the outcome), or each model's true distribution (what learning can at best reach).
 //!
 //! Shared by the `poll-simulation` example (`main.rs`) and `tests/poll_learning.rs`, which
 //! includes it next to `sim.rs` (`#[path]`).
@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use pipevideo_core::pacing::Pacer;
 use pipevideo_core::policy::{AdaptiveSchedule, LogNormal, PacingPolicy, WaitPolicy};
-use pipevideo_core::poll::{DurationKey, DurationLearner, OutcomeKind, PollFailure, Poller};
-use pipevideo_core::{Flavor, GenerationId, GenerationRef, Status};
+use pipevideo_core::poll::{DurationKey, DurationLearner, OutcomeKind};
+use pipevideo_core::{Flavor, GenerationId, GenerationRef};
 
-use crate::sim::{Report, ServerLimit};
+use crate::sim::{Report, wait_alone};
 
 /// One model of the mixed workload.
 #[derive(Debug, Clone)]
@@ -100,39 +99,17 @@ pub(crate) fn run(
         let t0 = start + Duration::from_secs(3600 * g as u64);
         let u: f64 = rng.random_range(1e-12..1.0 - 1e-12);
         let done_at = t0 + models[m].durations.quantile(u);
-        let mut server = ServerLimit::pipevideo();
-        let mut pacer = Pacer::new(PacingPolicy::default());
-        let mut poller = Poller::<Status>::new(reference.clone(), policy, t0, rng);
-        let mut rejected = 0_u64;
-        let mut now = t0;
-        let outcome = loop {
-            if let Some(outcome) = poller.poll_outcome() {
-                break outcome;
-            }
-            let paced = pacer.next_send_at(now);
-            if paced <= now && poller.poll_transmit(now).is_some() {
-                pacer.record_send(now);
-                let result = match server.admit(now) {
-                    Ok(()) if now >= done_at => Ok(Status::Completed),
-                    Ok(()) => Ok(Status::Running),
-                    Err(at) => {
-                        rejected += 1;
-                        Err(PollFailure::Transient {
-                            not_before: Some(at),
-                            message: "Rate limit exceeded. Please try again later.".into(),
-                        })
-                    }
-                };
-                poller.handle_response(now, result);
-                continue;
-            }
-            let wake = poller.poll_timeout().unwrap_or(now);
-            now = now.max(wake.max(paced.min(poller.deadline())));
-            poller.handle_timeout(now);
-        };
+        let (outcome, now, rejected) = wait_alone(
+            &reference,
+            policy,
+            t0,
+            done_at,
+            Some(PacingPolicy::default()),
+            rng,
+        );
         if priors == Priors::Learned {
             // What the client does when a wait on one of its handles ends.
-            learner.handle_outcome(&keys[m], &outcome, Some(now - t0));
+            learner.handle_outcome(&keys[m], &outcome, None);
         }
         let tally = &mut runs[m];
         tally.generations += 1;
@@ -168,25 +145,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn report(mut self) -> Report {
-        self.delays.sort_by(f64::total_cmp);
-        let delays = &self.delays;
-        // Nearest-rank percentiles, as `sim.rs` computes them.
-        let pick = |q: f64| -> f64 {
-            if delays.is_empty() {
-                return f64::NAN;
-            }
-            let rank = (q * delays.len() as f64).ceil() as usize;
-            delays[rank.clamp(1, delays.len()) - 1]
-        };
-        Report {
-            generations: self.generations,
-            polls_mean: self.polls as f64 / self.generations.max(1) as f64,
-            delay_p50: pick(0.50),
-            delay_p95: pick(0.95),
-            delay_max: delays.last().copied().unwrap_or(f64::NAN),
-            rejected: self.rejected,
-            given_up: self.generations - delays.len(),
-        }
+    fn report(self) -> Report {
+        Report::new(self.generations, self.polls, self.delays, self.rejected)
     }
 }

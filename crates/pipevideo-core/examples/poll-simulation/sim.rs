@@ -19,7 +19,7 @@ use rand::Rng;
 use pipevideo_core::policy::LogNormal;
 use pipevideo_core::policy::PollSchedule;
 use pipevideo_core::policy::{TerminalWebhook, WaitPolicy};
-use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, Poller, Snapshot};
+use pipevideo_core::poll::{Fleet, OutcomeKind, PollFailure, Poller, Snapshot, WaitOutcome};
 use pipevideo_core::webhook::{Verifier, WebhookEvent, WebhookSecret, sign};
 use pipevideo_core::{Flavor, GenerationId, GenerationRef, Status};
 use pipevideo_core::{pacing::Pacer, policy::PacingPolicy};
@@ -102,7 +102,8 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    fn new(generations: usize, polls: u64, mut delays: Vec<f64>, rejected: u64) -> Self {
+    /// Percentiles (nearest rank) of the detection delays of `generations` generations.
+    pub(crate) fn new(generations: usize, polls: u64, mut delays: Vec<f64>, rejected: u64) -> Self {
         delays.sort_by(f64::total_cmp);
         let pick = |q: f64| -> f64 {
             if delays.is_empty() {
@@ -252,29 +253,9 @@ impl Simulation {
         for g in 0..generations {
             let t0 = self.start + Duration::from_secs(3600 * g as u64);
             let done_at = t0 + Duration::from_secs_f64(self.workload.sample(rng));
-            let mut server = ServerLimit::pipevideo();
-            let mut poller = Poller::<Status>::new(reference.clone(), policy.clone(), t0, rng);
-            let mut pacer = self.pacing.map(Pacer::new);
-            let mut now = t0;
-            let outcome = loop {
-                if let Some(outcome) = poller.poll_outcome() {
-                    break outcome;
-                }
-                // The client's pacer delays a due poll; the poller's deadline still rules.
-                let paced = pacer.as_ref().map_or(now, |p| p.next_send_at(now));
-                if paced <= now && poller.poll_transmit(now).is_some() {
-                    if let Some(p) = pacer.as_mut() {
-                        p.record_send(now);
-                    }
-                    let result = respond(&mut server, now, done_at, &mut rejected);
-                    poller.handle_response(now, result);
-                    continue;
-                }
-                // A running poller always has a timeout.
-                let wake = poller.poll_timeout().unwrap_or(now);
-                now = now.max(wake.max(paced.min(poller.deadline())));
-                poller.handle_timeout(now);
-            };
+            let (outcome, now, refused) =
+                wait_alone(&reference, policy.clone(), t0, done_at, self.pacing, rng);
+            rejected += refused;
             polls += u64::from(outcome.polls);
             if let OutcomeKind::Completed(_) = outcome.kind {
                 delays.push((now - done_at).as_secs_f64());
@@ -298,7 +279,6 @@ impl Simulation {
         let mut delays = Vec::with_capacity(size * rounds);
         for round in 0..rounds {
             let t0 = self.start + Duration::from_secs(24 * 3600 * round as u64);
-            let mut server = ServerLimit::pipevideo();
             let mut pacer = Pacer::new(pacing);
             let mut fleet = Fleet::<Status>::new();
             let mut done_at = Vec::with_capacity(size);
@@ -308,29 +288,17 @@ impl Simulation {
                 // Unique references: insertion cannot fail.
                 let _ = fleet.insert(reference, policy.clone(), t0, rng);
             }
-            let mut now = t0;
-            loop {
-                while let Some(t) = fleet.poll_transmit(now, &mut pacer) {
-                    let i = sim_index(&t.reference);
-                    let result = respond(&mut server, now, done_at[i], &mut rejected);
-                    let _ = fleet.handle_response(now, &mut pacer, &t.reference, result);
-                }
-                // Outcomes are taken at the instant they happened, before time moves on.
-                while let Some(outcome) = fleet.poll_outcome() {
-                    polls += u64::from(outcome.polls);
-                    if let OutcomeKind::Completed(_) = outcome.kind {
-                        let i = sim_index(&outcome.reference);
-                        delays.push((now - done_at[i]).as_secs_f64());
-                    }
-                }
-                if fleet.is_empty() {
-                    break;
-                }
-                if let Some(t) = fleet.poll_timeout(&pacer) {
-                    now = now.max(t);
-                }
-                fleet.handle_timeout(now);
-            }
+            let tally = drive_fleet(
+                &mut fleet,
+                &mut pacer,
+                t0,
+                &done_at,
+                Status::clone,
+                |_, _| None,
+            );
+            polls += tally.polls;
+            rejected += tally.rejected;
+            delays.extend(tally.delays);
         }
         Report::new(size * rounds, polls, delays, rejected)
     }
@@ -410,7 +378,6 @@ impl Simulation {
         let mut delays = Vec::with_capacity(size * rounds);
         for round in 0..rounds {
             let t0 = self.start + Duration::from_secs(24 * 3600 * round as u64);
-            let mut server = ServerLimit::pipevideo();
             let mut pacer = Pacer::new(pacing);
             let mut fleet = Fleet::<Full>::new();
             let mut done_at = Vec::with_capacity(size);
@@ -421,38 +388,24 @@ impl Simulation {
             }
             // Deliveries in completion order (the spread is already sorted).
             let mut deliveries = (0..size).collect::<VecDeque<_>>();
-            let mut now = t0;
-            loop {
+            let deliver = |now: Instant, fleet: &mut Fleet<Full>| {
                 while let Some(&i) = deliveries.front().filter(|&&i| done_at[i] <= now) {
                     deliveries.pop_front();
-                    let event = completed_event(&secret, &verifier, i);
-                    let _ = fleet.handle_webhook(now, &event);
+                    let _ = fleet.handle_webhook(now, &completed_event(&secret, &verifier, i));
                 }
-                while let Some(t) = fleet.poll_transmit(now, &mut pacer) {
-                    let i = sim_index(&t.reference);
-                    let result = respond(&mut server, now, done_at[i], &mut rejected).map(Full);
-                    let _ = fleet.handle_response(now, &mut pacer, &t.reference, result);
-                }
-                while let Some(outcome) = fleet.poll_outcome() {
-                    polls += u64::from(outcome.polls);
-                    if let OutcomeKind::Completed(_) = outcome.kind {
-                        let i = sim_index(&outcome.reference);
-                        delays.push((now - done_at[i]).as_secs_f64());
-                    }
-                }
-                if fleet.is_empty() {
-                    break;
-                }
-                let next_delivery = deliveries.front().map(|&i| done_at[i]);
-                let wake = match (fleet.poll_timeout(&pacer), next_delivery) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if let Some(t) = wake {
-                    now = now.max(t);
-                }
-                fleet.handle_timeout(now);
-            }
+                deliveries.front().map(|&i| done_at[i])
+            };
+            let tally = drive_fleet(
+                &mut fleet,
+                &mut pacer,
+                t0,
+                &done_at,
+                |s| Full(s.clone()),
+                deliver,
+            );
+            polls += tally.polls;
+            rejected += tally.rejected;
+            delays.extend(tally.delays);
         }
         Report::new(size * rounds, polls, delays, rejected)
     }
@@ -554,6 +507,98 @@ impl Simulation {
             delays.push((t - completed).max(0.0));
         }
         Report::bound(size, delays)
+    }
+}
+
+/// What one batch of a fleet cost and found.
+struct Tally {
+    polls: u64,
+    rejected: u64,
+    delays: Vec<f64>,
+}
+
+/// Runs `fleet` (generation `i` finishing at `done_at[i]`) from `t0` until every wait ended,
+/// against the key's 100-per-minute limit: each answer is `snapshot(status)`, and before each
+/// step `deliver(now, fleet)` hands over what arrived by `now` (webhooks) and says when the
+/// next arrives. Outcomes are taken at the instant they happened, before time moves on.
+fn drive_fleet<G: Snapshot>(
+    fleet: &mut Fleet<G>,
+    pacer: &mut Pacer,
+    t0: Instant,
+    done_at: &[Instant],
+    snapshot: impl Fn(&Status) -> G,
+    mut deliver: impl FnMut(Instant, &mut Fleet<G>) -> Option<Instant>,
+) -> Tally {
+    let mut server = ServerLimit::pipevideo();
+    let mut tally = Tally {
+        polls: 0,
+        rejected: 0,
+        delays: Vec::with_capacity(done_at.len()),
+    };
+    let mut now = t0;
+    loop {
+        let next_delivery = deliver(now, fleet);
+        while let Some(t) = fleet.poll_transmit(now, pacer) {
+            let i = sim_index(&t.reference);
+            let result = respond(&mut server, now, done_at[i], &mut tally.rejected);
+            let _ = fleet.handle_response(now, pacer, &t.reference, result.map(|s| snapshot(&s)));
+        }
+        while let Some(outcome) = fleet.poll_outcome() {
+            tally.polls += u64::from(outcome.polls);
+            if let OutcomeKind::Completed(_) = outcome.kind {
+                let i = sim_index(&outcome.reference);
+                tally.delays.push((now - done_at[i]).as_secs_f64());
+            }
+        }
+        if fleet.is_empty() {
+            return tally;
+        }
+        let wake = match (fleet.poll_timeout(pacer), next_delivery) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(t) = wake {
+            now = now.max(t);
+        }
+        fleet.handle_timeout(now);
+    }
+}
+
+/// One generation finishing at `done_at`, alone on its key, waited on by a [`Poller`] from `t0`
+/// (paced as the client paces when `pacing` is given, else sending when the schedule says)
+/// against the key's 100-per-minute limit. Returns the outcome, the instant it was known and
+/// the 429s drawn.
+pub(crate) fn wait_alone(
+    reference: &GenerationRef,
+    policy: WaitPolicy,
+    t0: Instant,
+    done_at: Instant,
+    pacing: Option<PacingPolicy>,
+    rng: &mut impl Rng,
+) -> (WaitOutcome<Status>, Instant, u64) {
+    let mut server = ServerLimit::pipevideo();
+    let mut poller = Poller::<Status>::new(reference.clone(), policy, t0, rng);
+    let mut pacer = pacing.map(Pacer::new);
+    let mut rejected = 0;
+    let mut now = t0;
+    loop {
+        if let Some(outcome) = poller.poll_outcome() {
+            return (outcome, now, rejected);
+        }
+        // The client's pacer delays a due poll; the poller's deadline still rules.
+        let paced = pacer.as_ref().map_or(now, |p| p.next_send_at(now));
+        if paced <= now && poller.poll_transmit(now).is_some() {
+            if let Some(p) = pacer.as_mut() {
+                p.record_send(now);
+            }
+            let result = respond(&mut server, now, done_at, &mut rejected);
+            poller.handle_response(now, result);
+            continue;
+        }
+        // A running poller always has a timeout.
+        let wake = poller.poll_timeout().unwrap_or(now);
+        now = now.max(wake.max(paced.min(poller.deadline())));
+        poller.handle_timeout(now);
     }
 }
 
