@@ -106,7 +106,7 @@ fn cut(name: &str) -> String {
 
 /// A snapshot that may say how long its generation took by the server's own clock
 /// (`completed_at − created_at`). [`DurationLearner::handle_outcome`] prefers it to the time
-/// the client measured, when the two agree.
+/// the wait saw, when the two agree.
 ///
 /// [`Generation`] reads both timestamps when the body carries them (the legacy API sends
 /// both; the responses API `created_at`, and `completed_at` if the server sends it);
@@ -267,7 +267,7 @@ const CLIPPED_ABS_MEAN: f64 = 0.780_9;
 /// right after the warm-up, in units of `sigma²`.
 const MEDIAN_OF_THREE_VARIANCE: f64 = 0.449;
 
-/// How much longer than the client's measure the server's own duration may be and still be
+/// How much longer than what the wait saw the server's own duration may be and still be
 /// believed: the create's answer latency and timestamps in whole seconds, at most 2 s (and at
 /// most a quarter of the measure, so that a server on another clock is never believed).
 const SERVER_SLACK: Duration = Duration::from_secs(2);
@@ -482,7 +482,7 @@ impl Estimate {
     }
 }
 
-/// What the client measured of one generation: it finished after `lower` (the last poll that
+/// What a wait saw of one generation: it finished after `lower` (the last poll that
 /// saw it running; zero if none did) and by `upper` (the poll that saw it complete), both
 /// counted from the create's answer.
 #[derive(Debug, Clone, Copy)]
